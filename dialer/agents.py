@@ -1,0 +1,130 @@
+"""The agent state machine.
+
+::
+
+    LOGGED_OUT --login--> PAUSED --ready--> READY --take_call--> ON_CALL
+                            ^  ^--pause-----'  ^                   |
+                            |                  '--release----------| (call never connected)
+                            '----pause/disposition-- WRAP_UP <-----' (call ended)
+                                                     '--disposition--> READY
+
+A pause asked for while ON_CALL is remembered and taken when the wrap-up ends.
+Illegal transitions raise :class:`dialer.errors.IllegalTransition`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from dialer.errors import IllegalTransition
+
+__all__ = ["Agent", "AgentState"]
+
+
+class AgentState(enum.Enum):
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+class Agent:
+    """One agent's live state. ``since`` is when it entered its current state."""
+
+    __slots__ = (
+        "call_id",
+        "campaign_ids",
+        "id",
+        "pause_pending",
+        "since",
+        "state",
+        "talk_started_at",
+        "wrap_started_at",
+    )
+
+    def __init__(self, agent_id: str, campaign_ids: tuple[str, ...], now: float) -> None:
+        self.id = agent_id
+        self.campaign_ids = campaign_ids
+        self.state = AgentState.LOGGED_OUT
+        self.since = now
+        self.call_id: str | None = None
+        self.pause_pending = False
+        self.talk_started_at: float | None = None
+        self.wrap_started_at: float | None = None
+
+    def _illegal(self, action: str) -> IllegalTransition:
+        return IllegalTransition("agent", self.state.value, action)
+
+    def _enter(self, state: AgentState, now: float) -> None:
+        self.state = state
+        self.since = now
+
+    def login(self, now: float) -> None:
+        if self.state is not AgentState.LOGGED_OUT:
+            raise self._illegal("log in")
+        self._enter(AgentState.PAUSED, now)
+
+    def ready(self, now: float) -> None:
+        if self.state is not AgentState.PAUSED:
+            raise self._illegal("become ready")
+        self.pause_pending = False
+        self._enter(AgentState.READY, now)
+
+    def pause(self, now: float) -> bool:
+        """Pause now, or after the current call's wrap-up. True if paused at once."""
+        if self.state in (AgentState.READY, AgentState.WRAP_UP):
+            self._enter(AgentState.PAUSED, now)
+            return True
+        if self.state is AgentState.PAUSED:
+            return False
+        if self.state is AgentState.ON_CALL:
+            self.pause_pending = True
+            return False
+        raise self._illegal("pause")
+
+    def take_call(self, call_id: str, now: float) -> None:
+        if self.state is not AgentState.READY:
+            raise self._illegal("take a call")
+        self.call_id = call_id
+        self.talk_started_at = None
+        self._enter(AgentState.ON_CALL, now)
+
+    def connected(self, now: float) -> None:
+        if self.state is not AgentState.ON_CALL:
+            raise self._illegal("connect")
+        self.talk_started_at = now
+
+    def release(self, now: float) -> None:
+        """The call offered to (or dialed for) the agent never connected."""
+        if self.state is not AgentState.ON_CALL:
+            raise self._illegal("release")
+        self.call_id = None
+        if self.pause_pending:
+            self.pause_pending = False
+            self._enter(AgentState.PAUSED, now)
+        else:
+            self._enter(AgentState.READY, now)
+
+    def end_call(self, now: float) -> None:
+        if self.state is not AgentState.ON_CALL:
+            raise self._illegal("end a call")
+        self.wrap_started_at = now
+        self._enter(AgentState.WRAP_UP, now)
+
+    def finish_wrap_up(self, now: float) -> None:
+        """Disposition given: ready again, or paused if a pause was asked for."""
+        if self.state is not AgentState.WRAP_UP:
+            raise self._illegal("close wrap-up")
+        self.call_id = None
+        if self.pause_pending:
+            self.pause_pending = False
+            self._enter(AgentState.PAUSED, now)
+        else:
+            self._enter(AgentState.READY, now)
+
+    def logout(self, now: float) -> None:
+        if self.state is AgentState.ON_CALL:
+            raise self._illegal("log out")
+        self.call_id = None
+        self._enter(AgentState.LOGGED_OUT, now)

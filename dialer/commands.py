@@ -1,0 +1,112 @@
+"""Commands: orders the core gives its driver. Frozen, slotted dataclasses.
+
+A driver carries each out in order. Write-ahead rule for the service driver:
+persist what a command records *before* acting on it (a ``PlaceCall`` is
+stored before the telephony originates it; a ``BridgeCall`` before the agent
+is told).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dialer.calls import CallRecord
+
+__all__ = [
+    "AbandonCall",
+    "BridgeCall",
+    "CancelCall",
+    "Command",
+    "HangUpCall",
+    "NotifyAgentState",
+    "PlaceCall",
+    "RecordCall",
+    "RequestLeads",
+    "SkipLead",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceCall:
+    call_id: str
+    campaign_id: str
+    lead_id: str
+    phone: str
+    ring_timeout_s: float
+    amd: bool
+    caller_id: str | None = None
+    agent_id: str | None = None  # preview: the agent the call is dialed for
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCall:
+    """Give up on an attempt that is still ringing (ring timeout)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeCall:
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonCall:
+    """No agent in time: play the safe-harbor message, then hang up."""
+
+    call_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangUpCall:
+    """Hang up a connected or answered call (agent hang-up, machine, AMD)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyAgentState:
+    """Tell the agent's softphone its new state (ready, paused, on_call, wrap_up)."""
+
+    agent_id: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCall:
+    """A call record changed (answered, bridged, ended): persist it."""
+
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLeads:
+    """The hopper runs low: claim up to ``count`` dialable leads for the campaign."""
+
+    campaign_id: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SkipLead:
+    """A claimed lead was not dialed; ``reason`` is the compliance decision."""
+
+    campaign_id: str
+    lead_id: str
+    reason: str
+    retry_at: float | None = None  # wall-clock epoch seconds when it may be tried again
+
+
+Command = (
+    PlaceCall
+    | CancelCall
+    | BridgeCall
+    | AbandonCall
+    | HangUpCall
+    | NotifyAgentState
+    | RecordCall
+    | RequestLeads
+    | SkipLead
+)

@@ -1,0 +1,849 @@
+"""The dialer core: one sans-I/O state machine for campaigns, calls and agents.
+
+``core.handle(event, now) -> list[Command]`` and ``core.next_deadline()`` are
+the whole interface a driver needs (the discrete-event simulator and the
+asyncio service both drive this same class). The core never reads a clock,
+never draws a random number and does no I/O: time comes in as ``now`` (driver
+seconds) and, for calling hours, through the injected :class:`Clock`.
+
+Pacing runs for a campaign after every change of its agents or lines when its
+pacer is event-driven (``decision_interval_s is None``), or on a periodic timer
+otherwise. Whatever the pacer answers, two guards of the core's own apply: a
+campaign whose abandonment in its window has reached its cap is paced as
+progressive until it is back under, and every lead passes the :class:`DialGate`
+just before it is dialed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dialer.agents import Agent, AgentState
+from dialer.calls import Call, CallState
+from dialer.campaign import CallOutcome, CampaignSettings, DialMode, Lead, RunState
+from dialer.clock import Clock
+from dialer.commands import (
+    AbandonCall,
+    BridgeCall,
+    CancelCall,
+    Command,
+    HangUpCall,
+    NotifyAgentState,
+    PlaceCall,
+    RecordCall,
+    RequestLeads,
+    SkipLead,
+)
+from dialer.errors import IllegalTransition, NotFound
+from dialer.events import (
+    AgentHungUp,
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentPaused,
+    AgentReady,
+    AgentRequestedDial,
+    AmdClassified,
+    CallAnswered,
+    CallBridged,
+    CallFailed,
+    CallHungUp,
+    CampaignRemoved,
+    CampaignUpdated,
+    DispositionSubmitted,
+    Event,
+    LeadsClaimed,
+    Tick,
+)
+from dialer.pacers import make_pacer
+from dialer.ports import DialGate
+from pacing.fixed import round_half_up
+from pacing.observations import AttemptResolved, HandlingEnded
+from pacing.snapshot import Pacer, PacingDecision, PacingSnapshot
+
+__all__ = ["AgentCounts", "CampaignStats", "DecisionLog", "DialerCore"]
+
+import numpy as np
+
+_STATES = tuple(AgentState)
+_STATE_INDEX = {s: i for i, s in enumerate(_STATES)}
+_READY = _STATE_INDEX[AgentState.READY]
+_ON_CALL = _STATE_INDEX[AgentState.ON_CALL]
+_WRAP = _STATE_INDEX[AgentState.WRAP_UP]
+_PAUSED = _STATE_INDEX[AgentState.PAUSED]
+_LOGGED_OUT = _STATE_INDEX[AgentState.LOGGED_OUT]
+
+# Timer kinds (heap entries are (at, seq, kind, key); stale ones are skipped).
+_RING = 0
+_CONNECT = 1
+_PACE = 2
+_WRAP_LIMIT = 3
+
+DecisionLog = Callable[[str, PacingSnapshot, PacingDecision], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCounts:
+    ready: int = 0
+    on_call: int = 0
+    wrap_up: int = 0
+    paused: int = 0
+
+    @property
+    def logged_in(self) -> int:
+        return self.ready + self.on_call + self.wrap_up + self.paused
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStats:
+    """A campaign's live figures as the core knows them (no database needed)."""
+
+    campaign_id: str
+    state: RunState
+    mode: DialMode
+    lines_in_flight: int
+    agents: AgentCounts
+    dialed: int
+    human_answered: int
+    machine_answered: int
+    abandoned: int
+    window_human_answered: int
+    window_abandoned: int
+    dial_level: float
+    hopper: int
+    capped: bool
+    leads_exhausted: bool
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class _Run:
+    """One campaign's live state inside the core."""
+
+    __slots__ = (
+        "abandoned",
+        "amd_pending",
+        "capped",
+        "counts",
+        "dial_level",
+        "dialed",
+        "dialing",
+        "exhausted",
+        "hopper",
+        "human_answered",
+        "leads_requested",
+        "machine_answered",
+        "next_decision_at",
+        "pacer",
+        "settings",
+        "waiting",
+        "window_abandoned",
+        "window_ends_at",
+        "window_human_answered",
+    )
+
+    def __init__(self, settings: CampaignSettings, pacer: Pacer, counts: list[int]) -> None:
+        self.settings = settings
+        self.pacer = pacer
+        self.counts = counts  # agents by state index, shared with the core's table
+        self.hopper: deque[Lead] = deque()
+        self.leads_requested = False
+        self.exhausted = False
+        self.dialing: dict[str, Call] = {}
+        self.amd_pending: dict[str, Call] = {}
+        self.waiting: dict[str, Call] = {}  # FIFO: oldest answer first
+        self.dialed = 0
+        self.human_answered = 0
+        self.machine_answered = 0
+        self.abandoned = 0
+        self.window_human_answered = 0
+        self.window_abandoned = 0
+        self.window_ends_at: float | None = None
+        self.dial_level = 0.0
+        self.capped = False
+        self.next_decision_at: float | None = None
+
+    @property
+    def lines_in_flight(self) -> int:
+        return len(self.dialing) + len(self.amd_pending) + len(self.waiting)
+
+
+class DialerCore:
+    """The sans-I/O dialer. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        gate: DialGate | None = None,
+        pacer_factory: Callable[[CampaignSettings], Pacer] = make_pacer,
+        id_prefix: str = "call-",
+        emit_records: bool = True,
+        decision_log: DecisionLog | None = None,
+    ) -> None:
+        self._clock = clock
+        self._gate = gate
+        self._pacer_factory = pacer_factory
+        self._id_prefix = id_prefix
+        self._emit_records = emit_records
+        self._decision_log = decision_log
+        self._runs: dict[str, _Run] = {}
+        self._counts: dict[str, list[int]] = {}
+        self._agents: dict[str, Agent] = {}
+        self._ready: dict[str, Agent] = {}  # insertion order = longest ready first
+        self._calls: dict[str, Call] = {}  # live calls, and ended ones awaiting disposition
+        self._timers: list[tuple[float, int, int, str]] = []
+        self._seq = 0
+        self._call_seq = 0
+        self._dirty: dict[str, None] = {}
+        self._out: list[Command] = []
+        self._now = 0.0
+        self._handlers: dict[type, Callable[[Event], None]] = {
+            CampaignUpdated: self._on_campaign_updated,  # type: ignore[dict-item]
+            CampaignRemoved: self._on_campaign_removed,  # type: ignore[dict-item]
+            LeadsClaimed: self._on_leads_claimed,  # type: ignore[dict-item]
+            AgentLoggedIn: self._on_agent_logged_in,  # type: ignore[dict-item]
+            AgentReady: self._on_agent_ready,  # type: ignore[dict-item]
+            AgentPaused: self._on_agent_paused,  # type: ignore[dict-item]
+            AgentLoggedOut: self._on_agent_logged_out,  # type: ignore[dict-item]
+            AgentHungUp: self._on_agent_hung_up,  # type: ignore[dict-item]
+            DispositionSubmitted: self._on_disposition,  # type: ignore[dict-item]
+            AgentRequestedDial: self._on_agent_requested_dial,  # type: ignore[dict-item]
+            CallAnswered: self._on_call_answered,  # type: ignore[dict-item]
+            AmdClassified: self._on_amd_classified,  # type: ignore[dict-item]
+            CallFailed: self._on_call_failed,  # type: ignore[dict-item]
+            CallBridged: self._on_call_bridged,  # type: ignore[dict-item]
+            CallHungUp: self._on_call_hung_up,  # type: ignore[dict-item]
+            Tick: self._on_tick,  # type: ignore[dict-item]
+        }
+
+    # ------------------------------------------------------------------ API
+    def handle(self, event: Event, now: float) -> list[Command]:
+        """Apply one event at driver instant ``now``; return the commands it causes.
+
+        Raises :class:`IllegalTransition` (with nothing changed) when the event
+        asks for something the agent's or call's state does not allow, and
+        :class:`NotFound` for unknown agents or campaigns.
+        """
+        if now < self._now:
+            now = self._now  # time never runs backwards inside the core
+        self._now = now
+        out: list[Command] = []
+        self._out = out
+        self._handlers[type(event)](event)
+        self._fire_timers(now)
+        self._pace_dirty()
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When the core next needs waking with a ``Tick`` (None: only on events)."""
+        timers = self._timers
+        while timers:
+            at, _, kind, key = timers[0]
+            if self._timer_live(kind, key, at):
+                return at
+            heapq.heappop(timers)
+        return None
+
+    def stats(self, campaign_id: str) -> CampaignStats:
+        run = self._run(campaign_id)
+        c = run.counts
+        return CampaignStats(
+            campaign_id=campaign_id,
+            state=run.settings.state,
+            mode=run.settings.mode,
+            lines_in_flight=run.lines_in_flight,
+            agents=AgentCounts(c[_READY], c[_ON_CALL], c[_WRAP], c[_PAUSED]),
+            dialed=run.dialed,
+            human_answered=run.human_answered,
+            machine_answered=run.machine_answered,
+            abandoned=run.abandoned,
+            window_human_answered=run.window_human_answered,
+            window_abandoned=run.window_abandoned,
+            dial_level=run.dial_level,
+            hopper=len(run.hopper),
+            capped=run.capped,
+            leads_exhausted=run.exhausted and not run.hopper,
+        )
+
+    def agent_state(self, agent_id: str) -> AgentState:
+        agent = self._agents.get(agent_id)
+        return agent.state if agent is not None else AgentState.LOGGED_OUT
+
+    def agent_call(self, agent_id: str) -> str | None:
+        agent = self._agents.get(agent_id)
+        return agent.call_id if agent is not None else None
+
+    def campaign_ids(self) -> list[str]:
+        return list(self._runs)
+
+    def live_call_count(self) -> int:
+        return len(self._calls)
+
+    # ------------------------------------------------------------ internals
+    def _run(self, campaign_id: str) -> _Run:
+        run = self._runs.get(campaign_id)
+        if run is None:
+            raise NotFound("campaign", campaign_id)
+        return run
+
+    def _counts_for(self, campaign_id: str) -> list[int]:
+        counts = self._counts.get(campaign_id)
+        if counts is None:
+            counts = self._counts[campaign_id] = [0] * len(_STATES)
+        return counts
+
+    def _agent(self, agent_id: str) -> Agent:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise NotFound("agent", agent_id)
+        return agent
+
+    def _schedule(self, at: float, kind: int, key: str) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (at, self._seq, kind, key))
+
+    def _timer_live(self, kind: int, key: str, at: float) -> bool:
+        if kind == _RING:
+            call = self._calls.get(key)
+            return call is not None and call.state is CallState.DIALING
+        if kind == _CONNECT:
+            call = self._calls.get(key)
+            return call is not None and call.state is CallState.WAITING
+        if kind == _PACE:
+            run = self._runs.get(key)
+            return run is not None and run.next_decision_at == at
+        agent = self._agents.get(key)
+        return agent is not None and agent.state is AgentState.WRAP_UP
+
+    def _fire_timers(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            at, _, kind, key = heapq.heappop(timers)
+            if not self._timer_live(kind, key, at):
+                continue
+            if kind == _RING:
+                self._ring_timeout(self._calls[key])
+            elif kind == _CONNECT:
+                self._abandon(self._calls[key])
+            elif kind == _PACE:
+                run = self._runs[key]
+                run.next_decision_at = None
+                self._pace(key, run)
+                self._schedule_decision(key, run)
+            else:
+                self._wrap_limit(self._agents[key])
+
+    def _set_agent(self, agent: Agent, before: AgentState) -> None:
+        """Book an agent's transition from ``before`` in the per-campaign counts."""
+        after = agent.state
+        if after is before:
+            return
+        b = _STATE_INDEX[before]
+        a = _STATE_INDEX[after]
+        for cid in agent.campaign_ids:
+            counts = self._counts_for(cid)
+            counts[b] -= 1
+            counts[a] += 1
+            if cid in self._runs:
+                self._dirty[cid] = None
+        if after is AgentState.READY:
+            self._ready[agent.id] = agent
+        elif before is AgentState.READY:
+            del self._ready[agent.id]
+        self._out.append(NotifyAgentState(agent.id, after.value))
+
+    def _record(self, call: Call) -> None:
+        if self._emit_records:
+            self._out.append(RecordCall(call.record()))
+
+    # ------------------------------------------------------------ campaigns
+    def _on_campaign_updated(self, ev: CampaignUpdated) -> None:
+        s = ev.settings
+        run = self._runs.get(s.id)
+        if run is None:
+            run = _Run(s, self._pacer_factory(s), self._counts_for(s.id))
+            run.window_human_answered = ev.window_human_answered
+            run.window_abandoned = ev.window_abandoned
+            self._runs[s.id] = run
+        else:
+            old = run.settings
+            if old.mode != s.mode or old.dial_ratio != s.dial_ratio:
+                run.pacer = self._pacer_factory(s)
+            run.settings = s
+            # Counts from the records win: they cover restarts and other processes.
+            run.window_human_answered = max(run.window_human_answered, ev.window_human_answered)
+            run.window_abandoned = max(run.window_abandoned, ev.window_abandoned)
+        run.window_ends_at = ev.window_ends_at
+        self._update_cap(run)
+        if s.state is RunState.RUNNING:
+            self._dirty[s.id] = None
+            self._schedule_decision(s.id, run)
+            self._want_leads(s.id, run)
+        else:
+            run.next_decision_at = None
+
+    def _on_campaign_removed(self, ev: CampaignRemoved) -> None:
+        run = self._runs.pop(ev.campaign_id, None)
+        if run is not None:
+            self._dirty.pop(ev.campaign_id, None)
+
+    def _on_leads_claimed(self, ev: LeadsClaimed) -> None:
+        run = self._run(ev.campaign_id)
+        run.hopper.extend(ev.leads)
+        run.leads_requested = False
+        run.exhausted = ev.exhausted
+        self._dirty[ev.campaign_id] = None
+
+    def _want_leads(self, campaign_id: str, run: _Run) -> None:
+        want = run.settings.hopper_size
+        if run.leads_requested or run.exhausted or len(run.hopper) * 2 > want:
+            return
+        run.leads_requested = True
+        self._out.append(RequestLeads(campaign_id, want - len(run.hopper)))
+
+    def _schedule_decision(self, campaign_id: str, run: _Run) -> None:
+        interval = run.pacer.decision_interval_s
+        if interval is None or run.settings.state is not RunState.RUNNING:
+            return
+        if run.next_decision_at is None:
+            run.next_decision_at = self._now + interval
+            self._schedule(run.next_decision_at, _PACE, campaign_id)
+
+    # --------------------------------------------------------------- agents
+    def _on_agent_logged_in(self, ev: AgentLoggedIn) -> None:
+        agent = self._agents.get(ev.agent_id)
+        if agent is not None and agent.state is not AgentState.LOGGED_OUT:
+            if agent.campaign_ids == ev.campaign_ids:
+                return  # a reconnect that logs in again changes nothing
+            raise IllegalTransition("agent", agent.state.value, "log in to other campaigns")
+        agent = Agent(ev.agent_id, ev.campaign_ids, self._now)
+        self._agents[ev.agent_id] = agent
+        for cid in agent.campaign_ids:
+            self._counts_for(cid)[_LOGGED_OUT] += 1
+        agent.login(self._now)
+        self._set_agent(agent, AgentState.LOGGED_OUT)
+
+    def _on_agent_ready(self, ev: AgentReady) -> None:
+        agent = self._agent(ev.agent_id)
+        if agent.state is AgentState.READY:
+            return
+        before = agent.state
+        if before is AgentState.WRAP_UP:
+            raise IllegalTransition("agent", before.value, "become ready before a disposition")
+        agent.ready(self._now)
+        self._set_agent(agent, before)
+        self._offer_waiting(agent)
+
+    def _on_agent_paused(self, ev: AgentPaused) -> None:
+        agent = self._agent(ev.agent_id)
+        if agent.state is AgentState.LOGGED_OUT:
+            return
+        before = agent.state
+        agent.pause(self._now)
+        self._set_agent(agent, before)
+
+    def _on_agent_logged_out(self, ev: AgentLoggedOut) -> None:
+        agent = self._agent(ev.agent_id)
+        before = agent.state
+        agent.logout(self._now)
+        self._set_agent(agent, before)
+        for cid in agent.campaign_ids:
+            self._counts_for(cid)[_LOGGED_OUT] -= 1
+        del self._agents[agent.id]
+
+    def _on_agent_hung_up(self, ev: AgentHungUp) -> None:
+        agent = self._agent(ev.agent_id)
+        call = self._calls.get(ev.call_id)
+        if call is None or agent.call_id != ev.call_id:
+            raise IllegalTransition("agent", agent.state.value, f"hang up call {ev.call_id}")
+        if call.state in (CallState.OFFERED, CallState.BRIDGED):
+            self._out.append(HangUpCall(call.id))
+            self._end_connected(call, agent)
+
+    def _on_disposition(self, ev: DispositionSubmitted) -> None:
+        agent = self._agent(ev.agent_id)
+        if agent.state is not AgentState.WRAP_UP or agent.call_id != ev.call_id:
+            raise IllegalTransition("agent", agent.state.value, f"disposition {ev.call_id}")
+        call = self._calls.pop(ev.call_id)
+        call.disposition = ev.code
+        run = self._runs.get(call.campaign_id)
+        if ev.machine and not call.machine:
+            # Without AMD only the agent can tell a machine from a person.
+            call.machine = True
+            call.outcome = CallOutcome.MACHINE
+            if run is not None:
+                run.human_answered -= 1
+                run.machine_answered += 1
+                run.window_human_answered -= 1
+                run.pacer.observe(
+                    AttemptResolved(self._now, "machine", _answer_delay(call), corrected=True)
+                )
+        if run is not None and call.bridged_at is not None and call.ended_at is not None:
+            run.pacer.observe(
+                HandlingEnded(
+                    self._now,
+                    talk_s=call.ended_at - call.bridged_at,
+                    wrap_s=self._now - call.ended_at,
+                    machine=call.machine,
+                )
+            )
+        self._record(call)
+        before = agent.state
+        agent.finish_wrap_up(self._now)
+        self._set_agent(agent, before)
+        if agent.state is AgentState.READY:
+            self._offer_waiting(agent)
+
+    def _wrap_limit(self, agent: Agent) -> None:
+        if agent.call_id is not None:
+            self._on_disposition(DispositionSubmitted(agent.id, agent.call_id, "wrap_timeout"))
+
+    def _on_agent_requested_dial(self, ev: AgentRequestedDial) -> None:
+        agent = self._agent(ev.agent_id)
+        run = self._run(ev.campaign_id)
+        if agent.state is not AgentState.READY or ev.campaign_id not in agent.campaign_ids:
+            raise IllegalTransition("agent", agent.state.value, "dial a preview call")
+        if run.settings.state is not RunState.RUNNING:
+            raise IllegalTransition("campaign", run.settings.state.value, "dial")
+        call = self._dial_next(ev.campaign_id, run, agent.id)
+        if call is not None:
+            before = agent.state
+            agent.take_call(call.id, self._now)
+            self._set_agent(agent, before)
+        self._want_leads(ev.campaign_id, run)
+
+    # ---------------------------------------------------------------- calls
+    def _live_call(self, call_id: str) -> Call | None:
+        """A call an adapter event is about; None for calls already over."""
+        call = self._calls.get(call_id)
+        if call is None or call.state is CallState.ENDED:
+            return None
+        return call
+
+    def _on_call_answered(self, ev: CallAnswered) -> None:
+        call = self._live_call(ev.call_id)
+        if call is None or call.state is not CallState.DIALING:
+            return  # the answer lost the race with our ring timeout or cancel
+        run = self._runs[call.campaign_id]
+        del run.dialing[call.id]
+        amd = run.settings.amd and call.preview_agent_id is None
+        call.answer(self._now, amd)
+        self._dirty[call.campaign_id] = None
+        if amd:
+            run.amd_pending[call.id] = call
+            return
+        run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
+        self._human_waiting(call, run)
+
+    def _on_amd_classified(self, ev: AmdClassified) -> None:
+        call = self._live_call(ev.call_id)
+        if call is None or call.state is not CallState.ANSWERED:
+            return
+        run = self._runs[call.campaign_id]
+        del run.amd_pending[call.id]
+        self._dirty[call.campaign_id] = None
+        call.classify(self._now, ev.machine)
+        if ev.machine:
+            run.machine_answered += 1
+            run.pacer.observe(AttemptResolved(self._now, "machine", _answer_delay(call)))
+            self._out.append(HangUpCall(call.id))
+            self._finish(call)
+            return
+        run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
+        self._human_waiting(call, run)
+
+    def _human_waiting(self, call: Call, run: _Run) -> None:
+        run.human_answered += 1
+        run.window_human_answered += 1
+        if call.preview_agent_id is not None:
+            agent = self._agents.get(call.preview_agent_id)
+            if agent is not None and agent.call_id == call.id:
+                call.offer(agent.id)
+                self._out.append(BridgeCall(call.id, agent.id))
+                self._record(call)
+                return
+        agent = self._longest_ready(call.campaign_id)
+        if agent is not None:
+            self._bridge(call, agent)
+            return
+        run.waiting[call.id] = call
+        assert call.classified_at is not None
+        self._schedule(call.classified_at + run.settings.connect_deadline_s, _CONNECT, call.id)
+
+    def _longest_ready(self, campaign_id: str) -> Agent | None:
+        for agent in self._ready.values():
+            if campaign_id in agent.campaign_ids:
+                return agent
+        return None
+
+    def _offer_waiting(self, agent: Agent) -> None:
+        """An agent just became ready: give it the oldest waiting call it may take."""
+        best: Call | None = None
+        for cid in agent.campaign_ids:
+            run = self._runs.get(cid)
+            if run is None or not run.waiting:
+                continue
+            call = next(iter(run.waiting.values()))
+            if best is None or (call.classified_at or 0.0) < (best.classified_at or 0.0):
+                best = call
+        if best is not None:
+            del self._runs[best.campaign_id].waiting[best.id]
+            self._bridge(best, agent)
+
+    def _bridge(self, call: Call, agent: Agent) -> None:
+        call.offer(agent.id)
+        before = agent.state
+        agent.take_call(call.id, self._now)
+        self._set_agent(agent, before)
+        self._record(call)
+        self._out.append(BridgeCall(call.id, agent.id))
+
+    def _on_call_bridged(self, ev: CallBridged) -> None:
+        call = self._live_call(ev.call_id)
+        if call is None or call.state is not CallState.OFFERED:
+            return
+        call.bridge(self._now)
+        assert call.agent_id is not None
+        agent = self._agents.get(call.agent_id)
+        if agent is not None and agent.call_id == call.id:
+            agent.connected(self._now)
+        self._record(call)
+
+    def _on_call_failed(self, ev: CallFailed) -> None:
+        call = self._live_call(ev.call_id)
+        if call is None or call.state is not CallState.DIALING:
+            return
+        run = self._runs[call.campaign_id]
+        del run.dialing[call.id]
+        outcome = CallOutcome(ev.outcome)
+        call.fail(self._now, outcome)
+        run.pacer.observe(AttemptResolved(self._now, outcome.value, self._now - call.dialed_at))
+        self._dirty[call.campaign_id] = None
+        self._release_preview(call)
+        self._finish(call)
+
+    def _ring_timeout(self, call: Call) -> None:
+        run = self._runs[call.campaign_id]
+        del run.dialing[call.id]
+        call.end(self._now)
+        run.pacer.observe(AttemptResolved(self._now, "no_answer", self._now - call.dialed_at))
+        self._dirty[call.campaign_id] = None
+        self._out.append(CancelCall(call.id))
+        self._release_preview(call)
+        self._finish(call)
+
+    def _abandon(self, call: Call) -> None:
+        run = self._runs[call.campaign_id]
+        del run.waiting[call.id]
+        call.abandon(self._now)
+        if call.abandoned:
+            run.abandoned += 1
+            run.window_abandoned += 1
+            self._update_cap(run)
+        self._dirty[call.campaign_id] = None
+        self._out.append(AbandonCall(call.id, run.settings.safe_harbor_message))
+        self._finish(call)
+
+    def _on_call_hung_up(self, ev: CallHungUp) -> None:
+        call = self._live_call(ev.call_id)
+        if call is None:
+            return
+        run = self._runs[call.campaign_id]
+        state = call.state
+        self._dirty[call.campaign_id] = None
+        if state is CallState.DIALING:
+            del run.dialing[call.id]
+            call.fail(self._now, CallOutcome.FAILED)
+            self._release_preview(call)
+        elif state is CallState.ANSWERED:
+            del run.amd_pending[call.id]
+            call.end(self._now)  # gone during the greeting: AMD never judged it
+        elif state is CallState.WAITING:
+            # The person gave up waiting for an agent: that is an abandoned call.
+            self._abandon(call)
+            return
+        else:
+            assert call.agent_id is not None
+            agent = self._agents.get(call.agent_id)
+            if agent is not None and agent.call_id == call.id:
+                self._end_connected(call, agent)
+                return
+            call.end(self._now)
+        self._finish(call)
+
+    def _end_connected(self, call: Call, agent: Agent) -> None:
+        """A call that reached an agent ended; the agent wraps up (or is freed)."""
+        never_connected = call.state is CallState.OFFERED
+        call.end(self._now)
+        before = agent.state
+        if never_connected:
+            agent.release(self._now)
+            self._set_agent(agent, before)
+            self._finish(call)
+            if agent.state is AgentState.READY:
+                self._offer_waiting(agent)
+            return
+        agent.end_call(self._now)
+        self._set_agent(agent, before)
+        self._record(call)  # kept in _calls until the disposition
+        limit = self._runs[call.campaign_id].settings.wrap_up_limit_s
+        if limit is not None:
+            self._schedule(self._now + limit, _WRAP_LIMIT, agent.id)
+
+    def _release_preview(self, call: Call) -> None:
+        if call.preview_agent_id is None:
+            return
+        agent = self._agents.get(call.preview_agent_id)
+        if agent is not None and agent.call_id == call.id:
+            before = agent.state
+            agent.release(self._now)
+            self._set_agent(agent, before)
+
+    def _finish(self, call: Call) -> None:
+        del self._calls[call.id]
+        self._record(call)
+
+    # --------------------------------------------------------------- pacing
+    def _on_tick(self, ev: Tick) -> None:
+        """Timers fire in ``handle``; a tick carries nothing else."""
+
+    def _update_cap(self, run: _Run) -> None:
+        rate = (
+            run.window_abandoned / run.window_human_answered
+            if run.window_human_answered
+            else 0.0
+        )
+        run.capped = run.window_abandoned > 0 and rate >= run.settings.max_abandon_rate
+
+    def _pace_dirty(self) -> None:
+        while self._dirty:
+            cid = next(iter(self._dirty))
+            del self._dirty[cid]
+            run = self._runs.get(cid)
+            if run is not None and run.pacer.decision_interval_s is None:
+                self._pace(cid, run)
+
+    def _pace(self, campaign_id: str, run: _Run) -> None:
+        settings = run.settings
+        if settings.state is not RunState.RUNNING or settings.mode is DialMode.PREVIEW:
+            return
+        if run.capped:
+            self._update_cap(run)
+        snapshot = self._snapshot(run)
+        decision = run.pacer.decide(snapshot)
+        calls = decision.calls
+        if run.capped:
+            # At the cap: progressive until the window is back under it.
+            calls = min(calls, snapshot.agents_ready - snapshot.lines_in_flight)
+        run.dial_level = decision.dial_level if not run.capped else 1.0
+        if self._decision_log is not None:
+            self._decision_log(campaign_id, snapshot, decision)
+        for _ in range(calls):
+            if self._dial_next(campaign_id, run, None) is None:
+                break
+        self._want_leads(campaign_id, run)
+
+    def _snapshot(self, run: _Run) -> PacingSnapshot:
+        c = run.counts
+        s = run.settings
+        now = self._now
+        remaining = (
+            run.window_ends_at - now if run.window_ends_at is not None else s.abandon_window_s
+        )
+        snap = PacingSnapshot(
+            now_s=now,
+            agents_logged_in=c[_READY] + c[_ON_CALL] + c[_WRAP] + c[_PAUSED],
+            agents_ready=c[_READY],
+            agents_on_call=c[_ON_CALL],
+            agents_wrap_up=c[_WRAP],
+            agents_paused=c[_PAUSED],
+            lines_ringing=len(run.dialing),
+            lines_answered_unclassified=len(run.amd_pending),
+            lines_waiting=len(run.waiting),
+            window_human_answered=run.window_human_answered,
+            window_abandoned=run.window_abandoned,
+            max_abandon_rate=s.max_abandon_rate,
+            window_remaining_s=max(0.0, remaining),
+            ring_timeout_s=s.ring_timeout_s,
+            connect_deadline_s=s.connect_deadline_s,
+            amd_enabled=s.amd,
+            amd_detect_s=s.amd_detect_s,
+            dial_ratio=s.dial_ratio,
+            target_agent_wait_s=s.target_agent_wait_s,
+            leads_remaining=None if not run.exhausted else len(run.hopper),
+        )
+        if not run.pacer.needs_detail:
+            return snap
+        return self._detailed(snap, run)
+
+    def _detailed(self, snap: PacingSnapshot, run: _Run) -> PacingSnapshot:
+        from dataclasses import replace
+
+        now = self._now
+        cid = run.settings.id
+        ringing = np.fromiter((now - c.dialed_at for c in run.dialing.values()), np.float64)
+        on_call: list[float] = []
+        wrap: list[float] = []
+        ready: list[float] = []
+        for agent in self._agents.values():
+            if cid not in agent.campaign_ids:
+                continue
+            st = agent.state
+            if st is AgentState.ON_CALL:
+                on_call.append(now - agent.since)
+            elif st is AgentState.WRAP_UP:
+                wrap.append(now - agent.since)
+            elif st is AgentState.READY:
+                ready.append(now - agent.since)
+        return replace(
+            snap,
+            ringing_ages_s=ringing,
+            on_call_ages_s=np.asarray(on_call, np.float64),
+            wrap_up_ages_s=np.asarray(wrap, np.float64),
+            ready_ages_s=np.asarray(ready, np.float64),
+        )
+
+    def _dial_next(self, campaign_id: str, run: _Run, agent_id: str | None) -> Call | None:
+        """Dial the next lead that passes every gate; None if the hopper has none."""
+        settings = run.settings
+        hopper = run.hopper
+        gate = self._gate
+        while hopper:
+            lead = hopper.popleft()
+            if lead.attempts >= settings.max_attempts:
+                self._out.append(SkipLead(campaign_id, lead.id, "max_attempts"))
+                continue
+            if gate is not None:
+                verdict = gate.check(lead, settings, self._clock.wall_epoch(self._now))
+                if not verdict.allowed:
+                    self._out.append(
+                        SkipLead(campaign_id, lead.id, verdict.reason, verdict.retry_at)
+                    )
+                    continue
+            self._call_seq += 1
+            call_id = f"{self._id_prefix}{self._call_seq}"
+            call = Call(call_id, campaign_id, lead.id, lead.phone, self._now, agent_id)
+            self._calls[call_id] = call
+            run.dialing[call_id] = call
+            run.dialed += 1
+            self._out.append(
+                PlaceCall(
+                    call_id=call_id,
+                    campaign_id=campaign_id,
+                    lead_id=lead.id,
+                    phone=lead.phone,
+                    ring_timeout_s=settings.ring_timeout_s,
+                    amd=settings.amd and agent_id is None,
+                    caller_id=settings.caller_id,
+                    agent_id=agent_id,
+                )
+            )
+            self._schedule(self._now + settings.ring_timeout_s, _RING, call_id)
+            return call
+        return None
+
+
+def _answer_delay(call: Call) -> float:
+    return (call.answered_at or call.dialed_at) - call.dialed_at

@@ -1,0 +1,179 @@
+"""Events: facts in the past tense that drivers feed the core.
+
+Every event is a frozen, slotted dataclass. ``core.handle(event, now)`` takes
+them; ``now`` is the driver's monotonic clock in seconds. Wall-clock time (for
+calling hours) comes from the driver's :class:`dialer.clock.Clock` separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialer.campaign import CampaignSettings, Lead
+
+__all__ = [
+    "AgentHungUp",
+    "AgentLoggedIn",
+    "AgentLoggedOut",
+    "AgentPaused",
+    "AgentReady",
+    "AgentRequestedDial",
+    "AmdClassified",
+    "CallAnswered",
+    "CallBridged",
+    "CallFailed",
+    "CallHungUp",
+    "CampaignRemoved",
+    "CampaignUpdated",
+    "DispositionSubmitted",
+    "Event",
+    "LeadsClaimed",
+    "Tick",
+]
+
+
+# --- campaigns and leads -----------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CampaignUpdated:
+    """A campaign was created or its settings (including run state) changed."""
+
+    settings: CampaignSettings
+    # Compliance-window counts from the records, so a restart keeps its figures.
+    window_human_answered: int = 0
+    window_abandoned: int = 0
+    # Where the compliance window ends, on the driver clock (the simulator: the
+    # end of the shift); None for a rolling window that never ends.
+    window_ends_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRemoved:
+    campaign_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadsClaimed:
+    """Leads the store claimed for this core's hopper, answering ``RequestLeads``.
+
+    ``exhausted`` says the store has no more dialable leads right now.
+    """
+
+    campaign_id: str
+    leads: tuple[Lead, ...]
+    exhausted: bool = False
+
+
+# --- agents ------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AgentLoggedIn:
+    agent_id: str
+    campaign_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReady:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPaused:
+    """The agent asked for a pause, or its softphone went away."""
+
+    agent_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoggedOut:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHungUp:
+    agent_id: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DispositionSubmitted:
+    agent_id: str
+    call_id: str
+    code: str
+    callback_at: float | None = None  # wall-clock epoch seconds
+    notes: str | None = None
+    # Without AMD the agent is the one who knows a machine answered.
+    machine: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRequestedDial:
+    """Preview mode: the agent asks for its next call (optionally a given lead)."""
+
+    agent_id: str
+    campaign_id: str
+    lead_id: str | None = None
+
+
+# --- telephony ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    """The far end picked up (person or machine: with AMD, classification follows)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AmdClassified:
+    call_id: str
+    machine: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailed:
+    """The attempt ended before any answer: ``busy``, ``invalid`` or ``failed``."""
+
+    call_id: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallBridged:
+    """Telephony confirmed that the call and its agent are connected."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallHungUp:
+    """The far end hung up (or the line dropped)."""
+
+    call_id: str
+
+
+# --- time --------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Nothing happened but time passed: the driver woke at ``next_deadline()``."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Event = (
+    CampaignUpdated
+    | CampaignRemoved
+    | LeadsClaimed
+    | AgentLoggedIn
+    | AgentReady
+    | AgentPaused
+    | AgentLoggedOut
+    | AgentHungUp
+    | DispositionSubmitted
+    | AgentRequestedDial
+    | CallAnswered
+    | AmdClassified
+    | CallFailed
+    | CallBridged
+    | CallHungUp
+    | Tick
+)

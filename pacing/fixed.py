@@ -1,0 +1,60 @@
+"""The fixed-level pacers: preview, progressive and power (fixed ratio)."""
+
+from __future__ import annotations
+
+import math
+
+from pacing.observations import Observation
+from pacing.snapshot import PacingDecision, PacingSnapshot
+
+__all__ = ["PowerPacer", "PreviewPacer", "ProgressivePacer", "round_half_up"]
+
+
+def round_half_up(x: float) -> int:
+    """Round to the nearest integer, halves up (the scenario format's rule)."""
+    return math.floor(x + 0.5)
+
+
+class PowerPacer:
+    """Keeps ``round(dial_ratio x ready agents)`` lines in flight."""
+
+    name = "power"
+    decision_interval_s: float | None = None
+    needs_detail = False
+
+    def __init__(self, dial_ratio: float) -> None:
+        if dial_ratio <= 0:
+            raise ValueError("dial_ratio must be positive")
+        self.dial_ratio = dial_ratio
+
+    def decide(self, snapshot: PacingSnapshot) -> PacingDecision:
+        target = round_half_up(self.dial_ratio * snapshot.agents_ready)
+        return PacingDecision(
+            calls=max(0, target - snapshot.lines_in_flight), dial_level=self.dial_ratio
+        )
+
+    def observe(self, observation: Observation) -> None:
+        """Fixed ratios learn nothing."""
+
+
+class ProgressivePacer(PowerPacer):
+    """One line per ready agent: power at 1.0. Never abandons without AMD."""
+
+    name = "progressive"
+
+    def __init__(self) -> None:
+        super().__init__(1.0)
+
+
+class PreviewPacer:
+    """Dials nothing by itself: in preview an agent asks for each call."""
+
+    name = "preview"
+    decision_interval_s: float | None = None
+    needs_detail = False
+
+    def decide(self, snapshot: PacingSnapshot) -> PacingDecision:
+        return PacingDecision(calls=0, dial_level=0.0)
+
+    def observe(self, observation: Observation) -> None:
+        """Preview learns nothing."""

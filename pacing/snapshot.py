@@ -1,0 +1,123 @@
+"""What a pacer sees and what it answers.
+
+The core builds a :class:`PacingSnapshot` for one campaign and asks its pacer
+how many calls to start *now*. Pacing is pure: it knows nothing of the core's
+types, of clocks or of I/O; everything it may use is in the snapshot or in the
+observations the core feeds it (see :mod:`pacing.observations`).
+
+Counting conventions (these match spec/scenario-format.md, "Power mode"):
+
+- ``lines_in_flight`` counts calls that are placed and neither ended nor
+  connected to an agent: ringing calls, answered calls waiting for AMD, and
+  answered calls waiting for an agent. A call bridged to an agent is the
+  agent's, not a line in flight.
+- Agent counts are of agents eligible for this campaign. An agent serving
+  several running campaigns is counted in each (blended pacing is a roadmap
+  item); the simulator always has one campaign.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from pacing.observations import Observation
+
+__all__ = [
+    "EMPTY",
+    "Pacer",
+    "PacingDecision",
+    "PacingSnapshot",
+]
+
+FloatArray = npt.NDArray[np.float64]
+EMPTY: FloatArray = np.zeros(0, dtype=np.float64)
+EMPTY.setflags(write=False)
+
+
+def _empty() -> FloatArray:
+    return EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class PacingSnapshot:
+    """One campaign's state at a decision instant ``now_s`` (seconds, driver clock)."""
+
+    now_s: float
+    # Agents (eligible for this campaign) by state.
+    agents_logged_in: int
+    agents_ready: int
+    agents_on_call: int
+    agents_wrap_up: int
+    agents_paused: int
+    # Lines: placed, not ended, not connected to an agent.
+    lines_ringing: int
+    lines_answered_unclassified: int  # answered, AMD still listening
+    lines_waiting: int  # answered (and classified human, with AMD), waiting for an agent
+    # Abandonment so far in the campaign's compliance window.
+    window_human_answered: int
+    window_abandoned: int
+    max_abandon_rate: float
+    # Seconds left in the compliance window (the simulator: to the end of the shift).
+    window_remaining_s: float
+    # Campaign settings the pacer needs.
+    ring_timeout_s: float
+    connect_deadline_s: float
+    amd_enabled: bool
+    amd_detect_s: float = 0.0
+    dial_ratio: float = 1.0  # power mode; also the level the adaptive mode starts from
+    target_agent_wait_s: float | None = None
+    leads_remaining: int | None = None  # None: unknown / unbounded
+    # Details, filled only for pacers with ``needs_detail`` (cost O(agents + lines)).
+    ringing_ages_s: FloatArray = field(default_factory=_empty)  # now - placed_at, per ringing call
+    on_call_ages_s: FloatArray = field(default_factory=_empty)  # now - bridged_at, per agent on a call
+    wrap_up_ages_s: FloatArray = field(default_factory=_empty)  # now - wrap start, per agent in wrap-up
+    ready_ages_s: FloatArray = field(default_factory=_empty)  # now - ready since, per ready agent
+
+    @property
+    def lines_in_flight(self) -> int:
+        return self.lines_ringing + self.lines_answered_unclassified + self.lines_waiting
+
+    @property
+    def window_abandon_rate(self) -> float:
+        if self.window_human_answered == 0:
+            return 0.0
+        return self.window_abandoned / self.window_human_answered
+
+
+@dataclass(frozen=True, slots=True)
+class PacingDecision:
+    """How many calls to place now, and why.
+
+    ``dial_level`` is the lines-per-ready-agent the pacer is aiming at (the
+    ``dial_level`` of stats and metrics). ``predicted_abandon`` is the expected
+    number of abandoned calls among the calls in flight plus those placed now,
+    where the pacer computes one. ``explain`` carries whatever the pacer wants an
+    engineer to see in a decision trace; keep it JSON-serialisable.
+    """
+
+    calls: int
+    dial_level: float
+    predicted_abandon: float | None = None
+    explain: dict[str, Any] | None = None
+
+
+class Pacer(Protocol):
+    """A pacing policy for one campaign. Stateful (estimators) but pure."""
+
+    #: mode name as in the API and scenario files
+    name: str
+    #: None: the core asks after every change of agents or lines; otherwise the
+    #: core asks every ``decision_interval_s`` seconds (and never more often).
+    decision_interval_s: float | None
+    #: whether the snapshot must carry the per-call and per-agent age arrays
+    needs_detail: bool
+
+    def decide(self, snapshot: PacingSnapshot) -> PacingDecision: ...
+
+    def observe(self, observation: Observation) -> None:
+        """Learn from an outcome of this campaign's own calls."""
+        ...

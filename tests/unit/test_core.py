@@ -1,0 +1,241 @@
+"""The sans-I/O core driven by hand: no event loop, no simulator."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from dialer.campaign import CampaignSettings, DialMode, Lead, RunState
+from dialer.clock import FixedOffsetClock
+from dialer.commands import (
+    AbandonCall,
+    BridgeCall,
+    CancelCall,
+    Command,
+    NotifyAgentState,
+    PlaceCall,
+    RecordCall,
+    RequestLeads,
+    SkipLead,
+)
+from dialer.core import DialerCore
+from dialer.errors import IllegalTransition, NotFound
+from dialer.events import (
+    AgentHungUp,
+    AgentLoggedIn,
+    AgentPaused,
+    AgentReady,
+    AgentRequestedDial,
+    AmdClassified,
+    CallAnswered,
+    CallBridged,
+    CallFailed,
+    CallHungUp,
+    CampaignUpdated,
+    DispositionSubmitted,
+    LeadsClaimed,
+    Tick,
+)
+from dialer.ports import GateVerdict
+from pacing.fixed import PowerPacer
+
+
+def settings(**kw: object) -> CampaignSettings:
+    base = CampaignSettings(
+        id="camp",
+        name="test",
+        mode=DialMode.PROGRESSIVE,
+        state=RunState.RUNNING,
+        safe_harbor_message="This was ACME; call 555-0100.",
+        hopper_size=10,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def leads(n: int, start: int = 0) -> tuple[Lead, ...]:
+    return tuple(Lead(f"l{i}", "camp", f"+1555555{i:04d}") for i in range(start, start + n))
+
+
+def of(cmds: list[Command], kind: type) -> list:  # type: ignore[type-arg]
+    return [c for c in cmds if isinstance(c, kind)]
+
+
+def make_core(**kw: object) -> DialerCore:
+    core = DialerCore(clock=FixedOffsetClock(1_700_000_000.0), **kw)  # type: ignore[arg-type]
+    cmds = core.handle(CampaignUpdated(settings()), 0.0)
+    assert of(cmds, RequestLeads) == [RequestLeads("camp", 10)]
+    core.handle(LeadsClaimed("camp", leads(10)), 0.0)
+    return core
+
+
+def login(core: DialerCore, agent: str, now: float) -> list[Command]:
+    core.handle(AgentLoggedIn(agent, ("camp",)), now)
+    return core.handle(AgentReady(agent), now)
+
+
+def test_progressive_dials_one_line_per_ready_agent() -> None:
+    core = make_core()
+    cmds = login(core, "a1", 1.0)
+    placed = of(cmds, PlaceCall)
+    assert len(placed) == 1
+    assert placed[0].ring_timeout_s == 20.0 and placed[0].lead_id == "l0"
+    assert NotifyAgentState("a1", "ready") in cmds
+    # Nothing more while that line is in flight.
+    assert of(core.handle(Tick(), 2.0), PlaceCall) == []
+
+
+def test_answered_call_goes_to_the_longest_ready_agent() -> None:
+    core = make_core()
+    c1 = of(login(core, "a1", 1.0), PlaceCall)[0]
+    login(core, "a2", 2.0)
+    cmds = core.handle(CallAnswered(c1.call_id), 5.0)
+    assert of(cmds, BridgeCall) == [BridgeCall(c1.call_id, "a1")]
+    assert NotifyAgentState("a1", "on_call") in cmds
+    assert core.stats("camp").agents.on_call == 1
+
+
+def test_unbridged_person_is_abandoned_with_the_safe_harbor_message() -> None:
+    core = make_core(pacer_factory=lambda s: PowerPacer(3))
+    cmds = login(core, "a1", 0.0)
+    calls = [c.call_id for c in of(cmds, PlaceCall)]
+    assert len(calls) == 3
+    core.handle(CallAnswered(calls[0]), 5.0)  # takes a1
+    core.handle(CallAnswered(calls[1]), 6.0)  # waits
+    assert core.next_deadline() == pytest.approx(8.0)
+    assert of(core.handle(Tick(), 7.99), AbandonCall) == []
+    cmds = core.handle(Tick(), 8.0)
+    assert of(cmds, AbandonCall) == [AbandonCall(calls[1], "This was ACME; call 555-0100.")]
+    st = core.stats("camp")
+    assert (st.abandoned, st.human_answered) == (1, 2)
+    ended = [r.record for r in of(cmds, RecordCall) if r.record.id == calls[1]]
+    assert ended and ended[-1].abandoned and ended[-1].ended_at == 8.0
+
+
+def test_waiting_call_is_bridged_when_an_agent_frees_up_in_time() -> None:
+    core = make_core(pacer_factory=lambda s: PowerPacer(2))
+    calls = [c.call_id for c in of(login(core, "a1", 0.0), PlaceCall)]
+    core.handle(CallAnswered(calls[0]), 5.0)
+    core.handle(CallBridged(calls[0]), 5.0)
+    core.handle(CallAnswered(calls[1]), 6.0)
+    core.handle(CallHungUp(calls[0]), 6.5)  # customer ends call 0: agent wraps up
+    assert core.agent_state("a1").value == "wrap_up"
+    cmds = core.handle(DispositionSubmitted("a1", calls[0], "sale"), 7.5)
+    assert of(cmds, BridgeCall) == [BridgeCall(calls[1], "a1")]
+    assert of(core.handle(Tick(), 9.0), AbandonCall) == []
+
+
+def test_ring_timeout_cancels_and_a_late_answer_is_ignored() -> None:
+    core = make_core()
+    c1 = of(login(core, "a1", 0.0), PlaceCall)[0]
+    assert core.next_deadline() == pytest.approx(20.0)
+    cmds = core.handle(Tick(), 20.0)
+    assert CancelCall(c1.call_id) in cmds
+    assert len(of(cmds, PlaceCall)) == 1  # the agent is still ready: next lead
+    assert of(core.handle(CallAnswered(c1.call_id), 20.5), BridgeCall) == []
+
+
+def test_failed_calls_free_the_line() -> None:
+    core = make_core()
+    c1 = of(login(core, "a1", 0.0), PlaceCall)[0]
+    cmds = core.handle(CallFailed(c1.call_id, "busy"), 2.0)
+    assert len(of(cmds, PlaceCall)) == 1
+    assert core.stats("camp").dialed == 2
+
+
+def test_paused_agents_get_no_calls() -> None:
+    core = make_core(pacer_factory=lambda s: PowerPacer(2))
+    calls = [c.call_id for c in of(login(core, "a1", 0.0), PlaceCall)]
+    core.handle(AgentPaused("a1", "lunch"), 1.0)
+    cmds = core.handle(CallAnswered(calls[0]), 2.0)
+    assert of(cmds, BridgeCall) == []
+    assert len(of(core.handle(Tick(), 4.0), AbandonCall)) == 1
+
+
+def test_pause_while_on_call_takes_effect_after_wrap_up() -> None:
+    core = make_core()
+    c1 = of(login(core, "a1", 0.0), PlaceCall)[0]
+    core.handle(CallAnswered(c1.call_id), 1.0)
+    core.handle(CallBridged(c1.call_id), 1.0)
+    core.handle(AgentPaused("a1"), 2.0)
+    core.handle(AgentHungUp("a1", c1.call_id), 3.0)
+    cmds = core.handle(DispositionSubmitted("a1", c1.call_id, "ok"), 4.0)
+    assert NotifyAgentState("a1", "paused") in cmds
+    assert of(cmds, PlaceCall) == []
+
+
+def test_amd_machine_is_hung_up_and_human_waits_from_classification() -> None:
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    core.handle(CampaignUpdated(settings(amd=True)), 0.0)
+    core.handle(LeadsClaimed("camp", leads(10)), 0.0)
+    c1 = of(login(core, "a1", 0.0), PlaceCall)[0]
+    assert c1.amd
+    core.handle(CallAnswered(c1.call_id), 5.0)
+    core.handle(AgentPaused("a1"), 5.5)
+    core.handle(AmdClassified(c1.call_id, machine=False), 7.5)
+    assert core.next_deadline() == pytest.approx(9.5)
+
+
+def test_cap_forces_progressive() -> None:
+    core = DialerCore(clock=FixedOffsetClock(0.0), pacer_factory=lambda s: PowerPacer(5))
+    core.handle(
+        CampaignUpdated(settings(), window_human_answered=100, window_abandoned=3), 0.0
+    )
+    core.handle(LeadsClaimed("camp", leads(10)), 0.0)
+    assert core.stats("camp").capped
+    cmds = login(core, "a1", 0.0)
+    assert len(of(cmds, PlaceCall)) == 1
+
+
+def test_gate_refusal_skips_the_lead_and_dials_the_next() -> None:
+    class NoEvenLeads:
+        def check(self, lead: Lead, campaign: CampaignSettings, wall: float) -> GateVerdict:
+            if int(lead.id[1:]) % 2 == 0:
+                return GateVerdict(False, "dnc")
+            return GateVerdict(True, "ok")
+
+    core = make_core(gate=NoEvenLeads())
+    cmds = login(core, "a1", 0.0)
+    assert of(cmds, SkipLead) == [SkipLead("camp", "l0", "dnc")]
+    assert [c.lead_id for c in of(cmds, PlaceCall)] == ["l1"]
+
+
+def test_leads_past_their_attempt_limit_are_never_dialed() -> None:
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    core.handle(CampaignUpdated(settings(max_attempts=2)), 0.0)
+    core.handle(
+        LeadsClaimed("camp", (replace(leads(1)[0], attempts=2), leads(1, 1)[0])), 0.0
+    )
+    cmds = login(core, "a1", 0.0)
+    assert [c.lead_id for c in of(cmds, PlaceCall)] == ["l1"]
+    assert of(cmds, SkipLead)[0].reason == "max_attempts"
+
+
+def test_preview_dials_only_on_request_and_bridges_to_that_agent() -> None:
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    core.handle(CampaignUpdated(settings(mode=DialMode.PREVIEW)), 0.0)
+    core.handle(LeadsClaimed("camp", leads(5)), 0.0)
+    assert of(login(core, "a1", 0.0), PlaceCall) == []
+    login(core, "a2", 0.0)
+    cmds = core.handle(AgentRequestedDial("a2", "camp"), 1.0)
+    (placed,) = of(cmds, PlaceCall)
+    assert placed.agent_id == "a2"
+    cmds = core.handle(CallAnswered(placed.call_id), 6.0)
+    assert of(cmds, BridgeCall) == [BridgeCall(placed.call_id, "a2")]
+
+
+def test_stopped_campaign_dials_nothing() -> None:
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    core.handle(CampaignUpdated(settings(state=RunState.STOPPED)), 0.0)
+    core.handle(LeadsClaimed("camp", leads(5)), 0.0)
+    assert of(login(core, "a1", 0.0), PlaceCall) == []
+
+
+def test_unknown_ids_and_bad_requests_raise_without_changing_state() -> None:
+    core = make_core()
+    with pytest.raises(NotFound):
+        core.handle(AgentReady("ghost"), 0.0)
+    login(core, "a1", 0.0)
+    with pytest.raises(IllegalTransition):
+        core.handle(DispositionSubmitted("a1", "nope", "x"), 1.0)
+    assert core.agent_state("a1").value == "ready"
