@@ -68,6 +68,10 @@ class CampaignSettings:
     hopper_size: int = 200
     # Seconds in the abandonment window (us: 30 days); the simulator uses the shift.
     abandon_window_s: float = 30 * 86400.0
+    # The core's own guard: at the cap, pace as progressive. Always on in the
+    # service; the simulator turns it off for the fixed-ratio baselines so a
+    # sweep measures the ratio itself, not the guard.
+    cap_guard: bool = True
 
     def __post_init__(self) -> None:
         if self.ring_timeout_s < 15.0:

@@ -61,7 +61,7 @@ from dialer.pacers import make_pacer
 from dialer.ports import DialGate
 from pacing.fixed import round_half_up
 from pacing.observations import AttemptResolved, HandlingEnded
-from pacing.snapshot import Pacer, PacingDecision, PacingSnapshot
+from pacing.snapshot import EMPTY, Pacer, PacingDecision, PacingSnapshot
 
 __all__ = ["AgentCounts", "CampaignStats", "DecisionLog", "DialerCore"]
 
@@ -82,6 +82,7 @@ _PACE = 2
 _WRAP_LIMIT = 3
 
 DecisionLog = Callable[[str, PacingSnapshot, PacingDecision], None]
+_new_snapshot = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,7 +716,11 @@ class DialerCore:
             if run.window_human_answered
             else 0.0
         )
-        run.capped = run.window_abandoned > 0 and rate >= run.settings.max_abandon_rate
+        run.capped = (
+            run.settings.cap_guard
+            and run.window_abandoned > 0
+            and rate >= run.settings.max_abandon_rate
+        )
 
     def _pace_dirty(self) -> None:
         while self._dirty:
@@ -752,35 +757,45 @@ class DialerCore:
         remaining = (
             run.window_ends_at - now if run.window_ends_at is not None else s.abandon_window_s
         )
-        snap = PacingSnapshot(
-            now_s=now,
-            agents_logged_in=c[_READY] + c[_ON_CALL] + c[_WRAP] + c[_PAUSED],
-            agents_ready=c[_READY],
-            agents_on_call=c[_ON_CALL],
-            agents_wrap_up=c[_WRAP],
-            agents_paused=c[_PAUSED],
-            lines_ringing=len(run.dialing),
-            lines_answered_unclassified=len(run.amd_pending),
-            lines_waiting=len(run.waiting),
-            window_human_answered=run.window_human_answered,
-            window_abandoned=run.window_abandoned,
-            max_abandon_rate=s.max_abandon_rate,
-            window_remaining_s=max(0.0, remaining),
-            ring_timeout_s=s.ring_timeout_s,
-            connect_deadline_s=s.connect_deadline_s,
-            amd_enabled=s.amd,
-            amd_detect_s=s.amd_detect_s,
-            dial_ratio=s.dial_ratio,
-            target_agent_wait_s=s.target_agent_wait_s,
-            leads_remaining=None if not run.exhausted else len(run.hopper),
+        ready = c[_READY]
+        on_call = c[_ON_CALL]
+        wrap = c[_WRAP]
+        paused = c[_PAUSED]
+        # Positional, straight into the tuple: this runs for every decision.
+        snap = _new_snapshot(
+            PacingSnapshot,
+            (
+                now,
+                ready + on_call + wrap + paused,
+                ready,
+                on_call,
+                wrap,
+                paused,
+                len(run.dialing),
+                len(run.amd_pending),
+                len(run.waiting),
+                run.window_human_answered,
+                run.window_abandoned,
+                s.max_abandon_rate,
+                remaining if remaining > 0.0 else 0.0,
+                s.ring_timeout_s,
+                s.connect_deadline_s,
+                s.amd,
+                s.amd_detect_s,
+                s.dial_ratio,
+                s.target_agent_wait_s,
+                None if not run.exhausted else len(run.hopper),
+                EMPTY,
+                EMPTY,
+                EMPTY,
+                EMPTY,
+            ),
         )
         if not run.pacer.needs_detail:
             return snap
         return self._detailed(snap, run)
 
     def _detailed(self, snap: PacingSnapshot, run: _Run) -> PacingSnapshot:
-        from dataclasses import replace
-
         now = self._now
         cid = run.settings.id
         ringing = np.fromiter((now - c.dialed_at for c in run.dialing.values()), np.float64)
@@ -797,8 +812,7 @@ class DialerCore:
                 wrap.append(now - agent.since)
             elif st is AgentState.READY:
                 ready.append(now - agent.since)
-        return replace(
-            snap,
+        return snap._replace(
             ringing_ages_s=ringing,
             on_call_ages_s=np.asarray(on_call, np.float64),
             wrap_up_ages_s=np.asarray(wrap, np.float64),

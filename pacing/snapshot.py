@@ -18,8 +18,8 @@ Counting conventions (these match spec/scenario-format.md, "Power mode"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -38,13 +38,13 @@ EMPTY: FloatArray = np.zeros(0, dtype=np.float64)
 EMPTY.setflags(write=False)
 
 
-def _empty() -> FloatArray:
-    return EMPTY
+class PacingSnapshot(NamedTuple):
+    """One campaign's state at a decision instant ``now_s`` (seconds, driver clock).
 
-
-@dataclass(frozen=True, slots=True)
-class PacingSnapshot:
-    """One campaign's state at a decision instant ``now_s`` (seconds, driver clock)."""
+    A NamedTuple rather than a frozen dataclass: it is as immutable, and the
+    core builds one for every decision, so construction cost matters (a
+    frozen dataclass's ``__init__`` is several times dearer).
+    """
 
     now_s: float
     # Agents (eligible for this campaign) by state.
@@ -72,10 +72,10 @@ class PacingSnapshot:
     target_agent_wait_s: float | None = None
     leads_remaining: int | None = None  # None: unknown / unbounded
     # Details, filled only for pacers with ``needs_detail`` (cost O(agents + lines)).
-    ringing_ages_s: FloatArray = field(default_factory=_empty)  # now - placed_at, per ringing call
-    on_call_ages_s: FloatArray = field(default_factory=_empty)  # now - bridged_at, per agent on a call
-    wrap_up_ages_s: FloatArray = field(default_factory=_empty)  # now - wrap start, per agent in wrap-up
-    ready_ages_s: FloatArray = field(default_factory=_empty)  # now - ready since, per ready agent
+    ringing_ages_s: FloatArray = EMPTY  # now - placed_at, per ringing call
+    on_call_ages_s: FloatArray = EMPTY  # now - bridged_at, per agent on a call
+    wrap_up_ages_s: FloatArray = EMPTY  # now - wrap start, per agent in wrap-up
+    ready_ages_s: FloatArray = EMPTY  # now - ready since, per ready agent
 
     @property
     def lines_in_flight(self) -> int:
