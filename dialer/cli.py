@@ -29,7 +29,7 @@ MODES = ("preview", "progressive", "power", "predictive", "adaptive")
 
 
 def _err(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
 
 
 def _load(path: Path, **overrides: Any) -> Any:

@@ -391,7 +391,9 @@ class _Simulation:
                 self.idle_since[agent] = now
             if self.preview and self.settings.state is RunState.RUNNING:
                 self._feed(AgentRequestedDial(agent, CAMPAIGN_ID), now)
-        else:
+        elif state != "on_call":
+            # Paused or gone: that idle spell ends without a call. (On a call,
+            # the bridge itself closes the spell and counts it.)
             self.idle_since.pop(agent, None)
 
     # ---------------------------------------------------------- world events

@@ -184,3 +184,11 @@ def test_preview_mode_never_abandons_and_keeps_agents_dialing() -> None:
     report = simulate(parse_scenario(base(mode="preview")))
     assert report.abandoned == 0
     assert report.connects > 0
+
+
+def test_agent_wait_is_measured_and_falls_as_the_ratio_rises() -> None:
+    waits = [
+        simulate(parse_scenario(base(mode="power", dial_ratio=r))).mean_agent_wait_s
+        for r in (1.0, 2.0, 4.0)
+    ]
+    assert waits[0] > waits[1] > waits[2] > 0.0
