@@ -166,16 +166,26 @@ def sweep(
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
         table = Table(title=f"{result.scenario}: power mode, seeds {seed_list}")
-        for col in ("ratio", "occupancy", "abandon mean", "abandon max", "connects/agent h",
-                    "agent wait s"):
+        for col in (
+            "ratio",
+            "occupancy",
+            "abandon mean",
+            "abandon max",
+            "connects/agent h",
+            "agent wait s",
+        ):
             table.add_column(col, justify="right")
         for p in result.points:
             ok = p.within_cap(result.cap)
             style = "bold green" if best is p else ("" if ok else "dim red")
             table.add_row(
-                f"{p.ratio:g}", f"{p.occupancy:.1%}", f"{p.abandon_mean:.2%}",
-                f"{p.abandon_max:.2%}", f"{p.connects_per_agent_hour:.1f}",
-                f"{p.mean_agent_wait_s:.1f}", style=style,
+                f"{p.ratio:g}",
+                f"{p.occupancy:.1%}",
+                f"{p.abandon_mean:.2%}",
+                f"{p.abandon_max:.2%}",
+                f"{p.connects_per_agent_hour:.1f}",
+                f"{p.mean_agent_wait_s:.1f}",
+                style=style,
             )
         console.print(table)
         if best is None:

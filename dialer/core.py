@@ -59,7 +59,6 @@ from dialer.events import (
 )
 from dialer.pacers import make_pacer
 from dialer.ports import DialGate
-from pacing.fixed import round_half_up
 from pacing.observations import AttemptResolved, HandlingEnded
 from pacing.snapshot import EMPTY, Pacer, PacingDecision, PacingSnapshot
 
@@ -494,7 +493,7 @@ class DialerCore:
         before = agent.state
         agent.finish_wrap_up(self._now)
         self._set_agent(agent, before)
-        if agent.state is AgentState.READY:
+        if self.agent_state(agent.id) is AgentState.READY:  # or paused, if asked
             self._offer_waiting(agent)
 
     def _wrap_limit(self, agent: Agent) -> None:
@@ -712,9 +711,7 @@ class DialerCore:
 
     def _update_cap(self, run: _Run) -> None:
         rate = (
-            run.window_abandoned / run.window_human_answered
-            if run.window_human_answered
-            else 0.0
+            run.window_abandoned / run.window_human_answered if run.window_human_answered else 0.0
         )
         run.capped = (
             run.settings.cap_guard

@@ -76,8 +76,6 @@ def render_report(report: Report, console: Console) -> None:
         table.add_row("people hung up on by AMD", f"{report.amd_false_positive_abandons}")
     table.add_row("agent hours", f"{report.agent_hours:.1f}")
     if report.wall_time_s:
-        table.add_row(
-            "simulated in",
-            f"{report.wall_time_s:.2f} s ({report.events / max(report.wall_time_s, 1e-9):,.0f} events/s)",
-        )
+        rate = report.events / max(report.wall_time_s, 1e-9)
+        table.add_row("simulated in", f"{report.wall_time_s:.2f} s ({rate:,.0f} events/s)")
     console.print(table)

@@ -73,7 +73,7 @@ def parse_ratios(spec: str) -> list[float]:
         start, stop, step = (float(p) for p in parts)
         if step <= 0 or start <= 0 or stop < start:
             raise ValueError("ratios: need 0 < start <= stop and step > 0")
-        n = int(round((stop - start) / step))
+        n = round((stop - start) / step)
         return [round(start + i * step, 6) for i in range(n + 1)]
     ratios = [float(p) for p in spec.split(",") if p.strip()]
     if not ratios or any(r <= 0 for r in ratios):
@@ -130,28 +130,45 @@ def plot_sweep(result: SweepResult, path: Path) -> None:
 
     ratios = [p.ratio for p in result.points]
     fig, ax_occ = plt.subplots(figsize=(9, 5))
-    ax_occ.plot(ratios, [p.occupancy * 100 for p in result.points], color="tab:blue",
-                label="occupancy (mean)")
-    ax_occ.axhline(result.occupancy_limit * 100, color="tab:blue", linestyle=":",
-                   label="occupancy limit")
+    ax_occ.plot(
+        ratios,
+        [p.occupancy * 100 for p in result.points],
+        color="tab:blue",
+        label="occupancy (mean)",
+    )
+    ax_occ.axhline(
+        result.occupancy_limit * 100, color="tab:blue", linestyle=":", label="occupancy limit"
+    )
     ax_occ.set_xlabel("dial ratio (lines per ready agent)")
     ax_occ.set_ylabel("occupancy, %", color="tab:blue")
     ax_ab = ax_occ.twinx()
-    ax_ab.plot(ratios, [p.abandon_mean * 100 for p in result.points], color="tab:red",
-               label="abandonment (mean)")
-    ax_ab.fill_between(ratios, [min(r.abandon_rate for r in p.reports) * 100 for p in result.points],
-                       [p.abandon_max * 100 for p in result.points], color="tab:red", alpha=0.15,
-                       label="abandonment (min-max over seeds)")
+    ax_ab.plot(
+        ratios,
+        [p.abandon_mean * 100 for p in result.points],
+        color="tab:red",
+        label="abandonment (mean)",
+    )
+    ax_ab.fill_between(
+        ratios,
+        [min(r.abandon_rate for r in p.reports) * 100 for p in result.points],
+        [p.abandon_max * 100 for p in result.points],
+        color="tab:red",
+        alpha=0.15,
+        label="abandonment (min-max over seeds)",
+    )
     ax_ab.axhline(result.cap * 100, color="black", linestyle="--", label=f"cap {result.cap:.0%}")
     ax_ab.set_ylabel("abandonment, % of human-answered", color="tab:red")
     best = result.best
     if best is not None:
-        ax_occ.axvline(best.ratio, color="tab:green", alpha=0.6,
-                       label=f"best fixed ratio {best.ratio:g}")
+        ax_occ.axvline(
+            best.ratio, color="tab:green", alpha=0.6, label=f"best fixed ratio {best.ratio:g}"
+        )
     lines = ax_occ.get_legend_handles_labels()
     lines2 = ax_ab.get_legend_handles_labels()
     ax_occ.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
-    ax_occ.set_title(f"{result.scenario}: power mode sweep over {len(result.points[0].reports)} seeds")
+    ax_occ.set_title(
+        f"{result.scenario}: power mode sweep over {len(result.points[0].reports)} seeds"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dialer.errors import NotFound
 from dialer.events import (
     AmdClassified,
     CallAnswered,
@@ -27,10 +28,9 @@ from dialer.events import (
     CallHungUp,
     Event,
 )
-from dialer.errors import NotFound
 from simulator.distributions import Distribution, parse_distribution
 
-__all__ = ["CalleeBehaviour", "DEFAULT_CALLEES", "SimulatedTelephony"]
+__all__ = ["DEFAULT_CALLEES", "CalleeBehaviour", "SimulatedTelephony"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ class SimulatedTelephony:
         if line is not None:
             self._cancel(line)
 
-    async def events(self) -> AsyncIterator[Event]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[Event]:
         while True:
             yield await self._queue.get()
 

@@ -139,7 +139,9 @@ def test_common_random_numbers_lead_outcomes_do_not_depend_on_the_mode() -> None
     prog = simulate(parse_scenario(base()))
     power = simulate(parse_scenario(base(mode="power", dial_ratio=3.0)))
     for rep in (prog, power):
-        assert rep.human_answered / rep.attempts == pytest.approx(0.30 * (1 - math.exp(-2.5)), rel=0.08)
+        assert rep.human_answered / rep.attempts == pytest.approx(
+            0.30 * (1 - math.exp(-2.5)), rel=0.08
+        )
 
 
 def test_agent_schedule_steps_take_effect() -> None:

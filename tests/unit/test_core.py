@@ -178,9 +178,7 @@ def test_amd_machine_is_hung_up_and_human_waits_from_classification() -> None:
 
 def test_cap_forces_progressive() -> None:
     core = DialerCore(clock=FixedOffsetClock(0.0), pacer_factory=lambda s: PowerPacer(5))
-    core.handle(
-        CampaignUpdated(settings(), window_human_answered=100, window_abandoned=3), 0.0
-    )
+    core.handle(CampaignUpdated(settings(), window_human_answered=100, window_abandoned=3), 0.0)
     core.handle(LeadsClaimed("camp", leads(10)), 0.0)
     assert core.stats("camp").capped
     cmds = login(core, "a1", 0.0)
@@ -203,9 +201,7 @@ def test_gate_refusal_skips_the_lead_and_dials_the_next() -> None:
 def test_leads_past_their_attempt_limit_are_never_dialed() -> None:
     core = DialerCore(clock=FixedOffsetClock(0.0))
     core.handle(CampaignUpdated(settings(max_attempts=2)), 0.0)
-    core.handle(
-        LeadsClaimed("camp", (replace(leads(1)[0], attempts=2), leads(1, 1)[0])), 0.0
-    )
+    core.handle(LeadsClaimed("camp", (replace(leads(1)[0], attempts=2), leads(1, 1)[0])), 0.0)
     cmds = login(core, "a1", 0.0)
     assert [c.lead_id for c in of(cmds, PlaceCall)] == ["l1"]
     assert of(cmds, SkipLead)[0].reason == "max_attempts"
