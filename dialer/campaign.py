@@ -54,6 +54,10 @@ class CampaignSettings:
     connect_deadline_s: float = 2.0
     amd: bool = False
     amd_detect_s: float = 2.5
+    # The AMD product's share of people it takes for machines (its data sheet
+    # or a calibration): those people are hung up on, which the law counts as
+    # abandoned, and the dialer never sees it happen. The pacer budgets for it.
+    amd_false_positive_rate: float = 0.0
     caller_id: str | None = None
     safe_harbor_message: str = ""
     max_attempts: int = 3

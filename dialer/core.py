@@ -137,6 +137,8 @@ class _Run:
         "next_decision_at",
         "pacer",
         "settings",
+        "verified_humans",
+        "verified_machines",
         "waiting",
         "window_abandoned",
         "window_ends_at",
@@ -159,6 +161,9 @@ class _Run:
         self.abandoned = 0
         self.window_human_answered = 0
         self.window_abandoned = 0
+        # Answered calls an agent heard, by what the agent said they were.
+        self.verified_humans = 0
+        self.verified_machines = 0
         self.window_ends_at: float | None = None
         self.dial_level = 0.0
         self.capped = False
@@ -480,6 +485,11 @@ class DialerCore:
                 run.pacer.observe(
                     AttemptResolved(self._now, "machine", _answer_delay(call), corrected=True)
                 )
+        if run is not None and call.bridged_at is not None:
+            if call.machine:
+                run.verified_machines += 1
+            else:
+                run.verified_humans += 1
         if run is not None and call.bridged_at is not None and call.ended_at is not None:
             run.pacer.observe(
                 HandlingEnded(
@@ -709,14 +719,29 @@ class DialerCore:
     def _on_tick(self, ev: Tick) -> None:
         """Timers fire in ``handle``; a tick carries nothing else."""
 
+    @staticmethod
+    def _window_estimate(run: _Run) -> tuple[float, float]:
+        """(people answered, people abandoned) in the window, as best known.
+
+        With AMD the verdict says who was a person. Without it, an answered
+        call that no agent heard (every abandoned one) may have been a machine,
+        which the law does not count; the share of people among the answered
+        calls agents did hear (with a prior of one each) estimates how many of
+        the abandoned were people. Counting them all would starve a campaign
+        without AMD for no legal reason.
+        """
+        humans = float(run.window_human_answered)
+        abandoned = float(run.window_abandoned)
+        if run.settings.amd or abandoned == 0:
+            return humans, abandoned
+        share = (run.verified_humans + 1) / (run.verified_humans + run.verified_machines + 2)
+        return humans - (1.0 - share) * abandoned, share * abandoned
+
     def _update_cap(self, run: _Run) -> None:
-        rate = (
-            run.window_abandoned / run.window_human_answered if run.window_human_answered else 0.0
-        )
+        humans, abandoned = self._window_estimate(run)
+        rate = abandoned / humans if humans > 0 else 0.0
         run.capped = (
-            run.settings.cap_guard
-            and run.window_abandoned > 0
-            and rate >= run.settings.max_abandon_rate
+            run.settings.cap_guard and abandoned > 0 and rate >= run.settings.max_abandon_rate
         )
 
     def _pace_dirty(self) -> None:
@@ -754,6 +779,7 @@ class DialerCore:
         remaining = (
             run.window_ends_at - now if run.window_ends_at is not None else s.abandon_window_s
         )
+        window_humans, window_abandoned = self._window_estimate(run)
         ready = c[_READY]
         on_call = c[_ON_CALL]
         wrap = c[_WRAP]
@@ -771,14 +797,15 @@ class DialerCore:
                 len(run.dialing),
                 len(run.amd_pending),
                 len(run.waiting),
-                run.window_human_answered,
-                run.window_abandoned,
+                window_humans,
+                window_abandoned,
                 s.max_abandon_rate,
                 remaining if remaining > 0.0 else 0.0,
                 s.ring_timeout_s,
                 s.connect_deadline_s,
                 s.amd,
                 s.amd_detect_s,
+                s.amd_false_positive_rate,
                 s.dial_ratio,
                 s.target_agent_wait_s,
                 None if not run.exhausted else len(run.hopper),

@@ -58,8 +58,9 @@ class PacingSnapshot(NamedTuple):
     lines_answered_unclassified: int  # answered, AMD still listening
     lines_waiting: int  # answered (and classified human, with AMD), waiting for an agent
     # Abandonment so far in the campaign's compliance window.
-    window_human_answered: int
-    window_abandoned: int
+    # (estimated for campaigns without AMD: see DialerCore._window_estimate)
+    window_human_answered: float
+    window_abandoned: float
     max_abandon_rate: float
     # Seconds left in the compliance window (the simulator: to the end of the shift).
     window_remaining_s: float
@@ -68,6 +69,7 @@ class PacingSnapshot(NamedTuple):
     connect_deadline_s: float
     amd_enabled: bool
     amd_detect_s: float = 0.0
+    amd_false_positive_rate: float = 0.0
     dial_ratio: float = 1.0  # power mode; also the level the adaptive mode starts from
     target_agent_wait_s: float | None = None
     leads_remaining: int | None = None  # None: unknown / unbounded

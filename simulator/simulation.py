@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from dialer.agents import AgentState
 from dialer.campaign import CampaignSettings, DialMode, Lead, RunState
 from dialer.clock import FixedOffsetClock
 from dialer.commands import (
@@ -67,6 +68,7 @@ _AGENT_HANGUP = 4
 _DISPOSITION = 5
 _STAFFING = 6
 _SHIFT_END = 7
+_LEAVE = 8
 
 _BLOCK = 4096
 _TICK = Tick()
@@ -94,6 +96,10 @@ def campaign_settings(scenario: Scenario, state: RunState = RunState.RUNNING) ->
         connect_deadline_s=c.connect_deadline_s,
         amd=scenario.amd.enabled,
         amd_detect_s=scenario.amd.detect_s,
+        # The AMD product's stated error rate, as a real campaign would configure it.
+        amd_false_positive_rate=scenario.amd.false_positive.value_at(0.0)
+        if scenario.amd.enabled
+        else 0.0,
         max_attempts=1,
         target_agent_wait_s=c.target_agent_wait_s,
         hopper_size=256,
@@ -269,6 +275,7 @@ class _Simulation:
             _DISPOSITION: self._on_disposition,
             _STAFFING: self._on_staffing,
             _SHIFT_END: self._on_shift_end,
+            _LEAVE: self._on_leave,
         }
         progress = self.progress
         next_progress = 0.0
@@ -386,8 +393,9 @@ class _Simulation:
             self.kernel.schedule(now + self._wrap(), _DISPOSITION, agent, None)
         elif state == "ready":
             if agent in self.leaving:
-                self.leaving.discard(agent)
-                self._logout(agent, now)
+                # Leave once this batch of commands is done: the core may have
+                # routed a waiting call to the agent in the same batch.
+                self.kernel.schedule(now, _LEAVE, agent)
                 return
             if previous == "wrap_up":
                 self.idle_since[agent] = now
@@ -464,7 +472,7 @@ class _Simulation:
         elif count < present:
             excess = present - count
             # Ready agents leave at once; the rest after their call and wrap-up.
-            ready = [a for a in self.logged_in if self.agent_state.get(a) == "ready"]
+            ready = [a for a in self.logged_in if self.core.agent_state(a) is AgentState.READY]
             for agent in ready[:excess]:
                 self._logout(agent, now)
             excess -= min(excess, len(ready))
@@ -472,6 +480,11 @@ class _Simulation:
                 busy = [a for a in self.logged_in if a not in self.leaving]
                 for agent in busy[:excess]:
                     self.leaving.add(agent)
+
+    def _on_leave(self, agent: str, _: object) -> None:
+        if agent in self.leaving and self.core.agent_state(agent) is AgentState.READY:
+            self.leaving.discard(agent)
+            self._logout(agent, self.kernel.now)
 
     def _logout(self, agent: str, now: float) -> None:
         since = self.logged_in.pop(agent)

@@ -194,3 +194,15 @@ def test_agent_wait_is_measured_and_falls_as_the_ratio_rises() -> None:
         for r in (1.0, 2.0, 4.0)
     ]
     assert waits[0] > waits[1] > waits[2] > 0.0
+
+
+def test_staffing_drops_while_calls_wait_let_agents_finish_first() -> None:
+    """Agents leave after their call and wrap-up, even when a call is waiting for them."""
+    data = base(mode="power", dial_ratio=4.0)
+    data["duration_s"] = 7200.0
+    data["agents"]["count"] = [[0, 20], [1800, 5], [3600, 15], [5400, 3]]
+    report = simulate(parse_scenario(data))
+    # 20 x 0.5 h + 5 x 0.5 h + 15 x 0.5 h + 3 x 0.5 h, less a little for leavers
+    # finishing their calls after the step (they count while they work).
+    assert report.agent_hours == pytest.approx(21.5, rel=0.05)
+    assert report.connects > 0

@@ -178,7 +178,9 @@ def test_amd_machine_is_hung_up_and_human_waits_from_classification() -> None:
 
 def test_cap_forces_progressive() -> None:
     core = DialerCore(clock=FixedOffsetClock(0.0), pacer_factory=lambda s: PowerPacer(5))
-    core.handle(CampaignUpdated(settings(), window_human_answered=100, window_abandoned=3), 0.0)
+    core.handle(
+        CampaignUpdated(settings(amd=True), window_human_answered=100, window_abandoned=3), 0.0
+    )
     core.handle(LeadsClaimed("camp", leads(10)), 0.0)
     assert core.stats("camp").capped
     cmds = login(core, "a1", 0.0)
