@@ -76,6 +76,9 @@ class CampaignSettings:
     # service; the simulator turns it off for the fixed-ratio baselines so a
     # sweep measures the ratio itself, not the guard.
     cap_guard: bool = True
+    # Pacer-specific knobs by name (e.g. the adaptive mode's "intensity");
+    # dialer.pacers.make_pacer reads them. Empty: the pacer's defaults.
+    pacer_options: dict[str, float | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.ring_timeout_s < 15.0:

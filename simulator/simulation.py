@@ -105,6 +105,12 @@ def campaign_settings(scenario: Scenario, state: RunState = RunState.RUNNING) ->
         hopper_size=256,
         abandon_window_s=scenario.duration_s,
         cap_guard=c.cap_guard if c.cap_guard is not None else c.mode == "predictive",
+        pacer_options={
+            "adaptive_intensity": c.adaptive_intensity,
+            "adaptive_max_level": c.adaptive_max_level,
+            "adaptive_target": c.adaptive_target,
+            "adaptive_variant": c.adaptive_variant,
+        },
     )
 
 
