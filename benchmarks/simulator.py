@@ -15,11 +15,17 @@ from __future__ import annotations
 import argparse
 import heapq
 import platform
+import sys
 import time
 from pathlib import Path
 
-from simulator.scenario import load_scenario
-from simulator.simulation import simulate
+# This script shares its name with the package it measures: keep its own
+# folder off the import path so ``import simulator`` finds the package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from simulator.scenario import load_scenario  # noqa: E402
+from simulator.simulation import simulate  # noqa: E402
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "spec" / "scenarios"
 

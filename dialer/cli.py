@@ -209,3 +209,71 @@ def main() -> None:  # pragma: no cover - console entry point
     except DialerError as exc:
         _err(str(exc))
         raise SystemExit(EXIT_BAD_INPUT) from None
+
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="DIALER_DATABASE_URL",
+        help="SQLAlchemy URL; default: an SQLite file under ./var",
+    ),
+]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    database_url: DatabaseUrl = None,
+    telephony: Annotated[str, typer.Option(help="telephony adapter")] = "simulated",
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="simulated telephony: callee behaviour from this scenario file"),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option(help="also create a demo campaign, leads and simulated agents")
+    ] = False,
+    time_scale: Annotated[
+        float, typer.Option(help="simulated telephony: multiply every delay by this")
+    ] = 1.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the HTTP/WebSocket service (SQLite and simulated telephony by default)."""
+    import uvicorn
+
+    from api.app import create_app
+    from dialer.runtime.settings import Settings
+
+    if telephony != "simulated":
+        _err(f"--telephony: unknown adapter {telephony!r} (available: simulated)")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if scenario is not None:
+        _load(scenario)  # refuse a bad file before anything starts
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "telephony": telephony,
+        "scenario": scenario,
+        "demo": demo,
+        "time_scale": time_scale,
+    }
+    if database_url:
+        overrides["database_url"] = database_url
+    try:
+        settings = Settings(**overrides)
+    except ValueError as exc:
+        _err(str(exc))
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Create or upgrade the database schema to the latest version."""
+    from dialer.runtime.settings import Settings
+    from dialer.storage.migrate import upgrade
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))
+    upgrade(settings.database_url)
+    Console().print(f"database at {settings.database_url} is up to date")

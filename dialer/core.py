@@ -369,17 +369,18 @@ class DialerCore:
         run = self._runs.get(s.id)
         if run is None:
             run = _Run(s, self._pacer_factory(s), self._counts_for(s.id))
-            run.window_human_answered = ev.window_human_answered
-            run.window_abandoned = ev.window_abandoned
             self._runs[s.id] = run
         else:
             old = run.settings
             if old.mode != s.mode or old.dial_ratio != s.dial_ratio:
                 run.pacer = self._pacer_factory(s)
             run.settings = s
-            # Counts from the records win: they cover restarts and other processes.
-            run.window_human_answered = max(run.window_human_answered, ev.window_human_answered)
-            run.window_abandoned = max(run.window_abandoned, ev.window_abandoned)
+        # Counts from the records win: they cover restarts, other processes,
+        # and calls leaving a rolling window.
+        if ev.window_human_answered is not None:
+            run.window_human_answered = ev.window_human_answered
+        if ev.window_abandoned is not None:
+            run.window_abandoned = ev.window_abandoned
         run.window_ends_at = ev.window_ends_at
         self._update_cap(run)
         if s.state is RunState.RUNNING:
@@ -433,6 +434,12 @@ class DialerCore:
     def _on_agent_ready(self, ev: AgentReady) -> None:
         agent = self._agent(ev.agent_id)
         if agent.state is AgentState.READY:
+            return
+        if agent.state is AgentState.ON_CALL:
+            # "Ready" races with the next call offer after a disposition, and
+            # on a call it can only mean "keep me taking calls": drop any
+            # pause asked for during this call.
+            agent.pause_pending = False
             return
         before = agent.state
         if before is AgentState.WRAP_UP:

@@ -39,9 +39,10 @@ class CampaignUpdated:
     """A campaign was created or its settings (including run state) changed."""
 
     settings: CampaignSettings
-    # Compliance-window counts from the records, so a restart keeps its figures.
-    window_human_answered: int = 0
-    window_abandoned: int = 0
+    # Compliance-window counts from the records, so a restart keeps its
+    # figures; None keeps what the core has.
+    window_human_answered: int | None = None
+    window_abandoned: int | None = None
     # Where the compliance window ends, on the driver clock (the simulator: the
     # end of the shift); None for a rolling window that never ends.
     window_ends_at: float | None = None

@@ -237,3 +237,16 @@ def test_unknown_ids_and_bad_requests_raise_without_changing_state() -> None:
     with pytest.raises(IllegalTransition):
         core.handle(DispositionSubmitted("a1", "nope", "x"), 1.0)
     assert core.agent_state("a1").value == "ready"
+
+
+def test_ready_while_on_a_call_cancels_a_pending_pause_and_nothing_else() -> None:
+    core = make_core()
+    c1 = of(login(core, "a1", 0.0), PlaceCall)[0]
+    core.handle(CallAnswered(c1.call_id), 1.0)
+    core.handle(CallBridged(c1.call_id), 1.0)
+    core.handle(AgentPaused("a1"), 2.0)
+    assert core.handle(AgentReady("a1"), 3.0) == []
+    assert core.agent_state("a1").value == "on_call"
+    core.handle(CallHungUp(c1.call_id), 4.0)
+    cmds = core.handle(DispositionSubmitted("a1", c1.call_id, "ok"), 5.0)
+    assert NotifyAgentState("a1", "ready") in cmds

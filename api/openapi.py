@@ -1,0 +1,58 @@
+"""OpenAPI for the bodies FastAPI cannot see: the raw JSON-or-CSV loads.
+
+Those endpoints read the request themselves, so their request bodies are
+declared with ``openapi_extra``; the JSON models they name are added to the
+document's components here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from api.bodies import CSV_MEDIA_TYPE
+
+__all__ = ["json_or_csv_body", "register_body_models"]
+
+_REF = "#/components/schemas/{model}"
+
+
+def json_or_csv_body(
+    model: type[BaseModel], *, csv_description: str, csv_example: str
+) -> dict[str, Any]:
+    """``openapi_extra`` for an endpoint taking ``model`` as JSON or a CSV text body."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}},
+                CSV_MEDIA_TYPE: {
+                    "schema": {"type": "string", "description": csv_description},
+                    "example": csv_example,
+                },
+            },
+        }
+    }
+
+
+def register_body_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Make ``app.openapi()`` include ``models`` (and the models they use) as components."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            model_schema = model.model_json_schema(ref_template=_REF)
+            for name, definition in model_schema.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components.setdefault(model.__name__, model_schema)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

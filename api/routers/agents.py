@@ -1,0 +1,37 @@
+"""``/agents``: create agents (with their softphone token) and see their state."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from fastapi import APIRouter
+
+from api.deps import ServiceDep
+from api.schemas.agents import AgentCreate, AgentCreated, AgentRead
+from dialer.errors import InvalidInput, NotFound
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/agents", tags=["agents"])
+
+
+@router.post("", status_code=HTTPStatus.CREATED, response_model=AgentCreated)
+async def create_agent(body: AgentCreate, service: ServiceDep) -> AgentCreated:
+    """Create an agent; the answer's ``token`` opens its WebSocket and is shown only here."""
+    try:
+        agent, token = await service.create_agent(body.name, body.campaign_ids)
+    except NotFound as exc:
+        # An unknown campaign in the body is a bad field, not a missing URL.
+        raise InvalidInput(str(exc), field="campaign_ids") from None
+    view = await service.get_agent(agent.id)
+    return AgentCreated(**AgentRead.of(view).model_dump(), token=token)
+
+
+@router.get("", response_model=list[AgentRead])
+async def list_agents(service: ServiceDep) -> list[AgentRead]:
+    return [AgentRead.of(view) for view in await service.list_agents()]
+
+
+@router.get("/{agent_id}", response_model=AgentRead)
+async def get_agent(agent_id: str, service: ServiceDep) -> AgentRead:
+    return AgentRead.of(await service.get_agent(agent_id))

@@ -1,0 +1,1 @@
+"""Request and response models, named ``XCreate / XUpdate / XRead`` per resource."""

@@ -1,0 +1,30 @@
+"""The do-not-call list over the wire."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from api.schemas.base import ReadModel, RequestModel
+from api.schemas.leads import RowErrorRead
+
+__all__ = ["DncAddRead", "DncCreate", "DncRead"]
+
+
+class DncCreate(RequestModel):
+    numbers: list[str] = Field(examples=[["+14155550100"]])
+    campaign_id: str | None = Field(
+        default=None, description="list the numbers for this campaign only; omitted: every campaign"
+    )
+
+
+class DncAddRead(ReadModel):
+    added: int
+    rejected: list[RowErrorRead]
+
+
+class DncRead(ReadModel):
+    phone: str = Field(description="the number in E.164")
+    listed: bool
+    scopes: list[str] = Field(
+        description='"internal", "registry" or "campaign:<id>" for each list that has it'
+    )

@@ -1,0 +1,66 @@
+"""Prometheus metrics (spec/api.md), on a registry of the service's own.
+
+A registry per service (not the global default) keeps several services in
+one process (tests) from colliding.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+__all__ = ["Metrics"]
+
+AGENT_STATES = ("ready", "paused", "on_call", "wrap_up")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.calls = Counter(
+            "dialer_calls", "Dial attempts ended, by outcome.", ["campaign", "outcome"], registry=r
+        )
+        self.abandoned = Counter(
+            "dialer_abandoned_calls", "Answered calls not bridged in time.", ["campaign"],
+            registry=r,
+        )
+        self.abandon_rate = Gauge(
+            "dialer_abandon_rate",
+            "Abandoned / human-answered calls over the window, from the call records.",
+            ["campaign", "window"],
+            registry=r,
+        )
+        self.agents = Gauge(
+            "dialer_agents", "Agents by state.", ["campaign", "state"], registry=r
+        )
+        self.lines_in_flight = Gauge(
+            "dialer_lines_in_flight", "Calls placed and not yet with an agent or ended.",
+            ["campaign"], registry=r,
+        )
+        self.dial_level = Gauge(
+            "dialer_dial_level", "Lines per ready agent the pacer aims at.", ["campaign"],
+            registry=r,
+        )
+        self.connect_delay = Histogram(
+            "dialer_connect_delay_seconds",
+            "From answer (or AMD verdict) to bridge.",
+            ["campaign"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0),
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "dialer_event_loop_lag_seconds",
+            "How late the driver's periodic wake-up ran.",
+            buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

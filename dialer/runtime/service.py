@@ -1,0 +1,540 @@
+"""The service facade: everything api/ may ask of the running dialer.
+
+api/ talks to the core only through this class (an import-linter contract
+checks it). It owns the database, the telephony adapter, the core driver, the
+agents' sockets and the metrics; ``start``/``stop`` bracket its life.
+
+Every method raises only DialerError subclasses (NotFound, ConflictError,
+InvalidInput, IllegalTransition) for bad requests; the API maps them to HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dialer.campaign import CampaignSettings, RunState
+from dialer.compliance.gate import ComplianceGate, DncIndex
+from dialer.compliance.hours import zone
+from dialer.compliance.phones import normalize_phone
+from dialer.core import DialerCore
+from dialer.errors import DialerError, InvalidInput, NotFound
+from dialer.events import (
+    AgentHungUp,
+    AgentLoggedIn,
+    AgentPaused,
+    AgentReady,
+    CampaignUpdated,
+    DispositionSubmitted,
+    LeadsClaimed,
+)
+from dialer.ports import Telephony
+from dialer.runtime.driver import CoreDriver, ServiceClock
+from dialer.runtime.hub import AgentHub, AgentSession
+from dialer.runtime.metrics import AGENT_STATES, Metrics
+from dialer.runtime.settings import Settings
+from dialer.runtime.store import RuntimeStore
+from dialer.storage.records import (
+    CallPage,
+    NewLead,
+    StoredAgent,
+    StoredCall,
+    StoredCampaign,
+    StoredLead,
+)
+
+__all__ = [
+    "AgentView",
+    "DialerService",
+    "DncAddResult",
+    "DncLookup",
+    "LeadLoadResult",
+    "RowError",
+    "SendToAgent",
+]
+
+log = logging.getLogger(__name__)
+
+SendToAgent = Callable[[dict[str, Any]], Awaitable[None]]
+_API_KEY_SETTING = "api_key_sha256"
+_WINDOW_REFRESH_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int  # 1-based: the n-th lead of a JSON list; for CSV the file's line number
+    phone: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadLoadResult:
+    accepted: int
+    rejected: tuple[RowError, ...]
+    duplicates: int
+    dnc: int
+
+
+@dataclass(frozen=True, slots=True)
+class DncAddResult:
+    added: int
+    rejected: tuple[RowError, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DncLookup:
+    phone: str
+    listed: bool
+    scopes: tuple[str, ...]  # "internal", "registry", "campaign:<id>"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    agent: StoredAgent
+    state: str  # "logged_out" | "ready" | "paused" | "on_call" | "wrap_up"
+    connected: bool
+    call_id: str | None = None
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class DialerService:
+    """See the module docstring."""
+
+    def __init__(self, settings: Settings, *, telephony: Telephony | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.hub = AgentHub()
+        self.dnc = DncIndex()
+        self.clock = ServiceClock()
+        self.store = RuntimeStore(settings.database_url, owner=settings.process_id)
+        self._telephony = telephony
+        self._api_key_hash: str | None = None
+        self._driver: CoreDriver | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._demo: Any = None
+        self.generated_api_key: str | None = None
+        self.started = False
+
+    # ------------------------------------------------------------------ life
+    @property
+    def driver(self) -> CoreDriver:
+        if self._driver is None:
+            raise DialerError("the service is not started")
+        return self._driver
+
+    @property
+    def core(self) -> DialerCore:
+        return self.driver.core
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self._load_api_key()
+        for phone, campaign_id in await self.store.all_dnc():
+            self.dnc.add(phone, campaign_id)
+        telephony = self._telephony or self._make_telephony()
+        self._telephony = telephony
+        core = DialerCore(
+            clock=self.clock,
+            gate=ComplianceGate(self.dnc),
+            id_prefix=f"{self.settings.process_id}-",
+        )
+        self._driver = CoreDriver(
+            core,
+            telephony=telephony,
+            store=self.store,
+            hub=self.hub,
+            metrics=self.metrics,
+            clock=self.clock,
+        )
+        # A previous process may have died holding leads or with calls open.
+        await self.store.recover()
+        for campaign in await self.store.list_campaigns():
+            await self._push_campaign(campaign.settings, submit=False)
+        await self.driver.start()
+        self._background.append(asyncio.create_task(self._refresh_loop(), name="dialer-stats"))
+        self.started = True
+        if self.settings.demo:
+            from dialer.runtime.demo import DemoFloor
+
+            self._demo = DemoFloor(self, self.settings.demo_agents)
+            await self._demo.start()
+
+    async def stop(self) -> None:
+        if self._demo is not None:
+            await self._demo.stop()
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._background.clear()
+        if self._driver is not None:
+            await self._driver.stop()
+            await self.store.release_claims()
+        if self._telephony is not None:
+            await self._telephony.close()
+        await self.store.close()
+        self.started = False
+
+    def _make_telephony(self) -> Telephony:
+        from simulator.telephony import DEFAULT_CALLEES, CalleeBehaviour, SimulatedTelephony
+
+        behaviour = DEFAULT_CALLEES
+        if self.settings.scenario is not None:
+            from simulator.scenario import load_scenario
+
+            behaviour = CalleeBehaviour.from_scenario(load_scenario(self.settings.scenario))
+        return SimulatedTelephony(
+            behaviour, seed=self.settings.seed, time_scale=self.settings.time_scale
+        )
+
+    async def _load_api_key(self) -> None:
+        if self.settings.api_key:
+            self._api_key_hash = _sha256(self.settings.api_key)
+            return
+        stored = await self.store.get_setting(_API_KEY_SETTING)
+        if stored:
+            self._api_key_hash = stored
+            log.info("using the stored API key (set DIALER_API_KEY to choose your own)")
+            return
+        key = secrets.token_urlsafe(32)
+        self._api_key_hash = _sha256(key)
+        await self.store.set_setting(_API_KEY_SETTING, self._api_key_hash)
+        self.generated_api_key = key
+        # Printed once: only its hash is kept.
+        print(f"dialer: generated API key (shown once, keep it): {key}", flush=True)
+
+    def authenticate_api_key(self, key: str) -> bool:
+        if self._api_key_hash is None:
+            return False
+        return hmac.compare_digest(_sha256(key), self._api_key_hash)
+
+    # ------------------------------------------------------------ campaigns
+    async def _push_campaign(self, settings: CampaignSettings, *, submit: bool = True) -> None:
+        humans, abandoned = await self.store.abandonment_counts(
+            settings.id, datetime.now(UTC) - timedelta(seconds=settings.abandon_window_s)
+        )
+        event = CampaignUpdated(settings, window_human_answered=humans, window_abandoned=abandoned)
+        if submit:
+            await self.driver.submit(event)
+        else:
+            self.driver.post(event)
+
+    async def create_campaign(self, settings: CampaignSettings) -> StoredCampaign:
+        stored = await self.store.create_campaign(settings)
+        await self._push_campaign(stored.settings)
+        return stored
+
+    async def list_campaigns(self) -> list[StoredCampaign]:
+        return await self.store.list_campaigns()
+
+    async def get_campaign(self, campaign_id: str) -> StoredCampaign:
+        return await self.store.get_campaign(campaign_id)
+
+    async def update_campaign(
+        self, campaign_id: str, changes: Mapping[str, Any]
+    ) -> StoredCampaign:
+        current = await self.store.get_campaign(campaign_id)
+        fields = {f.name for f in dataclasses.fields(CampaignSettings)} - {"id", "state"}
+        unknown = set(changes) - fields
+        if unknown:
+            raise InvalidInput(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+        try:
+            settings = dataclasses.replace(current.settings, **dict(changes))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(str(exc)) from None
+        stored = await self.store.update_campaign(settings)
+        await self._push_campaign(stored.settings)
+        return stored
+
+    async def set_campaign_state(self, campaign_id: str, state: RunState) -> StoredCampaign:
+        current = await self.store.get_campaign(campaign_id)
+        settings = dataclasses.replace(current.settings, state=state)
+        stored = await self.store.update_campaign(settings)
+        await self._push_campaign(stored.settings)
+        return stored
+
+    async def campaign_stats(self, campaign_id: str) -> dict[str, Any]:
+        campaign = await self.store.get_campaign(campaign_id)
+        live = self.core.stats(campaign_id)
+        now = datetime.now(UTC)
+        h24, a24 = await self.store.abandonment_counts(campaign_id, now - timedelta(hours=24))
+        h30, a30 = await self.store.abandonment_counts(campaign_id, now - timedelta(days=30))
+        totals = await self.store.campaign_totals(campaign_id)
+        remaining = await self.store.count_remaining(campaign_id)
+        return {
+            "campaign_id": campaign_id,
+            "state": campaign.settings.state.value,
+            "mode": campaign.settings.mode.value,
+            "lines_in_flight": live.lines_in_flight,
+            "agents": {
+                "ready": live.agents.ready,
+                "on_call": live.agents.on_call,
+                "wrap_up": live.agents.wrap_up,
+                "paused": live.agents.paused,
+                "logged_in": live.agents.logged_in,
+            },
+            "dialed": totals.dialed,
+            "human_answered": totals.human_answered,
+            "abandoned": totals.abandoned,
+            "abandon_rate_24h": a24 / h24 if h24 else 0.0,
+            "abandon_rate_30d": a30 / h30 if h30 else 0.0,
+            "max_abandon_rate": campaign.settings.max_abandon_rate,
+            "capped": live.capped,
+            "dial_level": live.dial_level,
+            "leads_remaining": remaining,
+        }
+
+    # ---------------------------------------------------------------- leads
+    async def add_leads(
+        self, campaign_id: str, rows: Sequence[Mapping[str, Any]], *, first_row: int = 1
+    ) -> LeadLoadResult:
+        await self.store.get_campaign(campaign_id)  # NotFound before any work
+        if len(rows) > self.settings.max_leads_per_request:
+            raise InvalidInput(
+                f"at most {self.settings.max_leads_per_request} leads per request",
+                field="leads",
+            )
+        rejected: list[RowError] = []
+        good: list[NewLead] = []
+        dnc = 0
+        for i, row in enumerate(rows):
+            number = first_row + i
+            raw = row.get("phone")
+            shown = raw if isinstance(raw, str) else repr(raw)
+            try:
+                if not isinstance(raw, str | int) or isinstance(raw, bool):
+                    raise InvalidInput("phone must be a string", field="phone")
+                phone = normalize_phone(str(raw))
+                tz = row.get("timezone")
+                if tz is not None and (not isinstance(tz, str) or zone(tz) is None):
+                    raise InvalidInput(f"unknown time zone {tz!r}", field="timezone")
+                data = row.get("data") or {}
+                if not isinstance(data, dict):
+                    raise InvalidInput("data must be an object", field="data")
+                priority = row.get("priority", 0)
+                if not isinstance(priority, int) or isinstance(priority, bool):
+                    raise InvalidInput("priority must be an integer", field="priority")
+            except InvalidInput as exc:
+                rejected.append(RowError(number, shown, str(exc)))
+                continue
+            if self.dnc.blocked(phone, campaign_id):
+                dnc += 1
+                continue
+            good.append(NewLead(phone=phone, timezone=tz, data=data, priority=priority))
+        result = await self.store.add_leads(campaign_id, good)
+        if result.accepted:
+            # The hopper may have given up on an empty store: look again.
+            self.driver.post(LeadsClaimed(campaign_id, (), exhausted=False))
+        return LeadLoadResult(
+            accepted=result.accepted,
+            rejected=tuple(rejected),
+            duplicates=result.duplicates,
+            dnc=dnc,
+        )
+
+    async def list_leads(
+        self, campaign_id: str, *, status: str | None, limit: int, offset: int
+    ) -> list[StoredLead]:
+        await self.store.get_campaign(campaign_id)
+        return await self.store.list_leads(campaign_id, status=status, limit=limit, offset=offset)
+
+    # ----------------------------------------------------------- do-not-call
+    async def add_dnc(
+        self, numbers: Sequence[str], campaign_id: str | None, *, first_row: int = 1
+    ) -> DncAddResult:
+        if campaign_id is not None:
+            await self.store.get_campaign(campaign_id)
+        rejected: list[RowError] = []
+        phones: list[str] = []
+        for i, raw in enumerate(numbers):
+            try:
+                if not isinstance(raw, str):
+                    raise InvalidInput("number must be a string", field="numbers")
+                phones.append(normalize_phone(raw))
+            except InvalidInput as exc:
+                rejected.append(RowError(first_row + i, str(raw), str(exc)))
+        added = await self.store.add_dnc(phones, campaign_id)
+        # Into the gate before we answer: no dial after this returns.
+        for phone in phones:
+            self.dnc.add(phone, campaign_id)
+        return DncAddResult(added=added, rejected=tuple(rejected))
+
+    async def remove_dnc(self, phone: str) -> None:
+        normal = normalize_phone(phone)
+        await self.store.remove_dnc(normal)
+        scopes = await self.store.dnc_scopes(normal)
+        if not any(scope == "registry" for scope, _ in scopes):
+            self.dnc.discard(normal)
+
+    async def lookup_dnc(self, phone: str) -> DncLookup:
+        normal = normalize_phone(phone)
+        scopes = await self.store.dnc_scopes(normal)
+        names = tuple(
+            sorted(f"campaign:{cid}" if scope == "campaign" else scope for scope, cid in scopes)
+        )
+        return DncLookup(phone=normal, listed=bool(names), scopes=names)
+
+    # --------------------------------------------------------------- agents
+    async def create_agent(
+        self, name: str, campaign_ids: Sequence[str]
+    ) -> tuple[StoredAgent, str]:
+        for cid in campaign_ids:
+            await self.store.get_campaign(cid)
+        return await self.store.create_agent(name, list(campaign_ids))
+
+    def _view(self, agent: StoredAgent) -> AgentView:
+        core = self.core
+        return AgentView(
+            agent=agent,
+            state=core.agent_state(agent.id).value,
+            connected=self.hub.connected(agent.id),
+            call_id=core.agent_call(agent.id),
+        )
+
+    async def list_agents(self) -> list[AgentView]:
+        return [self._view(a) for a in await self.store.list_agents()]
+
+    async def get_agent(self, agent_id: str) -> AgentView:
+        return self._view(await self.store.get_agent(agent_id))
+
+    async def authenticate_agent(self, agent_id: str, token: str) -> bool:
+        try:
+            return await self.store.verify_agent_token(agent_id, token)
+        except NotFound:
+            return False
+
+    async def agent_connected(self, agent_id: str, send: SendToAgent) -> AgentSession:
+        agent = await self.store.get_agent(agent_id)
+        session, _previous = self.hub.attach(agent_id, send)
+        await self.driver.submit(AgentLoggedIn(agent_id, tuple(agent.campaign_ids)))
+        await self.hub.send(agent_id, {"type": "state", "state": self._view(agent).state})
+        return session
+
+    async def agent_message(self, agent_id: str, message: Mapping[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "ready":
+            await self.driver.submit(AgentReady(agent_id))
+        elif kind == "pause":
+            await self.driver.submit(AgentPaused(agent_id, str(message.get("reason") or "")))
+        elif kind == "hangup":
+            await self.driver.submit(AgentHungUp(agent_id, str(message.get("call_id"))))
+        elif kind == "disposition":
+            await self._disposition(agent_id, message)
+        else:
+            raise InvalidInput(f"unknown message type {kind!r}", field="type")
+
+    async def _disposition(self, agent_id: str, message: Mapping[str, Any]) -> None:
+        call_id = str(message.get("call_id"))
+        code = str(message.get("code") or "")
+        if not code:
+            raise InvalidInput("a disposition needs a code", field="code")
+        if self.core.agent_call(agent_id) != call_id:
+            raise InvalidInput(f"call {call_id} is not this agent's call", field="call_id")
+        callback_at = message.get("callback_at")
+        if code == "callback" and not isinstance(callback_at, datetime):
+            raise InvalidInput("a callback needs callback_at", field="callback_at")
+        call = await self.store.get_call(call_id)
+        if code == "dnc":
+            # Before the core hears of it: the number is never dialed again.
+            await self.store.add_dnc([call.phone], None, source="disposition")
+            self.dnc.add(call.phone)
+        await self.store.set_disposition(
+            call_id,
+            code=code,
+            notes=message.get("notes"),
+            callback_at=callback_at if isinstance(callback_at, datetime) else None,
+        )
+        await self.driver.submit(
+            DispositionSubmitted(
+                agent_id,
+                call_id,
+                code,
+                callback_at=callback_at.timestamp() if isinstance(callback_at, datetime) else None,
+                notes=message.get("notes"),
+                machine=code in ("machine", "answering_machine"),
+            )
+        )
+
+    async def agent_disconnected(self, agent_id: str, session: object) -> None:
+        if isinstance(session, AgentSession) and self.hub.detach(session):
+            # Away means paused: no call is offered until it is back and ready.
+            with contextlib.suppress(DialerError):
+                await self.driver.submit(AgentPaused(agent_id, "disconnected"))
+
+    # ---------------------------------------------------------------- calls
+    async def list_calls(
+        self, *, campaign_id: str | None, since: datetime | None, limit: int, cursor: str | None
+    ) -> CallPage:
+        return await self.store.list_calls(
+            campaign_id=campaign_id, since=since, limit=limit, cursor=cursor
+        )
+
+    async def get_call(self, call_id: str) -> StoredCall:
+        return await self.store.get_call(call_id)
+
+    # ----------------------------------------------------------- operations
+    async def health(self) -> dict[str, Any]:
+        db = await self.store.ping()
+        tel = self._telephony is not None and await self._telephony.healthy()
+        return {
+            "database": "ok" if db else "unreachable",
+            "telephony": "ok" if tel else "unavailable",
+            "ok": db and tel and self.started,
+        }
+
+    def metrics_text(self) -> tuple[bytes, str]:
+        return self.metrics.exposition()
+
+    async def _refresh_loop(self) -> None:
+        """Gauges every few seconds; the core's window counts from the records."""
+        last_window = 0.0
+        while True:
+            await asyncio.sleep(self.settings.stats_interval_s)
+            try:
+                refresh_window = time.monotonic() - last_window >= _WINDOW_REFRESH_S
+                await self._refresh(refresh_window)
+                if refresh_window:
+                    last_window = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("refreshing figures failed")
+
+    async def _refresh(self, refresh_window: bool) -> None:
+        m = self.metrics
+        now = datetime.now(UTC)
+        for campaign in await self.store.list_campaigns():
+            cid = campaign.id
+            live = self.core.stats(cid)
+            counts = {
+                "ready": live.agents.ready,
+                "paused": live.agents.paused,
+                "on_call": live.agents.on_call,
+                "wrap_up": live.agents.wrap_up,
+            }
+            for state in AGENT_STATES:
+                m.agents.labels(cid, state).set(counts[state])
+            m.lines_in_flight.labels(cid).set(live.lines_in_flight)
+            m.dial_level.labels(cid).set(live.dial_level)
+            for window, span in (("24h", timedelta(hours=24)), ("30d", timedelta(days=30))):
+                h, a = await self.store.abandonment_counts(cid, now - span)
+                m.abandon_rate.labels(cid, window).set(a / h if h else 0.0)
+            if refresh_window:
+                await self._push_campaign(campaign.settings, submit=False)
+            if live.leads_exhausted and campaign.settings.state is RunState.RUNNING:
+                # Retries and callbacks come due with time: ask the store again.
+                self.driver.post(LeadsClaimed(cid, (), exhausted=False))

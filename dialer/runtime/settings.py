@@ -1,0 +1,35 @@
+"""The service's settings: one object, built by create_app or the CLI, never at import."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/dialer.db"
+
+
+class Settings(BaseSettings):
+    """Read from ``DIALER_*`` environment variables; CLI options override them."""
+
+    model_config = SettingsConfigDict(env_prefix="DIALER_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_key: str | None = None
+    telephony: Literal["simulated"] = "simulated"
+    scenario: Path | None = None  # callee behaviour for the simulated telephony
+    seed: int | None = None  # the simulated telephony's random seed
+    time_scale: float = Field(default=1.0, gt=0)  # simulated telephony: shrink every delay
+    demo: bool = False
+    demo_agents: int = Field(default=8, ge=1, le=500)
+    # This process's name in lead claims (several processes may share a database).
+    process_id: str = Field(default_factory=lambda: f"p-{uuid.uuid4().hex[:12]}")
+    max_leads_per_request: int = Field(default=100_000, ge=1)
+    stats_interval_s: float = Field(default=2.0, gt=0)

@@ -1,0 +1,348 @@
+"""The runtime's persistence: one transaction per operation over dialer.storage.
+
+The repositories take a session and never commit; this adapter gives each
+service operation its own transaction, keeps a small cache of campaign
+settings (retry delays are needed at every call's end), and decides where a
+lead goes after each attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from dialer.calls import CallRecord
+from dialer.campaign import CallOutcome, CampaignSettings, Lead
+from dialer.commands import PlaceCall, SkipLead
+from dialer.errors import NotFound
+from dialer.storage import agents as agent_repo
+from dialer.storage import calls as call_repo
+from dialer.storage import campaigns as campaign_repo
+from dialer.storage import dnc as dnc_repo
+from dialer.storage import leads as lead_repo
+from dialer.storage.database import Database
+from dialer.storage.migrate import upgrade_async
+from dialer.storage.models import DncEntryRow, LeadRow, SettingRow
+from dialer.storage.records import (
+    AddResult,
+    CallPage,
+    CampaignTotals,
+    DncScope,
+    LeadStatus,
+    NewLead,
+    StoredAgent,
+    StoredCall,
+    StoredCampaign,
+    StoredLead,
+)
+
+__all__ = ["DEFAULT_RETRY_DELAYS_S", "RuntimeStore"]
+
+# Seconds before a lead is tried again, by what happened (campaigns override).
+DEFAULT_RETRY_DELAYS_S: dict[str, float] = {
+    "no_answer": 3600.0,
+    "busy": 600.0,
+    "machine": 3600.0,
+    "abandoned": 3600.0,
+    "failed": 600.0,
+}
+
+
+class _WallClock:
+    __slots__ = ("_to_wall",)
+
+    def __init__(self, to_wall: Callable[[float], float]) -> None:
+        self._to_wall = to_wall
+
+    def wall_epoch(self, now: float) -> float:
+        return self._to_wall(now)
+
+
+def _epoch(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class RuntimeStore:
+    def __init__(self, url: str, *, owner: str) -> None:
+        self.url = url
+        self.owner = owner
+        self._db: Database | None = None
+        self._settings: dict[str, CampaignSettings] = {}
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("the store is not open")
+        return self._db
+
+    # ------------------------------------------------------------------ life
+    async def open(self) -> None:
+        """Create or upgrade the schema (alembic), then connect."""
+        await upgrade_async(self.url)
+        self._db = Database(self.url)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.dispose()
+            self._db = None
+
+    async def ping(self) -> bool:
+        return self._db is not None and await self._db.ping(timeout_s=2.0)
+
+    async def recover(self) -> None:
+        """After a crash: close calls nobody is watching, free claimed leads.
+
+        A call left open by a dead process is over (its telephony went with
+        it): it is closed as ``failed`` and its lead counts the attempt, so a
+        restart never dials a lead twice for one attempt.
+        """
+        now = datetime.now(UTC)
+        async with self.db.transaction() as s:
+            for call in await call_repo.open_calls(s):
+                record = CallRecord(
+                    id=call.id,
+                    campaign_id=call.campaign_id,
+                    lead_id=call.lead_id,
+                    phone=call.phone,
+                    agent_id=call.agent_id,
+                    outcome=call.outcome or CallOutcome.FAILED,
+                    abandoned=call.abandoned,
+                    dialed_at=call.dialed_at.timestamp(),
+                    answered_at=call.answered_at.timestamp() if call.answered_at else None,
+                    bridged_at=call.bridged_at.timestamp() if call.bridged_at else None,
+                    ended_at=now.timestamp(),
+                    disposition=call.disposition,
+                )
+                await call_repo.update_call(s, record=record, clock=_WallClock(lambda t: t))
+                await lead_repo.finish_attempt(
+                    s,
+                    lead_id=call.lead_id,
+                    outcome="interrupted",
+                    next_status=LeadStatus.RETRY,
+                    next_attempt_at=now,
+                )
+            # Whatever is still claimed belongs to no live process here.
+            await s.execute(
+                update(LeadRow)
+                .where(LeadRow.status == LeadStatus.IN_PROGRESS.value)
+                .values(status=LeadStatus.RETRY.value, claimed_by=None, claimed_at=None)
+            )
+
+    async def release_claims(self) -> None:
+        async with self.db.transaction() as s:
+            await lead_repo.release_leads(s, owner=self.owner)
+
+    # -------------------------------------------------------------- settings
+    async def get_setting(self, key: str) -> str | None:
+        async with self.db.transaction() as s:
+            row = await s.get(SettingRow, key)
+            return row.value if row is not None else None
+
+    async def set_setting(self, key: str, value: str) -> None:
+        async with self.db.transaction() as s:
+            row = await s.get(SettingRow, key)
+            if row is None:
+                s.add(SettingRow(key=key, value=value))
+            else:
+                row.value = value
+
+    # ------------------------------------------------------------- campaigns
+    def _remember(self, campaign: StoredCampaign) -> StoredCampaign:
+        self._settings[campaign.id] = campaign.settings
+        return campaign
+
+    async def create_campaign(self, settings: CampaignSettings) -> StoredCampaign:
+        async with self.db.transaction() as s:
+            return self._remember(await campaign_repo.create_campaign(s, settings=settings))
+
+    async def get_campaign(self, campaign_id: str) -> StoredCampaign:
+        async with self.db.transaction() as s:
+            return self._remember(await campaign_repo.get_campaign(s, campaign_id=campaign_id))
+
+    async def list_campaigns(self) -> list[StoredCampaign]:
+        async with self.db.transaction() as s:
+            return [self._remember(c) for c in await campaign_repo.list_campaigns(s)]
+
+    async def update_campaign(self, settings: CampaignSettings) -> StoredCampaign:
+        changes = {
+            name: getattr(settings, name)
+            for name in settings.__dataclass_fields__
+            if name != "id"
+        }
+        async with self.db.transaction() as s:
+            return self._remember(
+                await campaign_repo.update_campaign(s, campaign_id=settings.id, changes=changes)
+            )
+
+    async def _campaign_settings(self, campaign_id: str) -> CampaignSettings:
+        cached = self._settings.get(campaign_id)
+        if cached is not None:
+            return cached
+        return (await self.get_campaign(campaign_id)).settings
+
+    async def abandonment_counts(self, campaign_id: str, since: datetime) -> tuple[int, int]:
+        async with self.db.transaction() as s:
+            counts = await call_repo.abandonment_counts(s, campaign_id=campaign_id, since=since)
+        return counts.human_answered, counts.abandoned
+
+    async def campaign_totals(self, campaign_id: str) -> CampaignTotals:
+        async with self.db.transaction() as s:
+            return await call_repo.campaign_totals(s, campaign_id=campaign_id)
+
+    async def count_remaining(self, campaign_id: str) -> int:
+        async with self.db.transaction() as s:
+            return await lead_repo.count_remaining(s, campaign_id=campaign_id)
+
+    # ----------------------------------------------------------------- leads
+    async def add_leads(self, campaign_id: str, leads: Sequence[NewLead]) -> AddResult:
+        async with self.db.transaction() as s:
+            return await lead_repo.add_leads(s, campaign_id=campaign_id, leads=leads)
+
+    async def list_leads(
+        self, campaign_id: str, *, status: str | None, limit: int, offset: int
+    ) -> list[StoredLead]:
+        async with self.db.transaction() as s:
+            return await lead_repo.list_leads(
+                s,
+                campaign_id=campaign_id,
+                status=LeadStatus(status) if status else None,
+                limit=limit,
+                offset=offset,
+            )
+
+    async def claim(self, campaign_id: str, count: int) -> tuple[list[Lead], bool]:
+        async with self.db.transaction() as s:
+            leads = await lead_repo.claim_leads(
+                s, campaign_id=campaign_id, owner=self.owner, limit=count, now=datetime.now(UTC)
+            )
+        return leads, len(leads) < count
+
+    async def lead_skipped(self, cmd: SkipLead) -> None:
+        if cmd.reason == "dnc":
+            status, when = LeadStatus.DNC, None
+        elif cmd.reason == "max_attempts":
+            status, when = LeadStatus.EXHAUSTED, None
+        else:
+            # Calling hours and the like: back when the rule allows it.
+            status = LeadStatus.RETRY
+            when = _epoch(cmd.retry_at) if cmd.retry_at else datetime.now(UTC) + timedelta(
+                minutes=15
+            )
+        async with self.db.transaction() as s:
+            await lead_repo.set_lead_status(s, lead_id=cmd.lead_id, status=status, next_attempt_at=when)
+
+    # ----------------------------------------------------------------- calls
+    async def call_placed(self, cmd: PlaceCall, dialed_at_epoch: float) -> None:
+        async with self.db.transaction() as s:
+            await call_repo.record_call_placed(
+                s,
+                call_id=cmd.call_id,
+                campaign_id=cmd.campaign_id,
+                lead_id=cmd.lead_id,
+                phone=cmd.phone,
+                dialed_at=_epoch(dialed_at_epoch),
+                agent_id=cmd.agent_id,
+                decision="allowed",
+                placed_by=self.owner,
+            )
+
+    async def call_updated(self, record: CallRecord, to_wall: Callable[[float], float]) -> None:
+        async with self.db.transaction() as s:
+            await call_repo.update_call(s, record=record, clock=_WallClock(to_wall))
+
+    async def call_finished(self, record: CallRecord, lead: Lead | None) -> None:
+        """The attempt is over: where its lead goes next."""
+        settings = await self._campaign_settings(record.campaign_id)
+        async with self.db.transaction() as s:
+            call = await call_repo.get_call(s, call_id=record.id)
+            outcome = record.outcome.value if record.outcome is not None else "failed"
+            when: datetime | None = None
+            if record.disposition == "dnc":
+                status = LeadStatus.DNC
+            elif record.disposition == "callback" and call.callback_at is not None:
+                status, when = LeadStatus.CALLBACK, call.callback_at
+            elif record.bridged_at is not None and outcome == CallOutcome.HUMAN.value:
+                status = LeadStatus.DONE
+            elif outcome == CallOutcome.INVALID.value:
+                status = LeadStatus.DONE
+            else:
+                key = "abandoned" if record.abandoned else outcome
+                delays = {**DEFAULT_RETRY_DELAYS_S, **settings.retry_delays_s}
+                status = LeadStatus.RETRY
+                when = datetime.now(UTC) + timedelta(seconds=delays.get(key, 3600.0))
+            try:
+                await lead_repo.finish_attempt(
+                    s,
+                    lead_id=record.lead_id,
+                    outcome=record.disposition or outcome,
+                    next_status=status,
+                    next_attempt_at=when,
+                )
+            except NotFound:
+                pass  # the lead was deleted with its campaign
+
+    async def set_disposition(
+        self, call_id: str, *, code: str, notes: str | None, callback_at: datetime | None
+    ) -> StoredCall:
+        async with self.db.transaction() as s:
+            return await call_repo.set_disposition(
+                s, call_id=call_id, code=code, notes=notes, callback_at=callback_at
+            )
+
+    async def get_call(self, call_id: str) -> StoredCall:
+        async with self.db.transaction() as s:
+            return await call_repo.get_call(s, call_id=call_id)
+
+    async def list_calls(
+        self, *, campaign_id: str | None, since: datetime | None, limit: int, cursor: str | None
+    ) -> CallPage:
+        async with self.db.transaction() as s:
+            return await call_repo.list_calls(
+                s, campaign_id=campaign_id, since=since, limit=limit, cursor=cursor
+            )
+
+    # ------------------------------------------------------------------- dnc
+    async def all_dnc(self) -> list[tuple[str, str | None]]:
+        async with self.db.transaction() as s:
+            rows = await s.execute(select(DncEntryRow.phone, DncEntryRow.campaign_id))
+            return [(phone, cid) for phone, cid in rows]
+
+    async def add_dnc(
+        self, phones: Sequence[str], campaign_id: str | None, *, source: str = "api"
+    ) -> int:
+        scope = DncScope.CAMPAIGN if campaign_id is not None else DncScope.INTERNAL
+        async with self.db.transaction() as s:
+            added = await dnc_repo.add_numbers(
+                s, numbers=phones, scope=scope, campaign_id=campaign_id, source=source
+            )
+            for phone in phones:
+                await lead_repo.mark_dnc(s, phone=phone, campaign_id=campaign_id)
+            return added
+
+    async def remove_dnc(self, phone: str) -> None:
+        async with self.db.transaction() as s:
+            await dnc_repo.remove_number(s, phone=phone)
+
+    async def dnc_scopes(self, phone: str) -> list[tuple[str, str | None]]:
+        async with self.db.transaction() as s:
+            listings = await dnc_repo.lookup(s, phone=phone)
+        return [(entry.scope.value, entry.campaign_id) for entry in listings]
+
+    # ---------------------------------------------------------------- agents
+    async def create_agent(self, name: str, campaign_ids: list[str]) -> tuple[StoredAgent, str]:
+        async with self.db.transaction() as s:
+            return await agent_repo.create_agent(s, name=name, campaign_ids=campaign_ids)
+
+    async def list_agents(self) -> list[StoredAgent]:
+        async with self.db.transaction() as s:
+            return await agent_repo.list_agents(s)
+
+    async def get_agent(self, agent_id: str) -> StoredAgent:
+        async with self.db.transaction() as s:
+            return await agent_repo.get_agent(s, agent_id=agent_id)
+
+    async def verify_agent_token(self, agent_id: str, token: str) -> bool:
+        async with self.db.transaction() as s:
+            return await agent_repo.verify_token(s, agent_id=agent_id, token=token)

@@ -1,0 +1,175 @@
+"""Agents and their softphone tokens. Only a token's SHA-256 is stored.
+
+A token is 32 random bytes (``secrets.token_urlsafe``), so a plain fast hash
+is enough: there is nothing to brute-force that a slow hash would protect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialer.errors import InvalidInput, NotFound
+from dialer.storage._sql import new_id
+from dialer.storage._time import utcnow
+from dialer.storage.models import AgentCampaignRow, AgentRow, CampaignRow
+from dialer.storage.records import StoredAgent
+
+__all__ = [
+    "create_agent",
+    "delete_agent",
+    "get_agent",
+    "hash_token",
+    "list_agents",
+    "update_agent",
+    "verify_token",
+]
+
+# Compared against when the agent does not exist, so that a miss costs the
+# same as a wrong token.
+_NO_AGENT_HASH = hashlib.sha256(b"no such agent").hexdigest()
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest stored for ``token``."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _check_name(name: str) -> None:
+    if not name or not name.strip():
+        raise InvalidInput("an agent needs a name", field="name")
+    if len(name) > 200:
+        raise InvalidInput("an agent name has at most 200 characters", field="name")
+
+
+async def _check_campaigns(session: AsyncSession, campaign_ids: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(campaign_ids, str):
+        raise InvalidInput("campaign_ids must be a list", field="campaign_ids")
+    unique = tuple(dict.fromkeys(campaign_ids))
+    if unique:
+        found = set(await session.scalars(select(CampaignRow.id).where(CampaignRow.id.in_(unique))))
+        for campaign_id in unique:
+            if campaign_id not in found:
+                raise NotFound("campaign", campaign_id)
+    return unique
+
+
+async def _campaign_ids(session: AsyncSession, agent_ids: Sequence[str]) -> dict[str, list[str]]:
+    links: dict[str, list[str]] = {agent_id: [] for agent_id in agent_ids}
+    if not agent_ids:
+        return links
+    rows = await session.execute(
+        select(AgentCampaignRow.agent_id, AgentCampaignRow.campaign_id)
+        .where(AgentCampaignRow.agent_id.in_(agent_ids))
+        .order_by(AgentCampaignRow.agent_id, AgentCampaignRow.campaign_id)
+    )
+    for agent_id, campaign_id in rows:
+        links[agent_id].append(campaign_id)
+    return links
+
+
+def _to_record(row: AgentRow, campaign_ids: Sequence[str]) -> StoredAgent:
+    return StoredAgent(
+        id=row.id,
+        name=row.name,
+        campaign_ids=tuple(campaign_ids),
+        created_at=row.created_at,
+    )
+
+
+async def _link(session: AsyncSession, agent_id: str, campaign_ids: Sequence[str]) -> None:
+    if campaign_ids:
+        await session.execute(
+            insert(AgentCampaignRow),
+            [{"agent_id": agent_id, "campaign_id": cid} for cid in campaign_ids],
+        )
+
+
+async def create_agent(
+    session: AsyncSession, /, *, name: str, campaign_ids: Sequence[str] = ()
+) -> tuple[StoredAgent, str]:
+    """A new agent and its softphone token, in plain text this once only.
+
+    Raises :class:`InvalidInput` (empty name), :class:`NotFound` (a campaign).
+    """
+    _check_name(name)
+    campaigns = await _check_campaigns(session, campaign_ids)
+    token = secrets.token_urlsafe(32)
+    row = AgentRow(id=new_id(), name=name, token_hash=hash_token(token), created_at=utcnow())
+    session.add(row)
+    await session.flush()
+    await _link(session, row.id, campaigns)
+    return _to_record(row, sorted(campaigns)), token
+
+
+async def _row(session: AsyncSession, agent_id: str) -> AgentRow:
+    row = await session.get(AgentRow, agent_id)
+    if row is None:
+        raise NotFound("agent", agent_id)
+    return row
+
+
+async def get_agent(session: AsyncSession, /, *, agent_id: str) -> StoredAgent:
+    """Raises :class:`NotFound`."""
+    row = await _row(session, agent_id)
+    links = await _campaign_ids(session, [agent_id])
+    return _to_record(row, links[agent_id])
+
+
+async def list_agents(
+    session: AsyncSession, /, *, campaign_id: str | None = None
+) -> list[StoredAgent]:
+    """Every agent (or those taking ``campaign_id``'s calls), oldest first."""
+    stmt = select(AgentRow).order_by(AgentRow.created_at, AgentRow.id)
+    if campaign_id is not None:
+        stmt = stmt.join(AgentCampaignRow, AgentCampaignRow.agent_id == AgentRow.id).where(
+            AgentCampaignRow.campaign_id == campaign_id
+        )
+    rows = list(await session.scalars(stmt))
+    links = await _campaign_ids(session, [row.id for row in rows])
+    return [_to_record(row, links[row.id]) for row in rows]
+
+
+async def update_agent(
+    session: AsyncSession,
+    /,
+    *,
+    agent_id: str,
+    name: str | None = None,
+    campaign_ids: Sequence[str] | None = None,
+) -> StoredAgent:
+    """Rename an agent or replace its campaigns (None: unchanged). Raises :class:`NotFound`."""
+    row = await _row(session, agent_id)
+    if name is not None:
+        _check_name(name)
+        row.name = name
+    if campaign_ids is not None:
+        campaigns = await _check_campaigns(session, campaign_ids)
+        await session.execute(delete(AgentCampaignRow).where(AgentCampaignRow.agent_id == agent_id))
+        await _link(session, agent_id, campaigns)
+    await session.flush()
+    return await get_agent(session, agent_id=agent_id)
+
+
+async def delete_agent(session: AsyncSession, /, *, agent_id: str) -> None:
+    """Raises :class:`NotFound`. Its call records keep its id."""
+    row = await _row(session, agent_id)
+    await session.delete(row)
+    await session.flush()
+
+
+async def verify_token(session: AsyncSession, /, *, agent_id: str, token: str) -> bool:
+    """Whether ``token`` is ``agent_id``'s; False for an unknown agent too.
+
+    The digests are compared in constant time, and an unknown agent costs
+    the same comparison, so timing tells nothing about either.
+    """
+    stored = await session.scalar(select(AgentRow.token_hash).where(AgentRow.id == agent_id))
+    given = hash_token(token) if isinstance(token, str) else ""
+    matches = hmac.compare_digest(stored or _NO_AGENT_HASH, given)
+    return stored is not None and matches

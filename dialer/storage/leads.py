@@ -1,0 +1,374 @@
+"""Leads: bulk loading, listing, and claiming for dialing by one process among many.
+
+A lead's life: ``new`` -> claimed (``in_progress``, ``claimed_by`` a process)
+-> after the attempt ``done`` | ``retry`` | ``callback`` | ``dnc`` |
+``exhausted``. ``retry`` and ``callback`` come back when ``next_attempt_at``
+is due. A process that dies leaves its claims; the one taking its campaigns
+over hands them back with :func:`release_leads`.
+"""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialer.campaign import Lead
+from dialer.errors import InvalidInput, NotFound
+from dialer.storage._sql import E164, chunked, new_id, upsert_insert
+from dialer.storage._time import as_utc, optional_utc, utcnow
+from dialer.storage.models import CampaignRow, LeadRow
+from dialer.storage.records import (
+    DIALABLE,
+    AddResult,
+    LeadStatus,
+    NewLead,
+    RejectedLead,
+    StoredLead,
+)
+
+__all__ = [
+    "add_leads",
+    "claim_leads",
+    "count_by_status",
+    "count_remaining",
+    "finish_attempt",
+    "get_lead",
+    "list_leads",
+    "mark_dnc",
+    "release_leads",
+    "set_lead_status",
+]
+
+_LEADS = cast(Table, LeadRow.__table__)
+_DIALABLE_VALUES = sorted(s.value for s in DIALABLE)
+
+
+def _to_record(row: Any) -> StoredLead:
+    """From an ORM row or a Core result row with the same column names."""
+    return StoredLead(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        phone=row.phone,
+        timezone=row.timezone,
+        data=dict(row.data or {}),
+        status=LeadStatus(row.status),
+        attempts=row.attempts,
+        priority=row.priority,
+        next_attempt_at=row.next_attempt_at,
+        claimed_by=row.claimed_by,
+        claimed_at=row.claimed_at,
+        last_outcome=row.last_outcome,
+        created_at=row.created_at,
+    )
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _rejection(lead: NewLead) -> str | None:
+    """Why ``lead`` cannot be loaded, or None if it can."""
+    if not isinstance(lead.phone, str) or not E164.match(lead.phone):
+        return "not an E.164 phone number"
+    if lead.timezone is not None and lead.timezone not in _known_zones():
+        return f"unknown time zone {lead.timezone!r}"
+    if not isinstance(lead.data, dict):
+        return "data must be an object"
+    if not isinstance(lead.priority, int) or isinstance(lead.priority, bool):
+        return "priority must be an integer"
+    return None
+
+
+async def _max_attempts(session: AsyncSession, campaign_id: str) -> int:
+    value = await session.scalar(
+        select(CampaignRow.max_attempts).where(CampaignRow.id == campaign_id)
+    )
+    if value is None:
+        raise NotFound("campaign", campaign_id)
+    return int(value)
+
+
+async def add_leads(
+    session: AsyncSession, /, *, campaign_id: str, leads: Sequence[NewLead]
+) -> AddResult:
+    """Load ``leads`` into a campaign; invalid rows and duplicates are counted, not loaded.
+
+    A duplicate is a phone number seen earlier in the batch or already loaded
+    for the campaign. Rows go in by multi-row ``INSERT ... ON CONFLICT
+    (campaign_id, phone) DO NOTHING`` (both backends; unlike SQLite's
+    ``INSERT OR IGNORE`` it ignores that clash only), so a concurrent loader
+    of the same number cannot fail the batch. Raises :class:`NotFound` for an
+    unknown campaign. Do-not-call filtering is the caller's (see
+    :func:`dialer.storage.dnc.blocked_among`).
+    """
+    await _max_attempts(session, campaign_id)
+    rejected: list[RejectedLead] = []
+    seen: set[str] = set()
+    duplicates = 0
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for index, lead in enumerate(leads):
+        reason = _rejection(lead)
+        if reason is not None:
+            rejected.append(RejectedLead(row=index, phone=str(lead.phone), reason=reason))
+            continue
+        if lead.phone in seen:
+            duplicates += 1
+            continue
+        seen.add(lead.phone)
+        rows.append(
+            {
+                "id": new_id(),
+                "campaign_id": campaign_id,
+                "phone": lead.phone,
+                "timezone": lead.timezone,
+                "data": lead.data,
+                "status": LeadStatus.NEW.value,
+                "attempts": 0,
+                "next_attempt_at": None,
+                "priority": lead.priority,
+                "claimed_by": None,
+                "claimed_at": None,
+                "last_outcome": None,
+                "created_at": now,
+            }
+        )
+    inserted = 0
+    for chunk in chunked(rows):
+        stmt = (
+            upsert_insert(session, _LEADS)
+            .values(list(chunk))
+            .on_conflict_do_nothing(index_elements=["campaign_id", "phone"])
+            .returning(_LEADS.c.id)
+        )
+        inserted += len((await session.execute(stmt)).all())
+    duplicates += len(rows) - inserted
+    return AddResult(accepted=inserted, duplicates=duplicates, rejected=tuple(rejected))
+
+
+async def get_lead(session: AsyncSession, /, *, lead_id: str) -> StoredLead:
+    """Raises :class:`NotFound`."""
+    row = await session.get(LeadRow, lead_id, populate_existing=True)
+    if row is None:
+        raise NotFound("lead", lead_id)
+    return _to_record(row)
+
+
+async def list_leads(
+    session: AsyncSession,
+    /,
+    *,
+    campaign_id: str,
+    status: LeadStatus | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[StoredLead]:
+    """A campaign's leads in load order. Raises :class:`NotFound`, :class:`InvalidInput`."""
+    if not 1 <= limit <= 10_000:
+        raise InvalidInput("limit must be between 1 and 10000", field="limit")
+    if offset < 0:
+        raise InvalidInput("offset must not be negative", field="offset")
+    await _max_attempts(session, campaign_id)
+    stmt = select(_LEADS).where(_LEADS.c.campaign_id == campaign_id)
+    if status is not None:
+        stmt = stmt.where(_LEADS.c.status == LeadStatus(status).value)
+    stmt = stmt.order_by(_LEADS.c.created_at, _LEADS.c.id).limit(limit).offset(offset)
+    return [_to_record(row) for row in await session.execute(stmt)]
+
+
+async def count_by_status(session: AsyncSession, /, *, campaign_id: str) -> dict[LeadStatus, int]:
+    """How many leads the campaign has in each status (every status present, 0 if none)."""
+    counts = dict.fromkeys(LeadStatus, 0)
+    stmt = (
+        select(_LEADS.c.status, func.count())
+        .where(_LEADS.c.campaign_id == campaign_id)
+        .group_by(_LEADS.c.status)
+    )
+    for status, count in await session.execute(stmt):
+        counts[LeadStatus(status)] = int(count)
+    return counts
+
+
+async def count_remaining(session: AsyncSession, /, *, campaign_id: str) -> int:
+    """Leads that may still be dialed: claimed, or dialable with attempts left (due or not)."""
+    max_attempts = await _max_attempts(session, campaign_id)
+    stmt = select(func.count()).where(
+        _LEADS.c.campaign_id == campaign_id,
+        or_(
+            _LEADS.c.status == LeadStatus.IN_PROGRESS.value,
+            _LEADS.c.status.in_(_DIALABLE_VALUES) & (_LEADS.c.attempts < max_attempts),
+        ),
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+async def claim_leads(
+    session: AsyncSession, /, *, campaign_id: str, owner: str, limit: int, now: datetime
+) -> list[Lead]:
+    """Claim up to ``limit`` due leads for process ``owner``; best first.
+
+    Due: status ``new``, ``retry`` or ``callback``, ``next_attempt_at`` null or
+    at most ``now``, fewer attempts than the campaign's ``max_attempts``.
+    Order: priority (high first), then the longest overdue (``retry`` and
+    ``callback`` leads, whose time has come, before never-tried ones), then id.
+
+    On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``:
+    concurrent claimers skip each other's rows instead of waiting or taking
+    them twice, and a row another claimer has just moved on is rechecked
+    against the WHERE clause before it is locked. On SQLite the transaction
+    holds the database's write lock from its start (``BEGIN IMMEDIATE``),
+    so select-then-update is atomic. Commit promptly: the locks last until then.
+    """
+    if limit <= 0:
+        return []
+    now = as_utc(now, "now")
+    max_attempts = await _max_attempts(session, campaign_id)
+    candidates = (
+        select(_LEADS.c.id)
+        .where(
+            _LEADS.c.campaign_id == campaign_id,
+            _LEADS.c.status.in_(_DIALABLE_VALUES),
+            or_(_LEADS.c.next_attempt_at.is_(None), _LEADS.c.next_attempt_at <= now),
+            _LEADS.c.attempts < max_attempts,
+        )
+        .order_by(
+            _LEADS.c.priority.desc(),
+            _LEADS.c.next_attempt_at.asc().nulls_last(),
+            _LEADS.c.id,
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.scalars(candidates)).all())
+    if not ids:
+        return []
+    claimed = await session.execute(
+        update(_LEADS)
+        .where(_LEADS.c.id.in_(ids))
+        .values(status=LeadStatus.IN_PROGRESS.value, claimed_by=owner, claimed_at=now)
+        .returning(*_LEADS.c)
+    )
+    by_id = {row.id: _to_record(row) for row in claimed}
+    return [by_id[lead_id].to_lead() for lead_id in ids if lead_id in by_id]
+
+
+async def release_leads(
+    session: AsyncSession, /, *, owner: str, campaign_id: str | None = None
+) -> int:
+    """Hand a (dead) process's claimed leads back as ``retry``; how many it held.
+
+    For start-up and lease takeover. ``next_attempt_at`` and attempts are
+    kept. A lead whose call was already placed has a call record: check the
+    call log before dialing such a lead again.
+    """
+    stmt = (
+        update(_LEADS)
+        .where(
+            _LEADS.c.claimed_by == owner,
+            _LEADS.c.status == LeadStatus.IN_PROGRESS.value,
+        )
+        .values(status=LeadStatus.RETRY.value, claimed_by=None, claimed_at=None)
+    )
+    if campaign_id is not None:
+        stmt = stmt.where(_LEADS.c.campaign_id == campaign_id)
+    result = await session.execute(stmt.returning(_LEADS.c.id))
+    return len(result.all())
+
+
+async def _locked_row(session: AsyncSession, lead_id: str) -> LeadRow:
+    row = (
+        await session.execute(
+            select(LeadRow)
+            .where(LeadRow.id == lead_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("lead", lead_id)
+    return row
+
+
+async def finish_attempt(
+    session: AsyncSession,
+    /,
+    *,
+    lead_id: str,
+    outcome: str | None,
+    next_status: LeadStatus,
+    next_attempt_at: datetime | None = None,
+) -> StoredLead:
+    """Record one more attempt on a lead and where it goes next; the claim ends.
+
+    ``outcome`` is kept as ``last_outcome`` (a :class:`CallOutcome` value or a
+    disposition). A ``retry`` with no attempts left becomes ``exhausted``.
+    Raises :class:`NotFound`, :class:`InvalidInput` (``in_progress`` or a
+    naive datetime).
+    """
+    next_status = LeadStatus(next_status)
+    if next_status is LeadStatus.IN_PROGRESS:
+        raise InvalidInput("an attempt cannot end in_progress", field="next_status")
+    when = optional_utc(next_attempt_at, "next_attempt_at")
+    row = await _locked_row(session, lead_id)
+    max_attempts = await _max_attempts(session, row.campaign_id)
+    row.attempts += 1
+    if next_status is LeadStatus.RETRY and row.attempts >= max_attempts:
+        next_status = LeadStatus.EXHAUSTED
+    row.status = next_status.value
+    row.next_attempt_at = when
+    row.last_outcome = None if outcome is None else str(outcome)
+    row.claimed_by = None
+    row.claimed_at = None
+    await session.flush()
+    return _to_record(row)
+
+
+async def set_lead_status(
+    session: AsyncSession,
+    /,
+    *,
+    lead_id: str,
+    status: LeadStatus,
+    next_attempt_at: datetime | None = None,
+) -> StoredLead:
+    """Move a lead without counting an attempt; any claim ends.
+
+    For a claimed lead the core skipped (``SkipLead``: back to ``retry`` or
+    ``new`` with its ``retry_at``), a callback the agent scheduled
+    (``callback`` at ``callback_at``), or a ``dnc`` disposition. Raises
+    :class:`NotFound`, :class:`InvalidInput` (``in_progress``: claim instead).
+    """
+    status = LeadStatus(status)
+    if status is LeadStatus.IN_PROGRESS:
+        raise InvalidInput("leads are put in progress by claim_leads", field="status")
+    when = optional_utc(next_attempt_at, "next_attempt_at")
+    row = await _locked_row(session, lead_id)
+    row.status = status.value
+    row.next_attempt_at = when
+    row.claimed_by = None
+    row.claimed_at = None
+    await session.flush()
+    return _to_record(row)
+
+
+async def mark_dnc(session: AsyncSession, /, *, phone: str, campaign_id: str | None = None) -> int:
+    """Mark a number's not yet claimed leads ``dnc`` (every campaign, or one); how many.
+
+    Claimed leads are left to their process, whose gate checks the list.
+    """
+    stmt = (
+        update(_LEADS)
+        .where(_LEADS.c.phone == phone, _LEADS.c.status.in_(_DIALABLE_VALUES))
+        .values(status=LeadStatus.DNC.value)
+    )
+    if campaign_id is not None:
+        stmt = stmt.where(_LEADS.c.campaign_id == campaign_id)
+    result = await session.execute(stmt.returning(_LEADS.c.id))
+    return len(result.all())

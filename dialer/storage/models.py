@@ -1,0 +1,260 @@
+"""The ORM tables. Alembic owns the schema: change these with a migration.
+
+Portable types only (SQLite and PostgreSQL): ids are strings (uuid4 text for
+the rows storage creates; call ids come from the core), enums are strings
+checked in Python (no native ENUM types to ALTER later), JSON is ``sa.JSON``.
+Every constraint is named by :data:`NAMING_CONVENTION`, so alembic's batch
+mode can drop and recreate them on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from dialer.storage._time import utcnow
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "AgentCampaignRow",
+    "AgentRow",
+    "Base",
+    "CallRow",
+    "CampaignRow",
+    "DncEntryRow",
+    "DncRegistryLoadRow",
+    "LeadRow",
+    "SettingRow",
+    "UTCDateTime",
+]
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = sa.String(64)
+CALL_ID = sa.String(128)  # the core's ids carry a per-process prefix
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that takes and gives aware UTC datetimes only.
+
+    SQLite keeps no zone: values go in as naive UTC text (so they sort and
+    compare as instants) and come back marked UTC. PostgreSQL keeps
+    ``timestamptz``. A naive value is a bug upstream and is refused.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: storage takes aware UTC instants")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON()}
+
+
+class CampaignRow(Base):
+    """One column per :class:`dialer.campaign.CampaignSettings` field (a test checks)."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    mode: Mapped[str] = mapped_column(sa.String(16))
+    state: Mapped[str] = mapped_column(sa.String(16))
+    dial_ratio: Mapped[float] = mapped_column(sa.Float)
+    max_abandon_rate: Mapped[float] = mapped_column(sa.Float)
+    ring_timeout_s: Mapped[float] = mapped_column(sa.Float)
+    connect_deadline_s: Mapped[float] = mapped_column(sa.Float)
+    amd: Mapped[bool] = mapped_column(sa.Boolean)
+    amd_detect_s: Mapped[float] = mapped_column(sa.Float)
+    amd_false_positive_rate: Mapped[float] = mapped_column(sa.Float)
+    caller_id: Mapped[str | None] = mapped_column(sa.String(32))
+    safe_harbor_message: Mapped[str] = mapped_column(sa.Text)
+    max_attempts: Mapped[int] = mapped_column(sa.Integer)
+    retry_delays_s: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    calling_hours_start_min: Mapped[int] = mapped_column(sa.Integer)
+    calling_hours_end_min: Mapped[int] = mapped_column(sa.Integer)
+    target_agent_wait_s: Mapped[float | None] = mapped_column(sa.Float)
+    wrap_up_limit_s: Mapped[float | None] = mapped_column(sa.Float)
+    compliance_profile: Mapped[str] = mapped_column(sa.String(16))
+    hopper_size: Mapped[int] = mapped_column(sa.Integer)
+    abandon_window_s: Mapped[float] = mapped_column(sa.Float)
+    cap_guard: Mapped[bool] = mapped_column(sa.Boolean)
+    pacer_options: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LeadRow(Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "phone"),
+        # Claiming: equality on the first two, a range on the third.
+        sa.Index("ix_leads_claim", "campaign_id", "status", "next_attempt_at", "priority"),
+        # Lease takeover: a dead process's claims.
+        sa.Index("ix_leads_claimed_by", "claimed_by"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("campaigns.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(sa.String(16))
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    priority: Mapped[int] = mapped_column(sa.Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(128))
+    claimed_at: Mapped[datetime | None]
+    last_outcome: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentRow(Base):
+    """Agents. Which campaigns they take lives in :class:`AgentCampaignRow`."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    token_hash: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 hex, never the token
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentCampaignRow(Base):
+    """An agent may take a campaign's calls.
+
+    A link table rather than a JSON list on ``agents``: foreign keys keep it
+    true when a campaign is deleted (the link goes with it), and "which agents
+    serve campaign X" is an indexed lookup instead of a scan of every agent.
+    """
+
+    __tablename__ = "agent_campaigns"
+    __table_args__ = (sa.Index("ix_agent_campaigns_campaign_id", "campaign_id"),)
+
+    agent_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class CallRow(Base):
+    """Every attempt, written before it is dialed. Kept for the 5-year record rule.
+
+    The foreign keys have no cascade: a campaign or lead with call records
+    cannot be deleted out from under them.
+    """
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        sa.Index("ix_calls_campaign_dialed", "campaign_id", "dialed_at"),
+        sa.Index("ix_calls_campaign_answered", "campaign_id", "answered_at"),
+        sa.Index("ix_calls_dialed_at", "dialed_at"),
+        sa.Index("ix_calls_lead_id", "lead_id"),
+    )
+
+    id: Mapped[str] = mapped_column(CALL_ID, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("campaigns.id"))
+    lead_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("leads.id"))
+    phone: Mapped[str] = mapped_column(sa.String(16))
+    agent_id: Mapped[str | None] = mapped_column(ID)  # no FK: records outlive agents
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+    abandoned: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    dialed_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    bridged_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    decision: Mapped[str | None] = mapped_column(sa.String(64))
+    amd: Mapped[str | None] = mapped_column(sa.String(16))
+    disposition: Mapped[str | None] = mapped_column(sa.String(64))
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    callback_at: Mapped[datetime | None]
+    placed_by: Mapped[str | None] = mapped_column(sa.String(128))
+
+
+class DncEntryRow(Base):
+    """Do-not-call entries.
+
+    ``(phone, scope, campaign_id)`` is unique, NULL campaign included: a plain
+    unique constraint treats NULLs as distinct (both backends), so two partial
+    unique indexes say it instead.
+    """
+
+    __tablename__ = "dnc_entries"
+    __table_args__ = (
+        sa.Index(
+            "uq_dnc_entries_phone_scope_global",
+            "phone",
+            "scope",
+            unique=True,
+            sqlite_where=sa.text("campaign_id IS NULL"),
+            postgresql_where=sa.text("campaign_id IS NULL"),
+        ),
+        sa.Index(
+            "uq_dnc_entries_phone_scope_campaign",
+            "phone",
+            "scope",
+            "campaign_id",
+            unique=True,
+            sqlite_where=sa.text("campaign_id IS NOT NULL"),
+            postgresql_where=sa.text("campaign_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(sa.String(16))
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    campaign_id: Mapped[str | None] = mapped_column(
+        ID, sa.ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    source: Mapped[str] = mapped_column(sa.String(200))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DncRegistryLoadRow(Base):
+    """A national registry file loaded into ``dnc_entries`` (scope ``registry``)."""
+
+    __tablename__ = "dnc_registry_loads"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    count: Mapped[int] = mapped_column(sa.Integer)
+
+
+class SettingRow(Base):
+    """Service-wide key/value settings (e.g. the generated API key's hash)."""
+
+    __tablename__ = "settings_kv"
+
+    key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)

@@ -1,0 +1,176 @@
+"""What the repositories return and take: frozen dataclasses, never ORM rows.
+
+Every ``*_at`` here is a timezone-aware UTC :class:`datetime.datetime`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from dialer.campaign import CallOutcome, CampaignSettings, Lead
+
+__all__ = [
+    "AbandonmentCounts",
+    "AddResult",
+    "CallPage",
+    "CampaignTotals",
+    "DncListing",
+    "DncScope",
+    "LeadStatus",
+    "NewLead",
+    "RejectedLead",
+    "StoredAgent",
+    "StoredCall",
+    "StoredCampaign",
+    "StoredLead",
+]
+
+
+class LeadStatus(enum.StrEnum):
+    """Where a lead is in its life. ``DIALABLE`` ones may be claimed when due."""
+
+    NEW = "new"
+    IN_PROGRESS = "in_progress"  # claimed by a dialer process (``claimed_by``)
+    DONE = "done"
+    RETRY = "retry"
+    CALLBACK = "callback"
+    DNC = "dnc"
+    EXHAUSTED = "exhausted"
+
+
+DIALABLE: frozenset[LeadStatus] = frozenset({LeadStatus.NEW, LeadStatus.RETRY, LeadStatus.CALLBACK})
+
+
+class DncScope(enum.StrEnum):
+    """``INTERNAL`` and ``REGISTRY`` block every campaign; ``CAMPAIGN`` only its own."""
+
+    INTERNAL = "internal"
+    CAMPAIGN = "campaign"
+    REGISTRY = "registry"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCampaign:
+    settings: CampaignSettings
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def id(self) -> str:
+        return self.settings.id
+
+
+@dataclass(frozen=True, slots=True)
+class NewLead:
+    """A lead to load. ``phone`` must already be E.164 (the API normalises it)."""
+
+    phone: str
+    timezone: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedLead:
+    row: int  # index in the batch given to ``add_leads``
+    phone: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    accepted: int
+    duplicates: int  # within the batch and against leads already loaded
+    rejected: tuple[RejectedLead, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLead:
+    id: str
+    campaign_id: str
+    phone: str
+    timezone: str | None
+    data: dict[str, Any]
+    status: LeadStatus
+    attempts: int
+    priority: int
+    next_attempt_at: datetime | None
+    claimed_by: str | None
+    claimed_at: datetime | None
+    last_outcome: str | None
+    created_at: datetime
+
+    def to_lead(self) -> Lead:
+        """The core's view of this lead."""
+        return Lead(
+            id=self.id,
+            campaign_id=self.campaign_id,
+            phone=self.phone,
+            timezone=self.timezone,
+            data=dict(self.data),
+            attempts=self.attempts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCall:
+    """A call record (spec/api.md) in wall-clock UTC, with what the agent said."""
+
+    id: str
+    campaign_id: str
+    lead_id: str
+    phone: str
+    agent_id: str | None
+    outcome: CallOutcome | None
+    abandoned: bool
+    dialed_at: datetime
+    answered_at: datetime | None
+    bridged_at: datetime | None
+    ended_at: datetime | None
+    disposition: str | None
+    notes: str | None
+    callback_at: datetime | None
+    decision: str | None
+    amd: str | None
+    placed_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    """One page of calls, newest first; pass ``next_cursor`` back for the next."""
+
+    items: tuple[StoredCall, ...]
+    next_cursor: str | None
+
+
+class AbandonmentCounts(NamedTuple):
+    human_answered: int
+    abandoned: int
+
+
+class CampaignTotals(NamedTuple):
+    dialed: int
+    human_answered: int
+    abandoned: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAgent:
+    id: str
+    name: str
+    campaign_ids: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DncListing:
+    """One do-not-call entry for a number; ``campaign_id`` only for ``CAMPAIGN``."""
+
+    phone: str
+    scope: DncScope
+    campaign_id: str | None
+    source: str
+    added_at: datetime

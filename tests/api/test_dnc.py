@@ -1,0 +1,92 @@
+"""The do-not-call list: add (JSON and CSV), look up, remove."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+URL = "/api/v1/dnc"
+
+
+async def test_add_lookup_delete(client: httpx.AsyncClient) -> None:
+    response = await client.post(URL, json={"numbers": ["+14155550100", "(415) 555-0101", "nope"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["added"] == 2
+    assert [(r["row"], r["phone"]) for r in body["rejected"]] == [(3, "nope")]
+
+    found = (await client.get(f"{URL}/+14155550101")).json()
+    assert found == {"phone": "+14155550101", "listed": True, "scopes": ["internal"]}
+
+    assert (await client.delete(f"{URL}/+14155550101")).status_code == 204
+    gone = (await client.get(f"{URL}/+14155550101")).json()
+    assert gone == {"phone": "+14155550101", "listed": False, "scopes": []}
+
+
+async def test_lookup_normalises_the_number(client: httpx.AsyncClient) -> None:
+    await client.post(URL, json={"numbers": ["+14155550100"]})
+    found = (await client.get(f"{URL}/4155550100")).json()
+    assert found["phone"] == "+14155550100"
+    assert found["listed"] is True
+
+
+async def test_campaign_scope(client: httpx.AsyncClient, campaign: dict[str, Any]) -> None:
+    response = await client.post(
+        URL, json={"numbers": ["+14155550100"], "campaign_id": campaign["id"]}
+    )
+    assert response.json()["added"] == 1
+    found = (await client.get(f"{URL}/+14155550100")).json()
+    assert found["scopes"] == [f"campaign:{campaign['id']}"]
+
+
+async def test_csv_with_and_without_header(client: httpx.AsyncClient) -> None:
+    headers = {"Content-Type": "text/csv"}
+    with_header = "phone\n+14155550100\nbad\n+14155550101\n"
+    body = (await client.post(URL, content=with_header, headers=headers)).json()
+    assert body["added"] == 2
+    assert [(r["row"], r["phone"]) for r in body["rejected"]] == [(3, "bad")]
+    bare = "+14155550102\n\n+14155550103\n"
+    assert (await client.post(URL, content=bare, headers=headers)).json()["added"] == 2
+    assert (await client.get(f"{URL}/+14155550103")).json()["listed"] is True
+
+
+async def test_csv_for_one_campaign(client: httpx.AsyncClient, campaign: dict[str, Any]) -> None:
+    response = await client.post(
+        URL,
+        content="+14155550100\n",
+        headers={"Content-Type": "text/csv"},
+        params={"campaign_id": campaign["id"]},
+    )
+    assert response.json()["added"] == 1
+    found = (await client.get(f"{URL}/+14155550100")).json()
+    assert found["scopes"] == [f"campaign:{campaign['id']}"]
+
+
+async def test_unknown_campaign_is_422_naming_it(client: httpx.AsyncClient) -> None:
+    response = await client.post(URL, json={"numbers": ["+14155550100"], "campaign_id": "nope"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["campaign_id"]
+    assert (await client.get(f"{URL}/+14155550100")).json()["listed"] is False
+
+
+@pytest.mark.parametrize(
+    "payload", [{}, {"numbers": "+14155550100"}, {"numbers": [1]}, {"numbers": [], "x": 1}]
+)
+async def test_bad_bodies_are_422(client: httpx.AsyncClient, payload: Any) -> None:
+    response = await client.post(URL, json=payload)
+    assert response.status_code == 422
+
+
+async def test_unparseable_number_in_the_path_is_422(client: httpx.AsyncClient) -> None:
+    for method in ("GET", "DELETE"):
+        response = await client.request(method, f"{URL}/not-a-number")
+        assert response.status_code == 422, (method, response.text)
+        assert response.json()["detail"][0]["loc"] == ["phone"]
+
+
+async def test_too_many_numbers_is_413(client: httpx.AsyncClient) -> None:
+    numbers = [f"+1415{i:07d}" for i in range(100_001)]
+    response = await client.post(URL, json={"numbers": numbers})
+    assert response.status_code == 413

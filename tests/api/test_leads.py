@@ -1,0 +1,222 @@
+"""Loading leads as JSON and CSV: row-level rejections, duplicates, limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+CSV = {"Content-Type": "text/csv"}
+
+
+def _url(campaign: dict[str, Any]) -> str:
+    return f"/api/v1/campaigns/{campaign['id']}/leads"
+
+
+async def test_json_load_rejects_bad_rows_and_loads_the_rest(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    leads = [
+        {"phone": "+14155550100", "timezone": "America/Los_Angeles", "data": {"name": "Ada"}},
+        {"phone": "not a number"},
+        {"phone": "(415) 555-0101"},  # national format: normalised to E.164
+        {"phone": "+14155550100"},  # duplicate of row 1
+        {"phone": "+14155550102", "timezone": "Mars/Olympus"},
+    ]
+    response = await client.post(_url(campaign), json={"leads": leads})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 2
+    assert body["duplicates"] == 1
+    assert body["dnc"] == 0
+    assert [(r["row"], r["phone"]) for r in body["rejected"]] == [
+        (2, "not a number"),
+        (5, "+14155550102"),
+    ]
+    assert all(r["reason"] for r in body["rejected"])
+
+    listed = (await client.get(_url(campaign))).json()
+    assert sorted(lead["phone"] for lead in listed) == ["+14155550100", "+14155550101"]
+    first = next(lead for lead in listed if lead["phone"] == "+14155550100")
+    assert first["status"] == "new"
+    assert first["attempts"] == 0
+    assert first["data"] == {"name": "Ada"}
+    assert first["timezone"] == "America/Los_Angeles"
+
+
+async def test_loading_again_counts_duplicates(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    payload = {"leads": [{"phone": "+14155550100"}, {"phone": "+14155550101"}]}
+    assert (await client.post(_url(campaign), json=payload)).json()["accepted"] == 2
+    again = (await client.post(_url(campaign), json=payload)).json()
+    assert again == {"accepted": 0, "rejected": [], "duplicates": 2, "dnc": 0}
+
+
+async def test_numbers_on_the_dnc_list_are_counted_not_loaded(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    await client.post("/api/v1/dnc", json={"numbers": ["+14155550100"]})
+    payload = {"leads": [{"phone": "+14155550100"}, {"phone": "+14155550101"}]}
+    body = (await client.post(_url(campaign), json=payload)).json()
+    assert body["accepted"] == 1
+    assert body["dnc"] == 1
+
+
+async def test_csv_rows_are_numbered_by_line(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    text = (
+        "phone,timezone,first_name,plan\n"  # line 1
+        "+14155550100,America/New_York,Ada,gold\n"  # 2
+        "garbage,,Bob,\n"  # 3
+        "\n"  # 4: blank, skipped but counted
+        "+14155550101,,Cy,silver\n"  # 5
+        "+14155550100,,Ada again,gold\n"  # 6: duplicate
+        "+14155550102,,too,many,fields\n"  # 7
+        "12,,Dee,\n"  # 8
+    )
+    response = await client.post(_url(campaign), content=text.encode(), headers=CSV)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 2
+    assert body["duplicates"] == 1
+    assert [(r["row"], r["phone"]) for r in body["rejected"]] == [
+        (3, "garbage"),
+        (7, "+14155550102"),
+        (8, "12"),
+    ]
+    listed = {lead["phone"]: lead for lead in (await client.get(_url(campaign))).json()}
+    assert listed["+14155550100"]["data"] == {"first_name": "Ada", "plan": "gold"}
+    assert listed["+14155550100"]["timezone"] == "America/New_York"
+    assert listed["+14155550101"]["timezone"] is None
+
+
+async def test_csv_header_is_case_insensitive_and_bom_tolerant(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    text = "\ufeffName,Phone\nAda,+14155550100\n"
+    response = await client.post(
+        _url(campaign), content=text.encode(), headers={"Content-Type": "text/csv; charset=utf-8"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["number,name\n+14155550100,Ada\n", "", "\n\n", "+14155550100\n"],
+)
+async def test_csv_without_a_phone_header_is_422(
+    client: httpx.AsyncClient, campaign: dict[str, Any], text: str
+) -> None:
+    response = await client.post(_url(campaign), content=text.encode(), headers=CSV)
+    assert response.status_code == 422, response.text
+    assert "phone" in json.dumps(response.json()["detail"])
+    assert (await client.get(_url(campaign))).json() == []
+
+
+async def test_csv_not_utf8_is_422(client: httpx.AsyncClient, campaign: dict[str, Any]) -> None:
+    response = await client.post(_url(campaign), content=b"phone\n\xff\xfe\n", headers=CSV)
+    assert response.status_code == 422
+    assert "UTF-8" in response.json()["detail"][0]["msg"]
+
+
+async def test_over_100k_leads_is_413_and_writes_nothing(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    leads = [{"phone": f"+1415{i:07d}"} for i in range(100_001)]
+    response = await client.post(_url(campaign), json={"leads": leads})
+    assert response.status_code == 413
+    assert "100000" in response.json()["detail"]
+    assert (await client.get(_url(campaign))).json() == []
+
+
+async def test_over_100k_csv_rows_is_413(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    text = "phone\n" + "".join(f"+1415{i:07d}\n" for i in range(100_001))
+    response = await client.post(_url(campaign), content=text.encode(), headers=CSV)
+    assert response.status_code == 413
+    assert (await client.get(_url(campaign))).json() == []
+
+
+async def test_a_body_over_20mb_is_413(client: httpx.AsyncClient, campaign: dict[str, Any]) -> None:
+    body = b"phone,notes\n" + b"+14155550100," + b"x" * (20 * 1024 * 1024) + b"\n"
+    response = await client.post(_url(campaign), content=body, headers=CSV)
+    assert response.status_code == 413
+    assert "20 MB" in response.json()["detail"]
+
+
+async def test_a_chunked_body_over_20mb_is_413(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    async def chunks() -> Any:
+        yield b"phone\n"
+        for _ in range(21):
+            yield b"1" * (1024 * 1024)
+
+    response = await client.post(_url(campaign), content=chunks(), headers=CSV)
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("payload", "loc"),
+    [
+        ({"leads": [{"phone": "+14155550100", "colour": "red"}]}, ["body", "leads", 0, "colour"]),
+        ({"leads": [{"timezone": "UTC"}]}, ["body", "leads", 0, "phone"]),
+        ({"leads": [{"phone": 4155550100}]}, ["body", "leads", 0, "phone"]),
+        ({"leads": [{"phone": "+14155550100", "data": [1]}]}, ["body", "leads", 0, "data"]),
+        ({"leads": "+14155550100"}, ["body", "leads"]),
+        ({}, ["body", "leads"]),
+        ({"leads": [], "extra": 1}, ["body", "extra"]),
+    ],
+)
+async def test_malformed_json_batches_are_422(
+    client: httpx.AsyncClient, campaign: dict[str, Any], payload: Any, loc: list[Any]
+) -> None:
+    response = await client.post(_url(campaign), json=payload)
+    assert response.status_code == 422, response.text
+    assert loc in [e["loc"] for e in response.json()["detail"]]
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"not json"])
+async def test_unparseable_json_is_422(
+    client: httpx.AsyncClient, campaign: dict[str, Any], raw: bytes
+) -> None:
+    response = await client.post(
+        _url(campaign), content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+async def test_other_content_types_are_415(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    response = await client.post(
+        _url(campaign), content=b"<leads/>", headers={"Content-Type": "application/xml"}
+    )
+    assert response.status_code == 415
+    assert "text/csv" in response.json()["detail"]
+
+
+async def test_list_filters_and_pages(client: httpx.AsyncClient, campaign: dict[str, Any]) -> None:
+    leads = [{"phone": f"+1415555{i:04d}"} for i in range(100, 105)]
+    await client.post(_url(campaign), json={"leads": leads})
+    assert len((await client.get(_url(campaign), params={"status": "new"})).json()) == 5
+    assert (await client.get(_url(campaign), params={"status": "done"})).json() == []
+    page = (await client.get(_url(campaign), params={"limit": 2, "offset": 4})).json()
+    assert len(page) == 1
+
+
+@pytest.mark.parametrize(
+    "params", [{"status": "sleeping"}, {"limit": 0}, {"limit": 5000}, {"offset": -1}]
+)
+async def test_bad_list_parameters_are_422(
+    client: httpx.AsyncClient, campaign: dict[str, Any], params: dict[str, Any]
+) -> None:
+    response = await client.get(_url(campaign), params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "query"

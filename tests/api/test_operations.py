@@ -1,0 +1,98 @@
+"""/healthz, /metrics, /openapi.json, and the app's lifespan."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import httpx
+from fake_service import FakeService
+from fastapi import FastAPI
+
+from api.app import create_app
+from dialer.runtime.service import DialerService
+
+
+async def test_healthz_ok(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert body["telephony"] == "ok"
+
+
+async def test_healthz_503_says_what_failed(
+    fake: FakeService, fake_client: httpx.AsyncClient
+) -> None:
+    fake.healthy = False
+    response = await fake_client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "ok",
+        "telephony": "unavailable",
+    }
+
+
+async def test_healthz_503_when_the_check_itself_fails(
+    fake: FakeService, fake_client: httpx.AsyncClient
+) -> None:
+    fake.fail_next = OSError("database is locked")
+    response = await fake_client.get("/healthz")
+    assert response.status_code == 503
+    assert "database is locked" in response.json()["error"]
+
+
+async def test_metrics_is_prometheus_text(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+async def test_metrics_after_a_campaign_names_the_spec_series(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    await client.post("/api/v1/campaigns", json={"name": "m", "mode": "progressive"})
+    text = (await anon.get("/metrics")).text
+    assert "dialer_" in text
+
+
+async def test_openapi_documents_every_endpoint(anon: httpx.AsyncClient) -> None:
+    schema = (await anon.get("/openapi.json")).json()
+    assert schema["info"]["title"] == "dialer"
+    paths = schema["paths"]
+    expected = {
+        "/api/v1/campaigns": {"get", "post"},
+        "/api/v1/campaigns/{campaign_id}": {"get", "patch"},
+        "/api/v1/campaigns/{campaign_id}/start": {"post"},
+        "/api/v1/campaigns/{campaign_id}/pause": {"post"},
+        "/api/v1/campaigns/{campaign_id}/stop": {"post"},
+        "/api/v1/campaigns/{campaign_id}/leads": {"get", "post"},
+        "/api/v1/campaigns/{campaign_id}/stats": {"get"},
+        "/api/v1/dnc": {"post"},
+        "/api/v1/dnc/{phone}": {"get", "delete"},
+        "/api/v1/agents": {"get", "post"},
+        "/api/v1/agents/{agent_id}": {"get"},
+        "/api/v1/calls": {"get"},
+        "/api/v1/calls/{call_id}": {"get"},
+        "/healthz": {"get"},
+        "/metrics": {"get"},
+    }
+    for path, methods in expected.items():
+        assert methods <= set(paths[path]), path
+    for path in ("/api/v1/campaigns/{campaign_id}/leads", "/api/v1/dnc"):
+        content = paths[path]["post"]["requestBody"]["content"]
+        assert set(content) == {"application/json", "text/csv"}
+        ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        assert ref in schema["components"]["schemas"]
+    assert "LeadIn" in schema["components"]["schemas"]
+
+
+async def test_lifespan_starts_and_stops_the_service() -> None:
+    fake = FakeService()
+    app: FastAPI = create_app(service=cast(DialerService, fake))
+    assert app.state.service is fake
+    assert not fake.started
+    async with app.router.lifespan_context(app):
+        assert fake.started and not fake.stopped
+    assert fake.stopped

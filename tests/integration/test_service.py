@@ -1,0 +1,198 @@
+"""The service end to end in one process: real database, real core, simulated calls.
+
+Agents here are in-process softphones talking to the service facade; the
+WebSocket layer has its own tests over real sockets (tests/api/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from dialer.campaign import CampaignSettings, DialMode, RunState
+from dialer.errors import IllegalTransition, InvalidInput, NotFound
+from dialer.runtime.demo import demo_numbers
+from dialer.runtime.service import DialerService
+from dialer.runtime.settings import Settings
+from simulator.distributions import parse_distribution
+from simulator.telephony import CalleeBehaviour, SimulatedTelephony
+
+
+def fixed(v: float) -> Any:
+    return parse_distribution({"dist": "fixed", "value": v})
+
+
+def telephony(human: float = 1.0, talk_s: float = 0.3) -> SimulatedTelephony:
+    return SimulatedTelephony(
+        CalleeBehaviour(
+            human=human,
+            machine=0.0,
+            busy=1.0 - human,
+            invalid=0.0,
+            answer_delay_s=fixed(0.05),
+            fail_delay_s=fixed(0.05),
+            talk_s=fixed(talk_s),
+            machine_talk_s=fixed(0.05),
+        ),
+        seed=3,
+    )
+
+
+@pytest.fixture
+async def service(db_url: str) -> AsyncIterator[DialerService]:
+    svc = DialerService(
+        Settings(database_url=db_url, api_key="secret", stats_interval_s=0.1),
+        telephony=telephony(),
+    )
+    await svc.start()
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+class Softphone:
+    def __init__(self, svc: DialerService, agent_id: str) -> None:
+        self.svc = svc
+        self.agent_id = agent_id
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.session: object = None
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.inbox.put_nowait(message)
+
+    async def connect(self) -> None:
+        self.session = await self.svc.agent_connected(self.agent_id, self.send)
+
+    async def expect(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        async def wait() -> dict[str, Any]:
+            while True:
+                msg = await self.inbox.get()
+                if msg["type"] == kind:
+                    return msg
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def say(self, **message: Any) -> Any:
+        return self.svc.agent_message(self.agent_id, message)
+
+
+async def make_campaign(svc: DialerService, **kw: Any) -> str:
+    settings = CampaignSettings(
+        id=str(uuid.uuid4()),
+        name=f"c-{uuid.uuid4().hex[:6]}",
+        mode=kw.pop("mode", DialMode.PROGRESSIVE),
+        safe_harbor_message="ACME calling; call back on 555-0100",
+        **kw,
+    )
+    return (await svc.create_campaign(settings)).id
+
+
+async def test_a_person_answers_reaches_the_agent_and_the_record_is_complete(
+    service: DialerService,
+) -> None:
+    cid = await make_campaign(service)
+    numbers = demo_numbers(5, time.time())
+    result = await service.add_leads(cid, [{"phone": n, "data": {"name": "Ada"}} for n in numbers])
+    assert result.accepted == 5
+    agent, _token = await service.create_agent("ada", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    assert (await phone.expect("state"))["state"] == "paused"
+    await service.set_campaign_state(cid, RunState.RUNNING)
+    await phone.say(type="ready")
+    call = await phone.expect("call")
+    assert call["campaign_id"] == cid and call["lead"]["data"] == {"name": "Ada"}
+    await phone.say(type="hangup", call_id=call["call_id"])
+    ended = await phone.expect("call_ended")
+    assert ended == {"type": "call_ended", "call_id": call["call_id"], "by": "agent"}
+    await phone.say(type="disposition", call_id=call["call_id"], code="sale", notes="yes")
+    record = await service.get_call(call["call_id"])
+    assert record.agent_id == agent.id and record.disposition == "sale"
+    assert record.dialed_at <= record.answered_at <= record.bridged_at <= record.ended_at
+    assert not record.abandoned
+    stats = await service.campaign_stats(cid)
+    assert stats["dialed"] >= 1 and stats["human_answered"] >= 1
+
+
+async def test_customer_hangup_then_disposition_frees_the_agent(service: DialerService) -> None:
+    cid = await make_campaign(service, state=RunState.RUNNING)
+    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
+    agent, _ = await service.create_agent("bob", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    await phone.say(type="ready")
+    call = await phone.expect("call")
+    ended = await phone.expect("call_ended")
+    assert ended["by"] == "customer"
+    with pytest.raises(IllegalTransition):
+        await phone.say(type="ready")  # wrap-up ends with a disposition, not "ready"
+    await phone.say(type="disposition", call_id=call["call_id"], code="done")
+    assert (await service.get_agent(agent.id)).state in ("ready", "on_call")
+
+
+async def test_bad_lead_rows_are_rejected_with_their_row_and_the_rest_load(
+    service: DialerService,
+) -> None:
+    cid = await make_campaign(service)
+    good = demo_numbers(3, time.time())
+    rows = [
+        {"phone": good[0]},
+        {"phone": "not a number"},
+        {"phone": good[1], "timezone": "Mars/Olympus"},
+        {"phone": good[2]},
+        {"phone": good[0]},
+        {"phone": 12},
+    ]
+    result = await service.add_leads(cid, rows)
+    assert result.accepted == 2
+    assert result.duplicates == 1
+    assert [r.row for r in result.rejected] == [2, 3, 6]
+    assert "time zone" in result.rejected[1].reason
+
+
+async def test_dnc_numbers_are_not_loaded_and_not_dialed(service: DialerService) -> None:
+    cid = await make_campaign(service)
+    numbers = demo_numbers(4, time.time())
+    added = await service.add_dnc(numbers[:2], None)
+    assert added.added == 2
+    result = await service.add_leads(cid, [{"phone": n} for n in numbers])
+    assert (result.accepted, result.dnc) == (2, 2)
+    lookup = await service.lookup_dnc(numbers[0])
+    assert lookup.listed and lookup.scopes == ("internal",)
+    await service.remove_dnc(numbers[0])
+    assert not (await service.lookup_dnc(numbers[0])).listed
+    with pytest.raises(NotFound):
+        await service.remove_dnc(numbers[0])
+    with pytest.raises(InvalidInput):
+        await service.lookup_dnc("garbage")
+
+
+async def test_a_disconnected_agent_is_paused_and_offered_nothing(
+    service: DialerService,
+) -> None:
+    cid = await make_campaign(service, state=RunState.RUNNING)
+    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
+    agent, _ = await service.create_agent("cy", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    await service.agent_disconnected(agent.id, phone.session)
+    view = await service.get_agent(agent.id)
+    assert view.state == "paused" and not view.connected
+    await asyncio.sleep(0.3)
+    assert (await service.campaign_stats(cid))["dialed"] == 0
+    again = Softphone(service, agent.id)
+    await again.connect()
+    await again.say(type="ready")
+    await again.expect("call")
+
+
+async def test_the_api_key_is_checked(service: DialerService) -> None:
+    assert service.authenticate_api_key("secret")
+    assert not service.authenticate_api_key("Secret")
+    assert not service.authenticate_api_key("")

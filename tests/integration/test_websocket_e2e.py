@@ -1,0 +1,229 @@
+"""The agent protocol end to end: a real uvicorn, real WebSockets, agents as bots.
+
+Checks the invariants a floor manager relies on: every person who answered
+was bridged to exactly one agent who was ready, or was abandoned with the
+safe-harbor message; paused and disconnected agents are offered nothing;
+every call ends with a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+
+from api.app import create_app
+from dialer.runtime.demo import demo_numbers
+from dialer.runtime.service import DialerService
+from dialer.runtime.settings import Settings
+from simulator.distributions import parse_distribution
+from simulator.telephony import CalleeBehaviour, SimulatedTelephony
+
+KEY = "e2e-key"
+SAFE_HARBOR = "ACME calling. Call us back on 555-0100."
+
+
+class RecordingTelephony(SimulatedTelephony):
+    """The simulated network, remembering what was played to whom."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.played: dict[str, str] = {}
+        self.bridged: dict[str, list[str]] = {}
+
+    async def play_and_hang_up(self, call_id: str, message: str) -> None:
+        self.played[call_id] = message
+        await super().play_and_hang_up(call_id, message)
+
+    async def bridge(self, call_id: str, agent_id: str) -> None:
+        self.bridged.setdefault(call_id, []).append(agent_id)
+        await super().bridge(call_id, agent_id)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def server(db_url: str) -> AsyncIterator[tuple[str, RecordingTelephony]]:
+    def d(spec: dict[str, Any]) -> Any:
+        return parse_distribution(spec)
+
+    tel = RecordingTelephony(
+        CalleeBehaviour(
+            human=0.55,
+            machine=0.0,
+            busy=0.45,
+            invalid=0.0,
+            answer_delay_s=d({"dist": "uniform", "low": 0.05, "high": 0.4}),
+            fail_delay_s=d({"dist": "fixed", "value": 0.05}),
+            talk_s=d({"dist": "uniform", "low": 0.2, "high": 0.6}),
+            machine_talk_s=d({"dist": "fixed", "value": 0.1}),
+        ),
+        seed=11,
+    )
+    settings = Settings(database_url=db_url, api_key=KEY, stats_interval_s=0.2)
+    app = create_app(settings, service=DialerService(settings, telephony=tel))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"127.0.0.1:{port}", tel
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+class Bot:
+    """A softphone: ready, take calls, sometimes hang up first, always dispose."""
+
+    def __init__(self, host: str, agent: dict[str, Any], *, ready: bool = True) -> None:
+        self.url = f"ws://{host}/api/v1/agents/{agent['id']}/ws?token={agent['token']}"
+        self.id = agent["id"]
+        self.ready = ready
+        self.calls: list[tuple[float, str]] = []
+        self.states: list[tuple[float, str]] = []
+        self.errors: list[str] = []
+
+    async def run(self, stop: asyncio.Event, hang_up_first: bool = False) -> None:
+        async with websockets.connect(self.url) as ws:
+            if self.ready:
+                await ws.send(json.dumps({"type": "ready"}))
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.1)
+                except TimeoutError:
+                    continue
+                msg = json.loads(raw)
+                now = time.monotonic()
+                if msg["type"] == "state":
+                    self.states.append((now, msg["state"]))
+                elif msg["type"] == "error":
+                    self.errors.append(msg["message"])
+                elif msg["type"] == "call":
+                    self.calls.append((now, msg["call_id"]))
+                    if hang_up_first:
+                        await ws.send(json.dumps({"type": "hangup", "call_id": msg["call_id"]}))
+                elif msg["type"] == "call_ended":
+                    await ws.send(
+                        json.dumps(
+                            {"type": "disposition", "call_id": msg["call_id"], "code": "done"}
+                        )
+                    )
+                    if self.ready:
+                        await ws.send(json.dumps({"type": "ready"}))
+
+    async def connect_then_vanish(self) -> None:
+        async with websockets.connect(self.url) as ws:
+            await ws.send(json.dumps({"type": "ready"}))
+            await asyncio.sleep(0.05)
+        # the socket is gone: the agent must be paused and offered nothing
+
+    async def listen_quietly(self, stop: asyncio.Event) -> None:
+        await self.run(stop)
+
+
+async def test_floor_invariants_over_real_sockets(
+    server: tuple[str, RecordingTelephony],
+) -> None:
+    host, tel = server
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(base_url=f"http://{host}", headers=headers) as http:
+        r = await http.post(
+            "/api/v1/campaigns",
+            json={
+                "name": f"e2e-{uuid.uuid4().hex[:6]}",
+                "mode": "power",
+                "dial_ratio": 3.0,
+                "safe_harbor_message": SAFE_HARBOR,
+            },
+        )
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        numbers = demo_numbers(400, time.time())
+        r = await http.post(f"/api/v1/campaigns/{cid}/leads", json={"leads": [{"phone": n} for n in numbers]})
+        assert r.status_code in (200, 201), r.text
+        agents = []
+        for name in ("a", "b", "c", "d", "paused", "gone"):
+            r = await http.post("/api/v1/agents", json={"name": name, "campaign_ids": [cid]})
+            assert r.status_code == 201, r.text
+            agents.append(r.json())
+
+        # A wrong token is refused before anything else.
+        bad = f"ws://{host}/api/v1/agents/{agents[0]['id']}/ws?token=nope"
+        async with websockets.connect(bad) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+        gone = Bot(host, agents[5])
+        await gone.connect_then_vanish()
+        stop = asyncio.Event()
+        workers = [Bot(host, a) for a in agents[:4]]
+        paused = Bot(host, agents[4], ready=False)
+        tasks = [
+            asyncio.create_task(b.run(stop, hang_up_first=(i % 2 == 0)))
+            for i, b in enumerate(workers)
+        ]
+        tasks.append(asyncio.create_task(paused.run(stop)))
+        await asyncio.sleep(0.3)
+        assert (await http.post(f"/api/v1/campaigns/{cid}/start")).status_code == 200
+        await asyncio.sleep(4.0)
+        assert (await http.post(f"/api/v1/campaigns/{cid}/pause")).status_code == 200
+        await asyncio.sleep(1.5)  # calls in flight end; agents dispose
+        stop.set()
+        await asyncio.gather(*tasks)
+
+        records: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"campaign_id": cid, "limit": 200}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await http.get("/api/v1/calls", params=params)).json()
+            records.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+
+    assert len(records) > 20
+    offered = {cid_: bot.id for bot in workers for _, cid_ in bot.calls}
+    assert sum(len(b.calls) for b in workers) == len(offered), "a call went to two agents"
+    assert paused.calls == [] and gone.calls == []
+    for rec in records:
+        assert rec["ended_at"] is not None, f"call {rec['id']} has no end"
+        if rec["outcome"] != "human":
+            assert rec["agent_id"] is None
+            continue
+        if rec["abandoned"]:
+            assert tel.played.get(rec["id"]) == SAFE_HARBOR
+            assert rec["bridged_at"] is None
+        else:
+            assert rec["bridged_at"] is not None
+            assert tel.bridged[rec["id"]] == [rec["agent_id"]]
+            assert offered[rec["id"]] == rec["agent_id"]
+    bridged = [r for r in records if r["bridged_at"]]
+    assert bridged, "no call reached an agent"
+    # Each offered call reached an agent that had said it was ready.
+    for bot in workers:
+        for at, _ in bot.calls:
+            earlier = [s for t, s in bot.states if t <= at]
+            assert earlier and earlier[-1] in ("ready", "on_call")
+        assert not bot.errors
