@@ -66,6 +66,7 @@ class ServiceClock:
 class _Pending:
     event: Event
     done: asyncio.Future[None] | None
+    at: float = 0.0  # when it was queued (driver clock)
 
 
 class LeadStore(Protocol):
@@ -111,6 +112,7 @@ class CoreDriver:
         self._answered_at: dict[str, float] = {}
         self._notified_end: set[str] = set()
         self._current: Event | None = None
+        self._current_at = 0.0
         self._stopping = False
         self.events_handled = 0
 
@@ -133,7 +135,7 @@ class CoreDriver:
     # ------------------------------------------------------------- feeding
     def post(self, event: Event) -> None:
         """Queue an event; errors it causes are logged (telephony, timers)."""
-        self._inbox.put_nowait(_Pending(event, None))
+        self._inbox.put_nowait(_Pending(event, None, self.clock.now()))
 
     async def submit(self, event: Event) -> None:
         """Queue an event and wait until the core has taken it and its commands ran.
@@ -142,7 +144,7 @@ class CoreDriver:
         id) is raised here, for the caller to report.
         """
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inbox.put_nowait(_Pending(event, done))
+        self._inbox.put_nowait(_Pending(event, done, self.clock.now()))
         await done
 
     # ---------------------------------------------------------------- loop
@@ -160,10 +162,13 @@ class CoreDriver:
                         async with asyncio.timeout(delay):
                             pending = await inbox.get()
                     except TimeoutError:
-                        self.metrics.loop_lag.observe(max(0.0, self.clock.now() - deadline))
-                        pending = _Pending(_TICK, None)
+                        pending = _Pending(_TICK, None, deadline)
                 else:
-                    pending = inbox.get_nowait() if not inbox.empty() else _Pending(_TICK, None)
+                    pending = (
+                        inbox.get_nowait()
+                        if not inbox.empty()
+                        else _Pending(_TICK, None, self.clock.now())
+                    )
             await self._handle(pending)
 
     async def _handle(self, pending: _Pending) -> None:
@@ -184,6 +189,7 @@ class CoreDriver:
             return
         self.events_handled += 1
         self._current = event
+        self._current_at = pending.at
         try:
             await self._execute(commands, now)
         finally:
@@ -251,6 +257,7 @@ class CoreDriver:
         except Exception:
             log.exception("bridge %s failed", cmd.call_id)
             return
+        self.metrics.bridge_latency.observe(max(0.0, self.clock.now() - self._current_at))
         lead = self._call_leads.get(cmd.call_id)
         campaign = lead.campaign_id if lead is not None else ""
         if answered is not None:
