@@ -24,7 +24,6 @@ import os
 import platform
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,29 +134,35 @@ class Bot:
                     )
 
 
-async def run_floor(base: str, ws_base: str, agents: int, seconds: float, numbers: list[str],
-                    server_pid: int) -> dict[str, Any]:
+async def run_floor(
+    base: str, ws_base: str, agents: int, seconds: float, numbers: list[str], server_pid: int
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as http:
         r = await http.post(
             "/api/v1/campaigns",
-            json={"name": f"load-{agents}-{uuid.uuid4().hex[:6]}", "mode": "predictive",
-                  "ring_timeout_s": 15},
+            json={
+                "name": f"load-{agents}-{uuid.uuid4().hex[:6]}",
+                "mode": "predictive",
+                "ring_timeout_s": 15,
+            },
         )
         r.raise_for_status()
         cid = r.json()["id"]
         for i in range(0, len(numbers), 20_000):
             chunk = numbers[i : i + 20_000]
-            r = await http.post(f"/api/v1/campaigns/{cid}/leads",
-                                json={"leads": [{"phone": n} for n in chunk]})
+            r = await http.post(
+                f"/api/v1/campaigns/{cid}/leads", json={"leads": [{"phone": n} for n in chunk]}
+            )
             r.raise_for_status()
         bots = []
         for i in range(agents):
             r = await http.post("/api/v1/agents", json={"name": f"bot{i}", "campaign_ids": [cid]})
             r.raise_for_status()
             a = r.json()
-            bots.append(Bot(f"{ws_base}/api/v1/agents/{a['id']}/ws?token={a['token']}",
-                            random.Random(i)))
+            bots.append(
+                Bot(f"{ws_base}/api/v1/agents/{a['id']}/ws?token={a['token']}", random.Random(i))
+            )
         stop = asyncio.Event()
         tasks = [asyncio.create_task(b.run(stop)) for b in bots]
         await asyncio.sleep(2.0)
@@ -179,8 +184,11 @@ async def run_floor(base: str, ws_base: str, agents: int, seconds: float, number
         ended = 0
         cursor = None
         while True:
-            params: dict[str, Any] = {"campaign_id": cid, "limit": 1000,
-                                      "since": started.isoformat()}
+            params: dict[str, Any] = {
+                "campaign_id": cid,
+                "limit": 1000,
+                "since": started.isoformat(),
+            }
             if cursor:
                 params["cursor"] = cursor
             page = (await http.get("/api/v1/calls", params=params)).json()
@@ -196,8 +204,11 @@ async def run_floor(base: str, ws_base: str, agents: int, seconds: float, number
                 break
 
     def lag_count(text: str) -> float:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("dialer_event_loop_lag_seconds_count"))
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("dialer_event_loop_lag_seconds_count")
+        )
 
     return {
         "agents": agents,
@@ -208,13 +219,17 @@ async def run_floor(base: str, ws_base: str, agents: int, seconds: float, number
         "bridge_p50_ms": round(percentile(delays, 50) * 1000, 1),
         "bridge_p99_ms": round(percentile(delays, 99) * 1000, 1),
         "event_to_bridge_p50_ms": round(
-            histogram_quantile(after, before, "dialer_bridge_latency_seconds", 0.5) * 1000, 2),
+            histogram_quantile(after, before, "dialer_bridge_latency_seconds", 0.5) * 1000, 2
+        ),
         "event_to_bridge_p99_ms": round(
-            histogram_quantile(after, before, "dialer_bridge_latency_seconds", 0.99) * 1000, 2),
+            histogram_quantile(after, before, "dialer_bridge_latency_seconds", 0.99) * 1000, 2
+        ),
         "loop_lag_p50_ms": round(
-            histogram_quantile(after, before, "dialer_event_loop_lag_seconds", 0.5) * 1000, 2),
+            histogram_quantile(after, before, "dialer_event_loop_lag_seconds", 0.5) * 1000, 2
+        ),
         "loop_lag_p99_ms": round(
-            histogram_quantile(after, before, "dialer_event_loop_lag_seconds", 0.99) * 1000, 2),
+            histogram_quantile(after, before, "dialer_event_loop_lag_seconds", 0.99) * 1000, 2
+        ),
         "lag_samples": int(lag_count(after) - lag_count(before)),
         "server_cpu_pct": round(cpu, 1),
         "abandon_rate": stats.get("abandon_rate_24h"),
@@ -222,8 +237,12 @@ async def run_floor(base: str, ws_base: str, agents: int, seconds: float, number
 
 
 def start_postgres() -> str:
-    out = subprocess.run(["bash", str(ROOT / "scripts/start-postgres.sh")], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts/start-postgres.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -248,9 +267,20 @@ def main() -> None:
             port = free_port()
             env = {**os.environ, "DIALER_API_KEY": KEY}
             server = subprocess.Popen(
-                [str(BIN / "dialer"), "serve", "--port", str(port), "--database-url", url,
-                 "--scenario", str(scenario), "--log-level", "warning"],
-                cwd=workdir, env=env,
+                [
+                    str(BIN / "dialer"),
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--database-url",
+                    url,
+                    "--scenario",
+                    str(scenario),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=workdir,
+                env=env,
             )
             try:
                 base = f"http://127.0.0.1:{port}"
@@ -260,8 +290,11 @@ def main() -> None:
                             break
                     time.sleep(0.1)
                 numbers = demo_numbers(max(20_000, agents * 60), time.time(), seed=agents)
-                res = asyncio.run(run_floor(base, f"ws://127.0.0.1:{port}", agents, args.seconds,
-                                            numbers, server.pid))
+                res = asyncio.run(
+                    run_floor(
+                        base, f"ws://127.0.0.1:{port}", agents, args.seconds, numbers, server.pid
+                    )
+                )
                 results.append(res)
                 print(json.dumps(res) if args.json else res, flush=True)
             finally:
@@ -269,12 +302,23 @@ def main() -> None:
                 server.wait(30)
     finally:
         if own_pg:
-            subprocess.run(["bash", str(ROOT / "scripts/stop-postgres.sh")], check=False,
-                           capture_output=True)
+            subprocess.run(
+                ["bash", str(ROOT / "scripts/stop-postgres.sh")], check=False, capture_output=True
+            )
     print(f"\n# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
-    cols = ["agents", "calls_per_s", "event_to_bridge_p50_ms", "event_to_bridge_p99_ms",
-            "bridge_p50_ms", "bridge_p99_ms", "loop_lag_p50_ms",
-            "loop_lag_p99_ms", "server_cpu_pct", "calls_ended", "abandon_rate"]
+    cols = [
+        "agents",
+        "calls_per_s",
+        "event_to_bridge_p50_ms",
+        "event_to_bridge_p99_ms",
+        "bridge_p50_ms",
+        "bridge_p99_ms",
+        "loop_lag_p50_ms",
+        "loop_lag_p99_ms",
+        "server_cpu_pct",
+        "calls_ended",
+        "abandon_rate",
+    ]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in results:

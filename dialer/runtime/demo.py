@@ -122,7 +122,9 @@ class DemoFloor:
                 )
             )
             numbers = demo_numbers(2000, time.time())
-            await svc.add_leads(campaign.id, [{"phone": n, "data": {"demo": True}} for n in numbers])
+            await svc.add_leads(
+                campaign.id, [{"phone": n, "data": {"demo": True}} for n in numbers]
+            )
         agents = [a for a in await svc.list_agents() if campaign.id in a.agent.campaign_ids]
         while len(agents) < self.agents:
             agent, _token = await svc.create_agent(f"demo agent {len(agents) + 1}", [campaign.id])

@@ -8,6 +8,7 @@ lead goes after each attempt.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -167,9 +168,7 @@ class RuntimeStore:
 
     async def update_campaign(self, settings: CampaignSettings) -> StoredCampaign:
         changes = {
-            name: getattr(settings, name)
-            for name in settings.__dataclass_fields__
-            if name != "id"
+            name: getattr(settings, name) for name in settings.__dataclass_fields__ if name != "id"
         }
         async with self.db.transaction() as s:
             return self._remember(
@@ -227,11 +226,13 @@ class RuntimeStore:
         else:
             # Calling hours and the like: back when the rule allows it.
             status = LeadStatus.RETRY
-            when = _epoch(cmd.retry_at) if cmd.retry_at else datetime.now(UTC) + timedelta(
-                minutes=15
+            when = (
+                _epoch(cmd.retry_at) if cmd.retry_at else datetime.now(UTC) + timedelta(minutes=15)
             )
         async with self.db.transaction() as s:
-            await lead_repo.set_lead_status(s, lead_id=cmd.lead_id, status=status, next_attempt_at=when)
+            await lead_repo.set_lead_status(
+                s, lead_id=cmd.lead_id, status=status, next_attempt_at=when
+            )
 
     # ----------------------------------------------------------------- calls
     async def call_placed(self, cmd: PlaceCall, dialed_at_epoch: float) -> None:
@@ -263,16 +264,16 @@ class RuntimeStore:
                 status = LeadStatus.DNC
             elif record.disposition == "callback" and call.callback_at is not None:
                 status, when = LeadStatus.CALLBACK, call.callback_at
-            elif record.bridged_at is not None and outcome == CallOutcome.HUMAN.value:
-                status = LeadStatus.DONE
-            elif outcome == CallOutcome.INVALID.value:
+            elif (
+                record.bridged_at is not None and outcome == CallOutcome.HUMAN.value
+            ) or outcome == CallOutcome.INVALID.value:
                 status = LeadStatus.DONE
             else:
                 key = "abandoned" if record.abandoned else outcome
                 delays = {**DEFAULT_RETRY_DELAYS_S, **settings.retry_delays_s}
                 status = LeadStatus.RETRY
                 when = datetime.now(UTC) + timedelta(seconds=delays.get(key, 3600.0))
-            try:
+            with contextlib.suppress(NotFound):  # the lead went with its campaign
                 await lead_repo.finish_attempt(
                     s,
                     lead_id=record.lead_id,
@@ -280,8 +281,6 @@ class RuntimeStore:
                     next_status=status,
                     next_attempt_at=when,
                 )
-            except NotFound:
-                pass  # the lead was deleted with its campaign
 
     async def set_disposition(
         self, call_id: str, *, code: str, notes: str | None, callback_at: datetime | None

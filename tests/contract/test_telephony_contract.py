@@ -8,6 +8,7 @@ checked without a phone network's randomness.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -79,10 +80,8 @@ async def quiet(tel: Telephony, seconds: float = 0.2) -> list[Event]:
         async for ev in stream:
             out.append(ev)
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(take(), seconds)
-    except TimeoutError:
-        pass
     return out
 
 

@@ -9,7 +9,6 @@ every call ends with a record.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 import time
@@ -158,7 +157,9 @@ async def test_floor_invariants_over_real_sockets(
         assert r.status_code == 201, r.text
         cid = r.json()["id"]
         numbers = demo_numbers(400, time.time())
-        r = await http.post(f"/api/v1/campaigns/{cid}/leads", json={"leads": [{"phone": n} for n in numbers]})
+        r = await http.post(
+            f"/api/v1/campaigns/{cid}/leads", json={"leads": [{"phone": n} for n in numbers]}
+        )
         assert r.status_code in (200, 201), r.text
         agents = []
         for name in ("a", "b", "c", "d", "paused", "gone"):
