@@ -274,6 +274,6 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     from dialer.runtime.settings import Settings
     from dialer.storage.migrate import upgrade
 
-    settings = Settings(**({"database_url": database_url} if database_url else {}))
+    settings = Settings(database_url=database_url) if database_url else Settings()
     upgrade(settings.database_url)
     Console().print(f"database at {settings.database_url} is up to date")

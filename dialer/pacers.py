@@ -20,7 +20,18 @@ def make_pacer(settings: CampaignSettings) -> Pacer:
     if mode is DialMode.ADAPTIVE:
         from pacing.adaptive import AdaptivePacer
 
-        return AdaptivePacer(initial_level=1.0)
+        opts = settings.pacer_options
+        variant = str(opts.get("adaptive_variant", "hard"))
+        if variant not in ("hard", "taper"):
+            raise ValueError(f"adaptive_variant must be 'hard' or 'taper', not {variant!r}")
+        # VICIdial starts a campaign at dial level 1.0 whatever its settings.
+        return AdaptivePacer(
+            initial_level=1.0,
+            intensity=float(opts.get("adaptive_intensity", 1.0)),
+            max_level=float(opts.get("adaptive_max_level", 3.0)),
+            target=float(opts.get("adaptive_target", 0.0)),
+            variant="taper" if variant == "taper" else "hard",
+        )
     from pacing.predictive import PredictivePacer
 
     return PredictivePacer(target_agent_wait_s=settings.target_agent_wait_s)

@@ -19,11 +19,28 @@ k-th new call is dialed while P(demand with k-1 new calls >= supply) stays
 under a threshold theta.
 
 theta comes from the abandonment budget, by feedback: a setpoint under the
-cap, and the room left in the compliance window (abandons still allowed over
-the people expected to answer before the window ends) sets how bold to be. A
-calibration ratio (abandons seen / abandons predicted, with forgetting)
-corrects the model's bias. Until the estimates have data, it dials as
-progressive (one line per ready agent), which is safe.
+cap (by 5 %, and by a margin for the count noise of the window,
+``0.6 sqrt(cap / N)`` with N the people expected in the whole window, so a
+small team is more careful), and the room left in the compliance window
+(abandons still allowed over the people expected to answer before the window
+ends) sets how bold to be. With AMD, the people its false positives will hang
+up on are taken out of the room first. An integral term on the budget spent
+so far only ever holds theta back (an upward one wound up and overshot the cap
+in trials). The optional second goal, ``target_agent_wait_s``, lowers theta
+further while agents wait less than the target (Little's law on the ready
+agents); the cap always wins.
+
+The estimates are :mod:`pacing.estimators`, learned from this campaign's own
+outcomes with forgetting: outcome shares, the answer delay as a competing-
+risks life table (so a ringing call's chance of an answer depends on its
+age), and talk, machine-hold and wrap-up durations with residual life. A busy
+agent's call is a mixture of a person and a machine (the share of machines
+among the calls reaching agents is learned), weighed by how long it has
+lasted: without AMD most machines go to agents and free them quickly.
+
+Until the estimates have data (200 attempts and 30 handled calls), it dials
+as progressive (one line per ready agent), which is safe; it never dials with
+no agent logged in.
 """
 
 from __future__ import annotations
@@ -35,11 +52,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pacing.learning import DecayingHistogram, DecayingShares, log_edges
+from pacing.estimators import (
+    AnswerDelayModel,
+    CampaignEstimates,
+    DurationModel,
+    Ewma,
+    EwmaRate,
+    HandlingTimes,
+    OutcomeShares,
+)
 from pacing.observations import AttemptResolved, HandlingEnded, Observation
 from pacing.snapshot import PacingDecision, PacingSnapshot
 
-__all__ = ["PredictivePacer"]
+__all__ = ["PredictivePacer", "default_estimates"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -53,9 +78,13 @@ _CHECKPOINTS = (
     30.0,
     45.0,
 )  # Poisson-binomial by convolution up to this many terms
-_ANSWER_EDGES = np.arange(0.0, 90.0, 0.5)
-_HANDLING_EDGES = log_edges(1.0, 7200.0, 80)
-_WRAP_EDGES = log_edges(0.5, 3600.0, 60)
+_MIN_RATE_S = 300.0  # seconds of answers before the window's future is projected
+_SLICES = 24  # time slices over which a busy agent's call may end
+_NOISE_Z = 0.6  # margin under the cap, in binomial standard deviations of the window
+_INTEGRAL_S = 1800.0  # time constant of the budget's integral feedback
+# Its range in log units: it only ever holds back (an upward integral wound up
+# and overshot the cap in trials).
+_GAIN_MIN, _GAIN_MAX = -1.0, 0.0
 
 
 def _bernoulli_sum_pmf(probs: FloatArray, fixed: int = 0) -> tuple[FloatArray, int]:
@@ -185,89 +214,77 @@ class PredictivePacer:
         self,
         *,
         target_agent_wait_s: float | None = None,
-        decision_interval_s: float = 1.0,
-        setpoint: float = 0.85,
+        decision_interval_s: float | None = 1.0,
+        setpoint: float = 0.95,
         boldness: float = 1.0,
-        calibrate: bool = False,
         warmup_attempts: int = 200,
         warmup_handled: int = 30,
+        estimates: CampaignEstimates | None = None,
     ) -> None:
-        self.decision_interval_s: float | None = decision_interval_s
+        self.decision_interval_s = decision_interval_s
         self.target_agent_wait_s = target_agent_wait_s
         self.setpoint = setpoint
-        self.calibrate = calibrate
         self.boldness = boldness
         self.warmup_attempts = warmup_attempts
         self.warmup_handled = warmup_handled
-        self.shares = DecayingShares(
-            {
-                "human": 0.2,
-                "machine": 0.2,
-                "busy": 0.05,
-                "invalid": 0.05,
-                "failed": 0.0,
-                "no_answer": 0.5,
-            },
-            half_life=1500.0,
-            prior_weight=10.0,
-        )
-        self.answer_delay = DecayingHistogram(_ANSWER_EDGES, half_life=800.0, prior_mean=8.0)
-        self.fail_delay = DecayingHistogram(_ANSWER_EDGES, half_life=400.0, prior_mean=3.0)
-        self.handling = DecayingHistogram(_HANDLING_EDGES, half_life=400.0, prior_mean=120.0)
-        self.wrap = DecayingHistogram(_WRAP_EDGES, half_life=400.0, prior_mean=20.0)
+        self.estimates = estimates if estimates is not None else default_estimates()
+        # Share of the calls reaching agents that are machines (AMD false
+        # negatives, or every machine without AMD): they hold an agent only
+        # briefly, which matters for when a busy agent will be free.
+        self.machine_connects = Ewma(half_life=300.0, prior=0.1, prior_weight=5.0)
         self.attempts_seen = 0
         self.handled_seen = 0
         # Feedback state.
         self._last_t: float | None = None
         self._last_humans = 0.0
-        self._last_abandoned = 0.0
-        self._human_rate = 0.0  # people answering per second, smoothed
-        self._pred = 2.0  # predicted abandons (decaying), prior
-        self._real = 2.0  # abandons seen (decaying), prior: calibration 1
-        self._wait_gain = 1.0
+        self._human_rate = EwmaRate(half_life_s=600.0)  # people answering per second
+        self._first_t: float | None = None
+        self._ready_mean = 0.0  # ready agents, smoothed over time
+        self._handled_rate = 0.0  # calls reaching agents per second, smoothed
+        self._handled_since = 0
+        self._wait_log_gain = 0.0  # <= 0: how much the wait goal holds theta back
+        self._budget_log_gain = 0.0  # integral feedback: budget under- or over-spent
 
     # ------------------------------------------------------------- learning
     def observe(self, observation: Observation) -> None:
+        self.estimates.observe(observation)
         if isinstance(observation, AttemptResolved):
-            if observation.corrected:
-                self.shares.move("human", "machine")
-                return
-            self.attempts_seen += 1
-            outcome = observation.outcome
-            self.shares.add(outcome)
-            if outcome in ("human", "machine"):
-                self.answer_delay.add(observation.delay_s)
-            elif outcome != "no_answer":
-                self.fail_delay.add(observation.delay_s)
-        elif isinstance(observation, HandlingEnded):
+            if not observation.corrected:
+                self.attempts_seen += 1
+        elif isinstance(observation, HandlingEnded) and observation.talk_s is not None:
             self.handled_seen += 1
-            if observation.talk_s is not None:
-                self.handling.add(observation.talk_s)
-            if observation.wrap_s is not None:
-                self.wrap.add(observation.wrap_s)
+            self._handled_since += 1
+            self.machine_connects.add(1.0 if observation.machine else 0.0)
+
+    @property
+    def warm(self) -> bool:
+        return (
+            self.attempts_seen >= self.warmup_attempts and self.handled_seen >= self.warmup_handled
+        )
 
     # ------------------------------------------------------------- deciding
     def decide(self, snap: PacingSnapshot) -> PacingDecision:
         self._track(snap)
         ready = snap.agents_ready
         in_flight = snap.lines_in_flight
-        warm = (
-            self.attempts_seen >= self.warmup_attempts and self.handled_seen >= self.warmup_handled
-        )
-        if not warm or snap.agents_logged_in == 0:
+        active = snap.agents_logged_in - snap.agents_paused
+        if active <= 0 or (ready == 0 and snap.agents_on_call + snap.agents_wrap_up == 0):
+            return PacingDecision(0, 0.0, None, {"phase": "no agents"})
+        if not self.warm:
             calls = max(0, ready - in_flight)
             return PacingDecision(calls, 1.0, None, {"phase": "warmup"})
 
-        sh = self.shares
-        p_h, p_m = sh.share("human"), sh.share("machine")
-        p_fail = sh.share("busy") + sh.share("invalid") + sh.share("failed")
+        est = self.estimates
+        shares = est.outcomes
+        p_h, p_m = shares.share("human"), shares.share("machine")
         p_ans = p_h + p_m
-        # With AMD the observed shares are the verdicts: only "human" needs an agent.
+        # With AMD the observed shares are the verdicts: only "human" needs an
+        # agent. Without it every answer does, person or machine.
         need_share = p_h / p_ans if snap.amd_enabled and p_ans > 0 else 1.0
         detect = snap.amd_detect_s if snap.amd_enabled else 0.0
         rt = snap.ring_timeout_s
         deadline = snap.connect_deadline_s
-        # Checkpoints: a person answering at any of these instants must find
+        # Checkpoints: a person answering by any of these instants must find
         # an agent freed by then (plus the connect deadline). The binding one
         # decides; early ones protect against bursts, late ones against the
         # tail of answers from calls already placed.
@@ -275,22 +292,19 @@ class PredictivePacer:
         checkpoints = np.array([c for c in _CHECKPOINTS if c < last] + [last])
         answer_by = np.maximum(checkpoints - detect, 0.0)
 
+        delay = est.answer_delay
         ages = snap.ringing_ages_s
         if len(ages):
-            g0 = self.answer_delay.cdf(ages)
-            gf = self.fail_delay.cdf(ages)
-            unresolved = np.maximum(1.0 - p_ans * g0 - p_fail * gf, 1e-6)
-            g1 = self.answer_delay.cdf(np.minimum(ages[:, None] + answer_by[None, :], rt))
-            ring_p = np.clip(p_ans * (g1 - g0[:, None]) / unresolved[:, None], 0.0, 1.0)
-            ring_p *= need_share  # (calls, checkpoints)
+            ring_p = delay.p_answer_by(ages[:, None], answer_by[None, :], ring_timeout_s=rt)
+            ring_p = ring_p * need_share  # (calls, checkpoints)
         else:
             ring_p = np.zeros((0, len(checkpoints)))
         amd_p = np.full(snap.lines_answered_unclassified, p_h / p_ans if p_ans else 0.0)
         free_p = self._free_probs(snap.on_call_ages_s, snap.wrap_up_ages_s, checkpoints + deadline)
-        q_all = p_ans * self.answer_delay.cdf(np.minimum(answer_by, rt)) * need_share
+        q_all = delay.p_answer_by(0.0, answer_by, ring_timeout_s=rt) * need_share
 
         theta, explain = self._theta(snap)
-        limit = max(1, snap.agents_logged_in - snap.agents_paused) * 2
+        limit = max(1, active) * 2
         calls = limit
         predicted = 0.0
         binding = -1.0
@@ -302,19 +316,18 @@ class PredictivePacer:
             demand_terms = np.concatenate((ring_p[:, i], amd_p))
             if exact:
                 demand_pmf, demand_lo = _bernoulli_sum_pmf(demand_terms, snap.lines_waiting)
-                supply_pmf, supply_lo = _bernoulli_sum_pmf(free_p[:, i], snap.agents_ready)
+                supply_pmf, supply_lo = _bernoulli_sum_pmf(free_p[:, i], ready)
                 x_pmf = np.convolve(demand_pmf, supply_pmf[::-1])
                 x_lo = demand_lo - (supply_lo + len(supply_pmf) - 1)
                 n, pred = _max_calls_exact(x_pmf, x_lo, q, theta, calls)
             else:
                 d_mean, d_var = _moments(demand_terms, snap.lines_waiting)
-                f_mean, f_var = _moments(free_p[:, i], snap.agents_ready)
+                f_mean, f_var = _moments(free_p[:, i], ready)
                 n, pred = _max_calls_normal(d_mean - f_mean, d_var + f_var, q, theta, calls)
             if n < calls or binding < 0:
                 calls, predicted, binding = n, pred, float(c)
-        if calls == limit and binding < 0:
+        if binding < 0:
             calls = 0
-        self._pred += predicted
         level = (in_flight + calls) / ready if ready else float(in_flight + calls)
         explain.update(
             {
@@ -334,59 +347,86 @@ class PredictivePacer:
         self, on_call: FloatArray, wrap: FloatArray, horizons: FloatArray
     ) -> FloatArray:
         """P(agent free within each horizon): rows per busy agent, columns per horizon."""
+        handling = self.estimates.handling
         parts: list[FloatArray] = []
         if len(wrap):
-            c0 = self.wrap.cdf(wrap)
-            surv = np.maximum(1.0 - c0, 1e-9)
-            c1 = self.wrap.cdf(wrap[:, None] + horizons[None, :])
-            p = (c1 - c0[:, None]) / surv[:, None]
-            parts.append(np.clip(p, 0.0, 1.0))
+            parts.append(handling.wrap.p_done_within(wrap[:, None], horizons[None, :]))
         if len(on_call):
             h = float(horizons[-1])
-            k = max(1, math.ceil(h))
-            step = h / k
-            offsets = np.arange(k + 1) * step
-            cdf = self.handling.cdf(on_call[:, None] + offsets[None, :])
-            surv = np.maximum(1.0 - cdf[:, :1], 1e-9)
-            pmf = np.diff(cdf, axis=1) / surv  # the call ends in each slice
-            mids = (np.arange(k) + 0.5) * step
-            # wrap done by each horizon, for a call ending mid-slice
-            left = horizons[None, :] - mids[:, None]
-            wrap_done = np.where(left > 0, self.wrap.cdf(np.maximum(left, 0.0)), 0.0)
-            p = pmf @ wrap_done
-            stale = (1.0 - cdf[:, 0]) <= 1e-9
-            if stale.any():
-                mean = max(self.handling.mean, 1.0)
-                tail = (1.0 - np.exp(-horizons / mean)) * self.wrap.cdf(horizons / 2)
-                p[stale] = tail
-            parts.append(np.clip(p, 0.0, 1.0))
+            step = h / _SLICES
+            offsets = np.arange(_SLICES + 1) * step
+            # The call is a person or a machine: a mixture, weighed by how
+            # likely each is to have lasted this long already.
+            pi = min(max(self.machine_connects.value, 0.0), 1.0)
+            t = on_call[:, None] + offsets[None, :]
+            surv = (1.0 - pi) * handling.talk.survival(t) + pi * handling.machine.survival(t)
+            s0 = np.maximum(surv[:, :1], 1e-300)
+            pmf = -np.diff(surv, axis=1) / s0  # the call ends in each slice
+            mids = (np.arange(_SLICES) + 0.5) * step
+            left = horizons[None, :] - mids[:, None]  # (slices, horizons)
+            wrap_done = np.where(left > 0, 1.0 - handling.wrap.survival(np.maximum(left, 0.0)), 0.0)
+            parts.append(np.clip(pmf @ wrap_done, 0.0, 1.0))
         if not parts:
             return np.zeros((0, len(horizons)))
         return np.concatenate(parts)
 
     # ------------------------------------------------------------- feedback
     def _track(self, snap: PacingSnapshot) -> None:
-        """Follow the answer rate and realised abandons between decisions."""
+        """Follow the answer rate, ready agents and the wait goal between decisions."""
         if self._last_t is not None:
             dt = snap.now_s - self._last_t
-            humans = snap.window_human_answered - self._last_humans
-            abandons = snap.window_abandoned - self._last_abandoned
             if dt > 0:
+                humans = snap.window_human_answered - self._last_humans
+                self._human_rate.add(snap.now_s, max(humans, 0.0))
                 alpha = min(1.0, dt / 600.0)
-                self._human_rate += alpha * (max(humans, 0) / dt - self._human_rate)
-            if abandons > 0:
-                self._real += abandons
-            # Forget calibration evidence slowly (about 40 abandons' worth).
-            decay = 0.5 ** (max(dt, 0.0) / 3600.0)
-            self._real = 1.0 + (self._real - 1.0) * decay
-            self._pred = 1.0 + (self._pred - 1.0) * decay
+                self._ready_mean += alpha * (snap.agents_ready - self._ready_mean)
+                self._handled_rate += alpha * (self._handled_since / dt - self._handled_rate)
+                self._handled_since = 0
+                target = self.target_agent_wait_s
+                if target is not None and self.warm and self._handled_rate > 0:
+                    # Little's law on the ready queue: mean wait = ready / departures.
+                    wait = self._ready_mean / self._handled_rate
+                    err = (wait - target) / max(target, 1.0)
+                    step = min(dt / 300.0, 1.0) * max(min(err, 1.0), -1.0)
+                    self._wait_log_gain = min(0.0, max(-8.0, self._wait_log_gain + step))
+        else:
+            self._first_t = snap.now_s
+            self._human_rate.add(snap.now_s, 0.0)
+        if self._last_t is not None and self.warm:
+            self._integrate(snap, snap.now_s - self._last_t)
         self._last_t = snap.now_s
         self._last_humans = snap.window_human_answered
-        self._last_abandoned = snap.window_abandoned
+
+    def _target(self, snap: PacingSnapshot) -> float:
+        """The setpoint: under the cap by a margin for the count noise of the window.
+
+        A window with few people in it ends far from its expectation (one
+        abandon is 0.14 points of 700 calls): its margin grows as
+        ``sqrt(cap / N)``, N the people expected in the whole window.
+        """
+        cap = snap.max_abandon_rate
+        n = snap.window_human_answered
+        if self._first_t is not None and snap.now_s - self._first_t >= _MIN_RATE_S:
+            n += self._human_rate.rate(snap.now_s) * snap.window_remaining_s
+        n = max(n, 100.0)
+        return max(cap * self.setpoint - _NOISE_Z * math.sqrt(cap / n), 0.0)
+
+    def _integrate(self, snap: PacingSnapshot, dt: float) -> None:
+        """Integral feedback on the budget spent: the model's bias, corrected slowly."""
+        if dt <= 0:
+            return
+        target = self._target(snap)
+        humans = snap.window_human_answered
+        if humans < 100 or target <= 0:
+            return
+        err = (target * humans - snap.window_abandoned) / (target * humans)
+        err = min(max(err, -1.0), 1.0)
+        self._budget_log_gain += err * dt / _INTEGRAL_S
+        self._budget_log_gain = min(max(self._budget_log_gain, _GAIN_MIN), _GAIN_MAX)
 
     def _theta(self, snap: PacingSnapshot) -> tuple[float, dict[str, Any]]:
         cap = snap.max_abandon_rate
-        target = cap * self.setpoint
+        target = self._target(snap)
         humans = snap.window_human_answered
         abandoned = snap.window_abandoned
         if snap.amd_enabled and snap.amd_false_positive_rate > 0:
@@ -395,15 +435,42 @@ class PredictivePacer:
             unseen = humans * fp / max(1.0 - fp, 1e-9)
             humans += unseen
             abandoned += unseen
-        future = self._human_rate * snap.window_remaining_s
-        room = target * (humans + future) - abandoned
-        rate_room = room / max(future, 1.0)
+        else:
+            fp = 0.0
+        seen_s = snap.now_s - (self._first_t if self._first_t is not None else snap.now_s)
+        if seen_s < _MIN_RATE_S:
+            # Too early to know how many people the rest of the window holds.
+            rate_room = max(target - fp, 0.0) if abandoned <= target * humans else 0.0
+        else:
+            future = self._human_rate.rate(snap.now_s) * snap.window_remaining_s
+            # AMD will hang up on a share fp of the people still to answer:
+            # those abandons are spent already.
+            room = target * (humans + future) - abandoned - fp * future
+            rate_room = room / max(future, 1.0)
         rate_room = min(max(rate_room, 0.0), 2.0 * cap)
-        calibration = self._real / max(self._pred, 1e-6)
-        calibration = min(max(calibration, 0.25), 4.0) if self.calibrate else 1.0
-        theta = rate_room * self.boldness / calibration
+        gain = math.exp(self._budget_log_gain + self._wait_log_gain)
+        theta = min(rate_room * self.boldness * gain, 2.0 * cap)
         return theta, {
             "theta": round(theta, 5),
             "room_rate": round(rate_room, 5),
-            "calibration": round(calibration, 3),
+            "target": round(target, 5),
+            "budget_gain": round(math.exp(self._budget_log_gain), 4),
+            "wait_gain": round(math.exp(self._wait_log_gain), 4),
         }
+
+
+def default_estimates() -> CampaignEstimates:
+    """The estimators with this pacer's one configuration of priors and half-lives."""
+    return CampaignEstimates(
+        outcomes=OutcomeShares(half_life=800.0, prior_weight=20.0),
+        answer_delay=AnswerDelayModel(half_life=800.0, max_delay_s=90.0),
+        handling=HandlingTimes(
+            talk=DurationModel(prior_mean_s=120.0, half_life=300.0, max_s=7200.0, bins=70),
+            machine=DurationModel(
+                prior_mean_s=10.0, half_life=200.0, min_s=0.5, max_s=600.0, bins=50
+            ),
+            wrap=DurationModel(
+                prior_mean_s=15.0, half_life=300.0, min_s=0.5, max_s=1800.0, bins=60
+            ),
+        ),
+    )
