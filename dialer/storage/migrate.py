@@ -12,6 +12,7 @@ a worker thread.
 from __future__ import annotations
 
 import asyncio
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -30,6 +31,9 @@ __all__ = [
     "upgrade",
     "upgrade_async",
 ]
+
+
+_IN_PROCESS = threading.Lock()
 
 
 def _migrations_dir() -> Path:
@@ -75,7 +79,11 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
     """
     if _in_event_loop():
         raise RuntimeError("upgrade() blocks; from async code await upgrade_async()")
-    command.upgrade(alembic_config(url), revision)
+    # alembic keeps its migration context in module globals: two upgrades in
+    # one process must take turns (across processes PostgreSQL's advisory lock
+    # in env.py, and SQLite's write lock, keep them apart).
+    with _IN_PROCESS:
+        command.upgrade(alembic_config(url), revision)
 
 
 async def upgrade_async(url: str | URL, revision: str = "head") -> None:
