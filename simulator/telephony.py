@@ -146,10 +146,11 @@ class SimulatedTelephony:
             return
         line.state = "bridged"
         self._emit(CallBridged(call_id))
+        # A person hangs up after their talk time unless the agent does first;
+        # a machine's greeting ends (and its line drops) after machine_talk_s,
+        # as a real voicemail does when nobody leaves a message.
         talk = line.talk_s if line.human else self.behaviour.machine_talk_s.sample_one(self._rng)
-        if line.human:
-            self._later(line, talk, self._remote_hangup, call_id)
-        # A machine talks on until the agent hangs up.
+        self._later(line, talk, self._remote_hangup, call_id)
 
     async def play_and_hang_up(self, call_id: str, message: str) -> None:
         line = self._lines.pop(call_id, None)

@@ -3,16 +3,21 @@
 One task owns the core. Events arrive on an inbox (from telephony, agents'
 sockets, the API and the lead store); the task wakes at the core's
 ``next_deadline()`` when nothing arrives sooner, hands the event to the core
-and carries out the commands it returns, in order:
+and dispatches the commands it returns without waiting on the database:
 
-- write-ahead: a call is stored before the telephony originates it, and the
-  bridge is stored before the agent hears of it, so a crash loses no call and
+- writes go to a batching writer (one commit for many writes), in order;
+- orders to the telephony and messages that depend on a write run in a
+  per-call chain that first awaits that call's latest write. Write-ahead
+  holds where it matters: a call is stored before the telephony originates
+  it, the bridge is stored before the agent hears of the call, and a call's
+  end is stored before the agent is told it ended. A crash loses no call and
   dials no lead twice;
-- lead claims run as their own tasks so a slow database never stalls pacing;
+- per call, telephony orders run in the order the core gave them;
+- lead claims run as their own tasks;
 - a failing telephony order becomes a ``CallFailed`` event, not a crash.
 
-The driver never blocks the loop: every I/O is awaited, and the core's own
-work per event is small.
+``submit`` (the API's and agents' way in) returns once the writes and
+telephony orders its event caused are done, so a caller reads its own writes.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.calls import CallRecord
 from dialer.campaign import Lead
@@ -45,6 +52,7 @@ from dialer.events import AgentHungUp, CallFailed, Event, LeadsClaimed, Tick
 from dialer.ports import Telephony
 from dialer.runtime.hub import AgentHub
 from dialer.runtime.metrics import Metrics
+from dialer.runtime.writer import BatchWriter, WriteOp
 
 __all__ = ["CoreDriver", "LeadStore", "ServiceClock"]
 
@@ -67,6 +75,7 @@ class _Pending:
     event: Event
     done: asyncio.Future[None] | None
     at: float = 0.0  # when it was queued (driver clock)
+    waits: list[asyncio.Future[None] | asyncio.Task[None]] = field(default_factory=list)
 
 
 class LeadStore(Protocol):
@@ -74,15 +83,19 @@ class LeadStore(Protocol):
 
     async def claim(self, campaign_id: str, count: int) -> tuple[list[Lead], bool]: ...
 
-    async def call_placed(self, cmd: PlaceCall, dialed_at_epoch: float) -> None: ...
-
-    async def call_updated(
-        self, record: CallRecord, to_wall: Callable[[float], float]
+    async def call_placed(
+        self, s: AsyncSession, cmd: PlaceCall, dialed_at_epoch: float
     ) -> None: ...
 
-    async def call_finished(self, record: CallRecord, lead: Lead | None) -> None: ...
+    async def call_updated(
+        self, s: AsyncSession, record: CallRecord, to_wall: Callable[[float], float]
+    ) -> None: ...
 
-    async def lead_skipped(self, cmd: SkipLead) -> None: ...
+    async def call_finished(self, s: AsyncSession, record: CallRecord) -> None: ...
+
+    async def lead_skipped(self, s: AsyncSession, cmd: SkipLead) -> None: ...
+
+    async def run_batch(self, ops: list[WriteOp]) -> list[BaseException | None]: ...
 
 
 class CoreDriver:
@@ -95,7 +108,6 @@ class CoreDriver:
         hub: AgentHub,
         metrics: Metrics,
         clock: ServiceClock,
-        on_call_finished: Callable[[CallRecord], Awaitable[None]] | None = None,
     ) -> None:
         self.core = core
         self.telephony = telephony
@@ -103,7 +115,7 @@ class CoreDriver:
         self.hub = hub
         self.metrics = metrics
         self.clock = clock
-        self._on_call_finished = on_call_finished
+        self.writer = BatchWriter(store.run_batch)  # type: ignore[arg-type]
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._claims: set[asyncio.Task[None]] = set()
@@ -111,26 +123,30 @@ class CoreDriver:
         self._call_leads: dict[str, Lead] = {}  # call id -> its lead, until finished
         self._answered_at: dict[str, float] = {}
         self._notified_end: set[str] = set()
-        self._current: Event | None = None
-        self._current_at = 0.0
-        self._stopping = False
+        self._last_write: dict[str, asyncio.Future[None]] = {}  # call id -> latest write
+        self._chains: dict[str, asyncio.Task[None]] = {}  # call id -> latest telephony order
+        self._current: _Pending | None = None
         self.events_handled = 0
 
     # ------------------------------------------------------------------ life
     async def start(self) -> None:
+        self.writer.start()
         self._tasks = [
             asyncio.create_task(self._run(), name="dialer-core"),
             asyncio.create_task(self._pump_telephony(), name="dialer-telephony"),
         ]
 
     async def stop(self) -> None:
-        self._stopping = True
         for task in [*self._tasks, *self._claims]:
             task.cancel()
         for task in [*self._tasks, *self._claims]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        chains = list(self._chains.values())
+        if chains:
+            await asyncio.wait(chains, timeout=5.0)
+        await self.writer.stop()
 
     # ------------------------------------------------------------- feeding
     def post(self, event: Event) -> None:
@@ -138,7 +154,7 @@ class CoreDriver:
         self._inbox.put_nowait(_Pending(event, None, self.clock.now()))
 
     async def submit(self, event: Event) -> None:
-        """Queue an event and wait until the core has taken it and its commands ran.
+        """Queue an event; return once the core took it and its effects are done.
 
         A DialerError the core raises for it (an illegal transition, an unknown
         id) is raised here, for the caller to report.
@@ -169,9 +185,9 @@ class CoreDriver:
                         if not inbox.empty()
                         else _Pending(_TICK, None, self.clock.now())
                     )
-            await self._handle(pending)
+            self._handle(pending)
 
-    async def _handle(self, pending: _Pending) -> None:
+    def _handle(self, pending: _Pending) -> None:
         event = pending.event
         now = self.clock.now()
         try:
@@ -188,98 +204,153 @@ class CoreDriver:
                 pending.done.set_exception(exc)
             return
         self.events_handled += 1
-        self._current = event
-        self._current_at = pending.at
+        self._current = pending
         try:
-            await self._execute(commands, now)
+            for cmd in commands:
+                try:
+                    self._dispatch(cmd, now)
+                except Exception:
+                    log.exception("command %r failed", cmd)
         finally:
             self._current = None
-            if pending.done is not None and not pending.done.done():
-                pending.done.set_result(None)
+        if pending.done is not None:
+            asyncio.create_task(self._settle(pending))
+
+    @staticmethod
+    async def _settle(pending: _Pending) -> None:
+        if pending.waits:
+            await asyncio.gather(*pending.waits, return_exceptions=True)
+        if pending.done is not None and not pending.done.done():
+            pending.done.set_result(None)
 
     async def _pump_telephony(self) -> None:
         async for event in self.telephony.events():
             self.post(event)
 
     # ------------------------------------------------------------ commands
-    async def _execute(self, commands: list[Command], now: float) -> None:
-        for cmd in commands:
+    def _write(self, call_id: str | None, op: WriteOp) -> asyncio.Future[None]:
+        fut = self.writer.submit(op)
+        if call_id is not None:
+            self._last_write[call_id] = fut
+        if self._current is not None:
+            self._current.waits.append(fut)
+        return fut
+
+    def _chain(self, call_id: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` after the call's earlier orders and its latest write."""
+        previous = self._chains.get(call_id)
+        written = self._last_write.get(call_id)
+
+        async def run() -> None:
+            if previous is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(previous)
+            if written is not None:
+                try:
+                    await asyncio.shield(written)
+                except Exception:
+                    log.warning("call %s: going on after a failed write", call_id)
             try:
-                await self._carry_out(cmd, now)
+                await work()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("command %r failed", cmd)
+                log.exception("telephony order for %s failed", call_id)
 
-    async def _carry_out(self, cmd: Command, now: float) -> None:
+        task = asyncio.create_task(run())
+        self._chains[call_id] = task
+        if self._current is not None:
+            self._current.waits.append(task)
+
+        def forget(t: asyncio.Task[None]) -> None:
+            if self._chains.get(call_id) is t:
+                del self._chains[call_id]
+
+        task.add_done_callback(forget)
+
+    def _dispatch(self, cmd: Command, now: float) -> None:
         if isinstance(cmd, PlaceCall):
-            await self._place(cmd, now)
+            self._place(cmd, now)
         elif isinstance(cmd, NotifyAgentState):
-            await self.hub.send(cmd.agent_id, {"type": "state", "state": cmd.state})
+            message = {"type": "state", "state": cmd.state}
+            task = asyncio.create_task(self.hub.send(cmd.agent_id, message))
+            if self._current is not None:
+                self._current.waits.append(task)
         elif isinstance(cmd, BridgeCall):
-            await self._bridge(cmd, now)
+            self._bridge(cmd)
         elif isinstance(cmd, RecordCall):
-            await self._record(cmd.record)
+            self._record(cmd.record)
         elif isinstance(cmd, AbandonCall):
-            await self.telephony.play_and_hang_up(cmd.call_id, cmd.message)
+            call_id, safe_harbor = cmd.call_id, cmd.message
+            self._chain(call_id, lambda: self.telephony.play_and_hang_up(call_id, safe_harbor))
         elif isinstance(cmd, CancelCall | HangUpCall):
-            await self.telephony.hang_up(cmd.call_id)
+            call_id = cmd.call_id
+            self._chain(call_id, lambda: self.telephony.hang_up(call_id))
         elif isinstance(cmd, RequestLeads):
             self._spawn_claim(cmd)
         elif isinstance(cmd, SkipLead):
             self._claimed.pop(cmd.lead_id, None)
-            await self.store.lead_skipped(cmd)
+            skip = cmd
+            self._write(None, lambda s: self.store.lead_skipped(s, skip))
 
-    async def _place(self, cmd: PlaceCall, now: float) -> None:
+    def _place(self, cmd: PlaceCall, now: float) -> None:
         lead = self._claimed.pop(cmd.lead_id, None)
         if lead is not None:
             self._call_leads[cmd.call_id] = lead
-        # Write-ahead: the record exists before the phone rings.
-        await self.store.call_placed(cmd, self.clock.wall_epoch(now))
-        try:
-            await self.telephony.originate(
-                cmd.call_id,
-                cmd.phone,
-                caller_id=cmd.caller_id,
-                ring_timeout_s=cmd.ring_timeout_s,
-                amd=cmd.amd,
-            )
-        except Exception:
-            log.exception("originate %s failed", cmd.call_id)
-            self.post(CallFailed(cmd.call_id, "failed"))
+        dialed = self.clock.wall_epoch(now)
+        # Write-ahead: the chain originates only once this write is committed.
+        self._write(cmd.call_id, lambda s: self.store.call_placed(s, cmd, dialed))
 
-    async def _bridge(self, cmd: BridgeCall, now: float) -> None:
-        # The record of the offer (agent, answer time) was stored by the
-        # RecordCall that precedes this command: write-ahead holds.
+        async def originate() -> None:
+            try:
+                await self.telephony.originate(
+                    cmd.call_id,
+                    cmd.phone,
+                    caller_id=cmd.caller_id,
+                    ring_timeout_s=cmd.ring_timeout_s,
+                    amd=cmd.amd,
+                )
+            except Exception:
+                log.exception("originate %s failed", cmd.call_id)
+                self.post(CallFailed(cmd.call_id, "failed"))
+
+        self._chain(cmd.call_id, originate)
+
+    def _bridge(self, cmd: BridgeCall) -> None:
+        # The record of the offer (agent, answer time) was queued by the
+        # RecordCall just before this command: the chain waits for it.
         answered = self._answered_at.pop(cmd.call_id, None)
-        try:
-            await self.telephony.bridge(cmd.call_id, cmd.agent_id)
-        except Exception:
-            log.exception("bridge %s failed", cmd.call_id)
-            return
-        self.metrics.bridge_latency.observe(max(0.0, self.clock.now() - self._current_at))
         lead = self._call_leads.get(cmd.call_id)
         campaign = lead.campaign_id if lead is not None else ""
-        if answered is not None:
-            self.metrics.connect_delay.labels(campaign).observe(max(0.0, now - answered))
-        await self.hub.send(
-            cmd.agent_id,
-            {
-                "type": "call",
-                "call_id": cmd.call_id,
-                "campaign_id": campaign,
-                "lead": {
-                    "id": lead.id if lead else None,
-                    "phone": lead.phone if lead else None,
-                    "data": lead.data if lead else {},
-                },
-            },
-        )
+        since = self._current.at if self._current is not None else self.clock.now()
 
-    async def _record(self, record: CallRecord) -> None:
+        async def bridge() -> None:
+            await self.telephony.bridge(cmd.call_id, cmd.agent_id)
+            now = self.clock.now()
+            self.metrics.bridge_latency.observe(max(0.0, now - since))
+            if answered is not None:
+                self.metrics.connect_delay.labels(campaign).observe(max(0.0, now - answered))
+            await self.hub.send(
+                cmd.agent_id,
+                {
+                    "type": "call",
+                    "call_id": cmd.call_id,
+                    "campaign_id": campaign,
+                    "lead": {
+                        "id": lead.id if lead else None,
+                        "phone": lead.phone if lead else None,
+                        "data": lead.data if lead else {},
+                    },
+                },
+            )
+
+        self._chain(cmd.call_id, bridge)
+
+    def _record(self, record: CallRecord) -> None:
         if record.answered_at is not None and record.bridged_at is None and record.ended_at is None:
             self._answered_at[record.id] = record.answered_at
-        await self.store.call_updated(record, self.clock.wall_epoch)
+        to_wall = self.clock.wall_epoch
+        self._write(record.id, lambda s: self.store.call_updated(s, record, to_wall))
         if record.ended_at is None:
             return
         if (
@@ -288,23 +359,24 @@ class CoreDriver:
             and record.id not in self._notified_end
         ):
             self._notified_end.add(record.id)
-            by = "agent" if isinstance(self._current, AgentHungUp) else "customer"
-            await self.hub.send(
-                record.agent_id, {"type": "call_ended", "call_id": record.id, "by": by}
-            )
+            current = self._current.event if self._current is not None else None
+            by = "agent" if isinstance(current, AgentHungUp) else "customer"
+            agent_id = record.agent_id
+            message = {"type": "call_ended", "call_id": record.id, "by": by}
+            # The end is stored before the agent is told.
+            self._chain(record.id, lambda: self.hub.send(agent_id, message))
         finished = record.bridged_at is None or record.disposition is not None
         if not finished:
             return  # the agent's disposition will close it
         self._notified_end.discard(record.id)
         self._answered_at.pop(record.id, None)
-        lead = self._call_leads.pop(record.id, None)
+        self._call_leads.pop(record.id, None)
         outcome = record.outcome.value if record.outcome is not None else "failed"
         self.metrics.calls.labels(record.campaign_id, outcome).inc()
         if record.abandoned:
             self.metrics.abandoned.labels(record.campaign_id).inc()
-        await self.store.call_finished(record, lead)
-        if self._on_call_finished is not None:
-            await self._on_call_finished(record)
+        fut = self._write(record.id, lambda s: self.store.call_finished(s, record))
+        fut.add_done_callback(lambda _: self._last_write.pop(record.id, None))
 
     # --------------------------------------------------------------- leads
     def _spawn_claim(self, cmd: RequestLeads) -> None:
@@ -327,4 +399,3 @@ class CoreDriver:
 
     def claimed_lead_ids(self) -> list[str]:
         return list(self._claimed)
-

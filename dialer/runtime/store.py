@@ -9,10 +9,11 @@ lead goes after each attempt.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.calls import CallRecord
 from dialer.campaign import CallOutcome, CampaignSettings, Lead
@@ -218,7 +219,8 @@ class RuntimeStore:
             )
         return leads, len(leads) < count
 
-    async def lead_skipped(self, cmd: SkipLead) -> None:
+    # Writes the driver batches: each takes the batch's session (see run_batch).
+    async def lead_skipped(self, s: AsyncSession, cmd: SkipLead) -> None:
         if cmd.reason == "dnc":
             status, when = LeadStatus.DNC, None
         elif cmd.reason == "max_attempts":
@@ -229,58 +231,81 @@ class RuntimeStore:
             when = (
                 _epoch(cmd.retry_at) if cmd.retry_at else datetime.now(UTC) + timedelta(minutes=15)
             )
-        async with self.db.transaction() as s:
-            await lead_repo.set_lead_status(
-                s, lead_id=cmd.lead_id, status=status, next_attempt_at=when
-            )
+        await lead_repo.set_lead_status(s, lead_id=cmd.lead_id, status=status, next_attempt_at=when)
 
     # ----------------------------------------------------------------- calls
-    async def call_placed(self, cmd: PlaceCall, dialed_at_epoch: float) -> None:
-        async with self.db.transaction() as s:
-            await call_repo.record_call_placed(
+    async def call_placed(self, s: AsyncSession, cmd: PlaceCall, dialed_at_epoch: float) -> None:
+        await call_repo.record_call_placed(
+            s,
+            call_id=cmd.call_id,
+            campaign_id=cmd.campaign_id,
+            lead_id=cmd.lead_id,
+            phone=cmd.phone,
+            dialed_at=_epoch(dialed_at_epoch),
+            agent_id=cmd.agent_id,
+            decision="allowed",
+            placed_by=self.owner,
+        )
+
+    async def call_updated(
+        self, s: AsyncSession, record: CallRecord, to_wall: Callable[[float], float]
+    ) -> None:
+        await call_repo.update_call(s, record=record, clock=_WallClock(to_wall))
+
+    async def call_finished(self, s: AsyncSession, record: CallRecord) -> None:
+        """The attempt is over: where its lead goes next."""
+        settings = self._settings.get(record.campaign_id)
+        call = await call_repo.get_call(s, call_id=record.id)
+        outcome = record.outcome.value if record.outcome is not None else "failed"
+        when: datetime | None = None
+        if record.disposition == "dnc":
+            status = LeadStatus.DNC
+        elif record.disposition == "callback" and call.callback_at is not None:
+            status, when = LeadStatus.CALLBACK, call.callback_at
+        elif (
+            record.bridged_at is not None and outcome == CallOutcome.HUMAN.value
+        ) or outcome == CallOutcome.INVALID.value:
+            status = LeadStatus.DONE
+        else:
+            key = "abandoned" if record.abandoned else outcome
+            own = settings.retry_delays_s if settings is not None else {}
+            delays = {**DEFAULT_RETRY_DELAYS_S, **own}
+            status = LeadStatus.RETRY
+            when = datetime.now(UTC) + timedelta(seconds=delays.get(key, 3600.0))
+        with contextlib.suppress(NotFound):  # the lead went with its campaign
+            await lead_repo.finish_attempt(
                 s,
-                call_id=cmd.call_id,
-                campaign_id=cmd.campaign_id,
-                lead_id=cmd.lead_id,
-                phone=cmd.phone,
-                dialed_at=_epoch(dialed_at_epoch),
-                agent_id=cmd.agent_id,
-                decision="allowed",
-                placed_by=self.owner,
+                lead_id=record.lead_id,
+                outcome=record.disposition or outcome,
+                next_status=status,
+                next_attempt_at=when,
             )
 
-    async def call_updated(self, record: CallRecord, to_wall: Callable[[float], float]) -> None:
-        async with self.db.transaction() as s:
-            await call_repo.update_call(s, record=record, clock=_WallClock(to_wall))
+    async def run_batch(
+        self, ops: Sequence[Callable[[AsyncSession], Awaitable[None]]]
+    ) -> list[BaseException | None]:
+        """Run ``ops`` in one transaction (one commit for many writes).
 
-    async def call_finished(self, record: CallRecord, lead: Lead | None) -> None:
-        """The attempt is over: where its lead goes next."""
-        settings = await self._campaign_settings(record.campaign_id)
-        async with self.db.transaction() as s:
-            call = await call_repo.get_call(s, call_id=record.id)
-            outcome = record.outcome.value if record.outcome is not None else "failed"
-            when: datetime | None = None
-            if record.disposition == "dnc":
-                status = LeadStatus.DNC
-            elif record.disposition == "callback" and call.callback_at is not None:
-                status, when = LeadStatus.CALLBACK, call.callback_at
-            elif (
-                record.bridged_at is not None and outcome == CallOutcome.HUMAN.value
-            ) or outcome == CallOutcome.INVALID.value:
-                status = LeadStatus.DONE
-            else:
-                key = "abandoned" if record.abandoned else outcome
-                delays = {**DEFAULT_RETRY_DELAYS_S, **settings.retry_delays_s}
-                status = LeadStatus.RETRY
-                when = datetime.now(UTC) + timedelta(seconds=delays.get(key, 3600.0))
-            with contextlib.suppress(NotFound):  # the lead went with its campaign
-                await lead_repo.finish_attempt(
-                    s,
-                    lead_id=record.lead_id,
-                    outcome=record.disposition or outcome,
-                    next_status=status,
-                    next_attempt_at=when,
-                )
+        If the batch fails, each op runs again in a transaction of its own, so
+        one bad write costs only itself; the result says, per op, what failed.
+        """
+        try:
+            async with self.db.transaction() as s:
+                for op in ops:
+                    await op(s)
+            return [None] * len(ops)
+        except Exception:
+            if len(ops) == 1:
+                raise
+        results: list[BaseException | None] = []
+        for op in ops:
+            try:
+                async with self.db.transaction() as s:
+                    await op(s)
+                results.append(None)
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     async def set_disposition(
         self, call_id: str, *, code: str, notes: str | None, callback_at: datetime | None
