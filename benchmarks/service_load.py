@@ -47,7 +47,7 @@ seed = 1
 duration_s = 3600
 [agents]
 count = 1
-talk_s = { dist = "uniform", low = 3.0, high = 9.0 }
+talk_s = { dist = "uniform", low = TALK_LOW, high = TALK_HIGH }
 wrap_s = { dist = "fixed", value = 1.0 }
 [callees]
 human = 0.45
@@ -252,6 +252,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--talk-mean",
+        type=float,
+        default=30.0,
+        help="mean talk seconds of the simulated people (uniform over +-50%%); real floors"
+        " talk about 180 s, so 30 s is six times a real floor's call rate",
+    )
     args = parser.parse_args()
 
     from dialer.runtime.demo import demo_numbers
@@ -260,7 +267,11 @@ def main() -> None:
     url = start_postgres() if own_pg else args.database_url
     workdir = Path(tempfile.mkdtemp(prefix="dialer-load-"))
     scenario = workdir / "fast.toml"
-    scenario.write_text(FAST_CALLEES)
+    scenario.write_text(
+        FAST_CALLEES.replace("TALK_LOW", str(args.talk_mean * 0.5)).replace(
+            "TALK_HIGH", str(args.talk_mean * 1.5)
+        )
+    )
     results = []
     try:
         for agents in args.agents:
@@ -305,7 +316,10 @@ def main() -> None:
             subprocess.run(
                 ["bash", str(ROOT / "scripts/stop-postgres.sh")], check=False, capture_output=True
             )
-    print(f"\n# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"\n# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()},"
+        f" talk mean {args.talk_mean:g} s, {args.seconds:g} s per floor"
+    )
     cols = [
         "agents",
         "calls_per_s",

@@ -232,6 +232,12 @@ class RuntimeStore:
                 _epoch(cmd.retry_at) if cmd.retry_at else datetime.now(UTC) + timedelta(minutes=15)
             )
         await lead_repo.set_lead_status(s, lead_id=cmd.lead_id, status=status, next_attempt_at=when)
+        # The compliance decision stays with the lead: GET .../leads shows why.
+        await s.execute(
+            update(LeadRow)
+            .where(LeadRow.id == cmd.lead_id)
+            .values(last_outcome=f"skipped:{cmd.reason}")
+        )
 
     # ----------------------------------------------------------------- calls
     async def call_placed(self, s: AsyncSession, cmd: PlaceCall, dialed_at_epoch: float) -> None:

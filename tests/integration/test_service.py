@@ -196,3 +196,44 @@ async def test_the_api_key_is_checked(service: DialerService) -> None:
     assert service.authenticate_api_key("secret")
     assert not service.authenticate_api_key("Secret")
     assert not service.authenticate_api_key("")
+
+
+def _zone_outside_calling_hours() -> str:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    for name in (
+        "Pacific/Kiritimati",
+        "Asia/Tokyo",
+        "Europe/London",
+        "America/New_York",
+        "Pacific/Honolulu",
+        "Asia/Kolkata",
+        "Pacific/Pago_Pago",
+        "America/Sao_Paulo",
+    ):
+        local = datetime.now(UTC).astimezone(ZoneInfo(name))
+        if not 7 <= local.hour < 21:  # a margin of an hour before the window opens
+            return name
+    raise AssertionError("some zone is always outside 08:00-21:00")
+
+
+async def test_a_lead_outside_calling_hours_is_not_dialed_and_says_why(
+    service: DialerService,
+) -> None:
+    cid = await make_campaign(service, state=RunState.RUNNING)
+    number = demo_numbers(1, time.time())[0]
+    zone = _zone_outside_calling_hours()
+    assert (await service.add_leads(cid, [{"phone": number, "timezone": zone}])).accepted == 1
+    agent, _ = await service.create_agent("dee", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    await phone.say(type="ready")
+    for _ in range(50):
+        leads = await service.list_leads(cid, status=None, limit=10, offset=0)
+        if leads[0].last_outcome:
+            break
+        await asyncio.sleep(0.05)
+    assert leads[0].last_outcome == "skipped:outside_calling_hours"
+    assert leads[0].status.value == "retry" and leads[0].next_attempt_at is not None
+    assert (await service.campaign_stats(cid))["dialed"] == 0
