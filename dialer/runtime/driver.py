@@ -119,6 +119,7 @@ class CoreDriver:
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._claims: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._claimed: dict[str, Lead] = {}  # lead id -> lead, claimed and not yet dialed
         self._call_leads: dict[str, Lead] = {}  # call id -> its lead, until finished
         self._answered_at: dict[str, float] = {}
@@ -214,7 +215,10 @@ class CoreDriver:
         finally:
             self._current = None
         if pending.done is not None:
-            asyncio.create_task(self._settle(pending))
+            # Held until done: the loop keeps only weak references to tasks.
+            task = asyncio.create_task(self._settle(pending))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     @staticmethod
     async def _settle(pending: _Pending) -> None:
@@ -274,6 +278,8 @@ class CoreDriver:
         elif isinstance(cmd, NotifyAgentState):
             message = {"type": "state", "state": cmd.state}
             task = asyncio.create_task(self.hub.send(cmd.agent_id, message))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
             if self._current is not None:
                 self._current.waits.append(task)
         elif isinstance(cmd, BridgeCall):
