@@ -1,14 +1,16 @@
 """Fixtures shared by the whole suite: database URLs for SQLite and PostgreSQL.
 
-Persistence tests take ``db_url`` and so run once on each backend. PostgreSQL
-comes from ``DIALER_TEST_POSTGRES_URL`` (``make test`` starts a throwaway
-server and sets it); without it the PostgreSQL cases are skipped, loudly, on a
-developer's machine and fail in CI, where skipping would hide a whole backend.
+Persistence tests take ``db_url`` and so run once on each backend, each test on
+a database of its own. PostgreSQL comes from ``DIALER_TEST_POSTGRES_URL``
+(``make test`` starts a throwaway server and sets it); without it the
+PostgreSQL cases are skipped, loudly, on a developer's machine and fail in CI,
+where skipping would hide a whole backend.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -52,12 +54,8 @@ async def _drop_database(admin_url: URL, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A SQLAlchemy ``postgresql+asyncpg://`` URL to an empty database of this worker's own.
-
-    Each pytest-xdist worker gets ``<base database>_<worker id>``, created fresh
-    (dropped first if a previous run left it) and dropped at the end.
-    """
+def postgres_admin_url() -> URL:
+    """The server ``DIALER_TEST_POSTGRES_URL`` names; skipped (failed in CI) without it."""
     base = os.environ.get(POSTGRES_URL_ENV, "").strip()
     if not base:
         message = (
@@ -68,19 +66,31 @@ def postgres_url() -> Iterator[str]:
         if _in_ci():
             pytest.fail("CI must test PostgreSQL. " + message, pytrace=False)
         pytest.skip(message)
+    return make_url(base)
 
-    admin_url = make_url(base)
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: URL) -> Iterator[str]:
+    """A SQLAlchemy ``postgresql+asyncpg://`` URL to an empty database of this test's own.
+
+    One database per test, as SQLite has one file per test: a test never sees
+    another's rows (a number one test put on the do-not-call list, say). The
+    name carries the pytest-xdist worker, so parallel workers never collide;
+    a database a killed run left behind is dropped first.
+    """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     suffix = re.sub(r"[^a-z0-9_]", "_", worker.lower())
-    name = f"{admin_url.database or 'dialer_test'}_{suffix}"
-    # Sync fixture driving its own short-lived loop: no test's event loop is
-    # running at session setup or teardown, and this keeps the fixture free of
-    # pytest-asyncio's loop scopes.
-    asyncio.run(_recreate_database(admin_url, name))
+    name = f"{postgres_admin_url.database or 'dialer_test'}_{suffix}_{next(_databases)}"
+    # Sync fixture driving its own short-lived loop: it runs outside the
+    # test's event loop and stays free of pytest-asyncio's loop scopes.
+    asyncio.run(_recreate_database(postgres_admin_url, name))
     try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
+        yield postgres_admin_url.set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_drop_database(admin_url, name))
+        asyncio.run(_drop_database(postgres_admin_url, name))
 
 
 @pytest.fixture
