@@ -50,6 +50,8 @@ class CallRecord:
     disposition: str | None = None
     # The compliance decision behind the attempt (why it was allowed).
     decision: str | None = None
+    # The answering-machine detector's verdict ("human", "machine"), if it judged.
+    amd: str | None = None
 
 
 class Call:
@@ -58,10 +60,12 @@ class Call:
     __slots__ = (
         "abandoned",
         "agent_id",
+        "amd_verdict",
         "answered_at",
         "bridged_at",
         "campaign_id",
         "classified_at",
+        "decision",
         "dialed_at",
         "disposition",
         "ended_at",
@@ -82,6 +86,7 @@ class Call:
         phone: str,
         dialed_at: float,
         preview_agent_id: str | None = None,
+        decision: str | None = None,
     ) -> None:
         self.id = call_id
         self.campaign_id = campaign_id
@@ -99,6 +104,8 @@ class Call:
         self.bridged_at: float | None = None
         self.ended_at: float | None = None
         self.disposition: str | None = None
+        self.decision = decision
+        self.amd_verdict: str | None = None
 
     def _illegal(self, action: str) -> IllegalTransition:
         return IllegalTransition("call", self.state.value, action)
@@ -119,6 +126,7 @@ class Call:
         if self.state is not CallState.ANSWERED:
             raise self._illegal("classify")
         self.classified_at = now
+        self.amd_verdict = "machine" if machine else "human"
         if machine:
             self.machine = True
             self.outcome = CallOutcome.MACHINE
@@ -180,4 +188,6 @@ class Call:
             bridged_at=self.bridged_at,
             ended_at=self.ended_at,
             disposition=self.disposition,
+            decision=self.decision,
+            amd=self.amd_verdict,
         )

@@ -11,6 +11,7 @@ __all__ = [
     "CampaignSettings",
     "DialMode",
     "Lead",
+    "PastAttempt",
     "RunState",
 ]
 
@@ -60,11 +61,26 @@ class CampaignSettings:
     amd_false_positive_rate: float = 0.0
     caller_id: str | None = None
     safe_harbor_message: str = ""
-    max_attempts: int = 3
+    max_attempts: int = 3  # per lead, in its whole life
+    # Per lead, per day in the called party's local time.
+    max_attempts_per_day: int = 3
     retry_delays_s: dict[str, float] = field(default_factory=dict)
-    # Calling hours in the called party's local time, minutes after midnight.
+    # Calling hours in the called party's local time, minutes after midnight;
+    # each day the profile's own window for that day cuts them further.
     calling_hours_start_min: int = 8 * 60
     calling_hours_end_min: int = 21 * 60
+    # The zone to assume for a number whose zone nobody can tell (None: such
+    # numbers are not dialed).
+    assume_time_zone: str | None = None
+    # Scrub against the profile's national registry, and refuse to dial with a
+    # copy older than this many days (None: the profile's limit). Campaigns the
+    # registry does not cover (debt collection, reminders to customers) turn
+    # scrubbing off; internal and campaign lists always apply.
+    scrub_national_registry: bool = True
+    registry_max_age_days: int | None = None
+    # A callback an agent booked for themself waits this long past its time
+    # for that agent before anyone may take it.
+    personal_callback_wait_s: float = 3600.0
     target_agent_wait_s: float | None = None
     wrap_up_limit_s: float | None = None
     compliance_profile: str = "us"
@@ -87,6 +103,22 @@ class CampaignSettings:
             raise ValueError("max_abandon_rate must be in [0, 1]")
         if self.connect_deadline_s <= 0:
             raise ValueError("connect_deadline_s must be positive")
+        if self.max_attempts < 1 or self.max_attempts_per_day < 1:
+            raise ValueError("max_attempts and max_attempts_per_day must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class PastAttempt:
+    """An earlier attempt on a lead's number, from the call records (wall-clock epoch).
+
+    ``campaign_id`` says whose: per-lead limits count the lead's own campaign,
+    rules about the number (uk: after an abandoned call) count every campaign.
+    """
+
+    at: float
+    campaign_id: str
+    abandoned: bool = False
+    amd_machine: bool = False  # AMD judged a machine (not: an agent said so)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +131,10 @@ class Lead:
     timezone: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    priority: int = 0
+    # The number's attempts over the last few days, newest last (the store
+    # fills this in when it hands the lead out).
+    recent: tuple[PastAttempt, ...] = ()
+    # A callback: when (wall-clock epoch) and, for a personal one, whose.
+    callback_at: float | None = None
+    callback_agent_id: str | None = None

@@ -97,6 +97,8 @@ class SkipLead:
     lead_id: str
     reason: str
     retry_at: float | None = None  # wall-clock epoch seconds when it may be tried again
+    phone: str = ""
+    agent_id: str | None = None  # the agent whose dial request this refuses, if any
 
 
 Command = (

@@ -116,6 +116,8 @@ class CampaignStats:
     capped: bool
     leads_exhausted: bool
     extra: dict[str, float] = field(default_factory=dict)
+    # Why the campaign dials nothing although it runs (a stale registry copy).
+    blocked_reason: str | None = None
 
 
 class _Run:
@@ -124,6 +126,7 @@ class _Run:
     __slots__ = (
         "abandoned",
         "amd_pending",
+        "blocked_reason",
         "capped",
         "counts",
         "dial_level",
@@ -167,6 +170,7 @@ class _Run:
         self.window_ends_at: float | None = None
         self.dial_level = 0.0
         self.capped = False
+        self.blocked_reason: str | None = None
         self.next_decision_at: float | None = None
 
     @property
@@ -270,6 +274,7 @@ class DialerCore:
             hopper=len(run.hopper),
             capped=run.capped,
             leads_exhausted=run.exhausted and not run.hopper,
+            blocked_reason=run.blocked_reason,
         )
 
     def agent_state(self, agent_id: str) -> AgentState:
@@ -279,6 +284,13 @@ class DialerCore:
     def agent_call(self, agent_id: str) -> str | None:
         agent = self._agents.get(agent_id)
         return agent.call_id if agent is not None else None
+
+    def call_agent(self, call_id: str) -> str | None:
+        """The agent a live call has reached (offered or bridged); None otherwise."""
+        call = self._calls.get(call_id)
+        if call is None or call.state is CallState.ENDED:
+            return None
+        return call.agent_id
 
     def campaign_ids(self) -> list[str]:
         return list(self._runs)
@@ -524,11 +536,10 @@ class DialerCore:
             raise IllegalTransition("agent", agent.state.value, "dial a preview call")
         if run.settings.state is not RunState.RUNNING:
             raise IllegalTransition("campaign", run.settings.state.value, "dial")
-        call = self._dial_next(ev.campaign_id, run, agent.id)
-        if call is not None:
-            before = agent.state
-            agent.take_call(call.id, self._now)
-            self._set_agent(agent, before)
+        if ev.lead is not None:
+            self._try_dial(ev.campaign_id, run, ev.lead, agent)
+        else:
+            self._dial_next(ev.campaign_id, run, agent)
         self._want_leads(ev.campaign_id, run)
 
     # ---------------------------------------------------------------- calls
@@ -850,43 +861,108 @@ class DialerCore:
             ready_ages_s=np.asarray(ready, np.float64),
         )
 
-    def _dial_next(self, campaign_id: str, run: _Run, agent_id: str | None) -> Call | None:
-        """Dial the next lead that passes every gate; None if the hopper has none."""
-        settings = run.settings
+    def _dial_next(self, campaign_id: str, run: _Run, agent: Agent | None) -> Call | None:
+        """Dial the next lead that passes every gate; None if none does (or it is blocked).
+
+        ``agent`` is the agent the call is for (preview); None for a paced call.
+        """
         hopper = run.hopper
-        gate = self._gate
         while hopper:
-            lead = hopper.popleft()
-            if lead.attempts >= settings.max_attempts:
-                self._out.append(SkipLead(campaign_id, lead.id, "max_attempts"))
-                continue
-            if gate is not None:
-                verdict = gate.check(lead, settings, self._clock.wall_epoch(self._now))
-                if not verdict.allowed:
-                    self._out.append(
-                        SkipLead(campaign_id, lead.id, verdict.reason, verdict.retry_at)
-                    )
-                    continue
-            self._call_seq += 1
-            call_id = f"{self._id_prefix}{self._call_seq}"
-            call = Call(call_id, campaign_id, lead.id, lead.phone, self._now, agent_id)
-            self._calls[call_id] = call
-            run.dialing[call_id] = call
-            run.dialed += 1
-            self._out.append(
-                PlaceCall(
-                    call_id=call_id,
-                    campaign_id=campaign_id,
-                    lead_id=lead.id,
-                    phone=lead.phone,
-                    ring_timeout_s=settings.ring_timeout_s,
-                    amd=settings.amd and agent_id is None,
-                    caller_id=settings.caller_id,
-                    agent_id=agent_id,
-                )
+            call = self._try_dial(campaign_id, run, hopper.popleft(), agent)
+            if call is not None:
+                return call
+            if run.blocked_reason is not None:
+                return None
+        return None
+
+    def _skip(
+        self, run: _Run, lead: Lead, reason: str, retry_at: float | None, agent: Agent | None
+    ) -> None:
+        self._out.append(
+            SkipLead(
+                run.settings.id,
+                lead.id,
+                reason,
+                retry_at,
+                phone=lead.phone,
+                agent_id=agent.id if agent is not None else None,
             )
-            self._schedule(self._now + settings.ring_timeout_s, _RING, call_id)
-            return call
+        )
+
+    def _try_dial(
+        self, campaign_id: str, run: _Run, lead: Lead, agent: Agent | None
+    ) -> Call | None:
+        """One lead through the gate: dialed (the call), skipped, or put back (blocked).
+
+        A rule that allows the call only with an agent waiting for it (uk
+        repeat calls, a personal callback) is met by the agent a preview or
+        manual dial is for; a paced call reserves the longest-ready agent (or
+        the named one) before dialing, or the lead waits for one.
+        """
+        settings = run.settings
+        if lead.attempts >= settings.max_attempts:
+            self._skip(run, lead, "max_attempts", None, agent)
+            return None
+        decision = "allowed"
+        reserved: Agent | None = None
+        gate = self._gate
+        if gate is not None:
+            verdict = gate.check(lead, settings, self._clock.wall_epoch(self._now))
+            if not verdict.allowed:
+                if verdict.campaign_blocked:
+                    # Nothing about this lead: keep it, dial nothing for now.
+                    run.blocked_reason = verdict.reason
+                    run.hopper.appendleft(lead)
+                    if agent is not None:
+                        self._skip(run, lead, verdict.reason, None, agent)
+                    return None
+                self._skip(run, lead, verdict.reason, verdict.retry_at, agent)
+                return None
+            decision = verdict.reason
+            if verdict.needs_agent and agent is None:
+                reserved = self._reservable(campaign_id, verdict.agent_id)
+                if reserved is None:
+                    self._skip(
+                        run, lead, f"awaiting_agent:{verdict.reason}", verdict.retry_at, None
+                    )
+                    return None
+                decision = f"{verdict.reason}:reserved_agent"
+        run.blocked_reason = None
+        for_agent = agent if agent is not None else reserved
+        agent_id = for_agent.id if for_agent is not None else None
+        self._call_seq += 1
+        call_id = f"{self._id_prefix}{self._call_seq}"
+        call = Call(call_id, campaign_id, lead.id, lead.phone, self._now, agent_id, decision)
+        self._calls[call_id] = call
+        run.dialing[call_id] = call
+        run.dialed += 1
+        self._out.append(
+            PlaceCall(
+                call_id=call_id,
+                campaign_id=campaign_id,
+                lead_id=lead.id,
+                phone=lead.phone,
+                ring_timeout_s=settings.ring_timeout_s,
+                # A person an agent waits for is never judged by a machine.
+                amd=settings.amd and agent_id is None,
+                caller_id=settings.caller_id,
+                agent_id=agent_id,
+            )
+        )
+        self._schedule(self._now + settings.ring_timeout_s, _RING, call_id)
+        if for_agent is not None:
+            before = for_agent.state
+            for_agent.take_call(call_id, self._now)
+            self._set_agent(for_agent, before)
+        return call
+
+    def _reservable(self, campaign_id: str, wanted: str | None) -> Agent | None:
+        """A ready agent to hold for a call: ``wanted`` only, or the longest ready."""
+        if wanted is None:
+            return self._longest_ready(campaign_id)
+        agent = self._ready.get(wanted)
+        if agent is not None and campaign_id in agent.campaign_ids:
+            return agent
         return None
 
 

@@ -109,11 +109,15 @@ class DispositionSubmitted:
 
 @dataclass(frozen=True, slots=True)
 class AgentRequestedDial:
-    """Preview mode: the agent asks for its next call (optionally a given lead)."""
+    """The agent asks for a call: the campaign's next lead (preview), or ``lead`` (manual).
+
+    A manual dial's lead comes claimed by the driver for this agent; it passes
+    the same compliance gate as any other before it is dialed.
+    """
 
     agent_id: str
     campaign_id: str
-    lead_id: str | None = None
+    lead: Lead | None = None
 
 
 # --- telephony ---------------------------------------------------------------

@@ -29,6 +29,14 @@ class GateVerdict:
     allowed: bool
     reason: str
     retry_at: float | None = None  # wall-clock epoch seconds
+    # Allowed only with an agent reserved for the call before it is dialed
+    # (uk: a repeat after an abandoned call; a personal callback): that
+    # agent, or any of the campaign's when ``agent_id`` is None.
+    needs_agent: bool = False
+    agent_id: str | None = None
+    # The refusal is about the campaign, not the lead (a stale registry
+    # copy): the lead goes back, and the campaign dials nothing for now.
+    campaign_blocked: bool = False
 
 
 ALLOWED = GateVerdict(True, "allowed")

@@ -21,6 +21,7 @@ import phonenumbers
 from dialer.campaign import CampaignSettings, DialMode, RunState
 from dialer.compliance.hours import check_calling_hours
 from dialer.compliance.phones import zones_for_number
+from dialer.compliance.profiles import campaign_hours
 
 if TYPE_CHECKING:
     from dialer.runtime.service import DialerService
@@ -36,6 +37,7 @@ _REGIONS = ("US", "CA", "GB", "IE", "AU", "NZ", "JP", "IN", "ZA", "BR", "DE", "S
 def demo_numbers(count: int, wall_epoch: float, seed: int = 1) -> list[str]:
     """Valid numbers whose every zone is inside 08:00-21:00 at ``wall_epoch``."""
     rng = random.Random(seed)
+    hours = campaign_hours("us", 8 * 60, 21 * 60)
     open_regions = []
     for region in _REGIONS:
         example = phonenumbers.example_number(region)
@@ -43,7 +45,7 @@ def demo_numbers(count: int, wall_epoch: float, seed: int = 1) -> list[str]:
             continue
         e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
         zones = zones_for_number(e164)
-        if check_calling_hours(wall_epoch, zones, 8 * 60, 21 * 60).allowed:
+        if check_calling_hours(wall_epoch, zones, hours).allowed:
             open_regions.append(e164)
     if not open_regions:
         return []

@@ -196,7 +196,7 @@ def test_gate_refusal_skips_the_lead_and_dials_the_next() -> None:
 
     core = make_core(gate=NoEvenLeads())
     cmds = login(core, "a1", 0.0)
-    assert of(cmds, SkipLead) == [SkipLead("camp", "l0", "dnc")]
+    assert of(cmds, SkipLead) == [SkipLead("camp", "l0", "dnc", phone="+15555550000")]
     assert [c.lead_id for c in of(cmds, PlaceCall)] == ["l1"]
 
 
@@ -250,3 +250,84 @@ def test_ready_while_on_a_call_cancels_a_pending_pause_and_nothing_else() -> Non
     core.handle(CallHungUp(c1.call_id), 4.0)
     cmds = core.handle(DispositionSubmitted("a1", c1.call_id, "ok"), 5.0)
     assert NotifyAgentState("a1", "ready") in cmds
+
+
+# ------------------------------------------------------- compliance verdicts
+class ScriptedGate:
+    """A gate whose verdict per lead id the test sets."""
+
+    def __init__(self, verdicts: dict[str, GateVerdict]) -> None:
+        self.verdicts = verdicts
+
+    def check(self, lead: Lead, campaign: CampaignSettings, wall: float) -> GateVerdict:
+        return self.verdicts.get(lead.id, GateVerdict(True, "allowed"))
+
+
+def test_a_call_that_needs_an_agent_reserves_the_longest_ready_one() -> None:
+    gate = ScriptedGate({"l0": GateVerdict(True, "abandoned_recently", 99.0, needs_agent=True)})
+    core = DialerCore(clock=FixedOffsetClock(0.0), gate=gate)
+    core.handle(CampaignUpdated(settings(mode=DialMode.POWER, dial_ratio=1.0, amd=True)), 0.0)
+    login(core, "a1", 0.0)
+    login(core, "a2", 1.0)
+    cmds = core.handle(LeadsClaimed("camp", leads(2)), 2.0)
+    first, second = of(cmds, PlaceCall)
+    # The guarded lead went to a1 (ready longest), dialed without AMD, a1 held for it.
+    assert (first.lead_id, first.agent_id, first.amd) == ("l0", "a1", False)
+    assert core.agent_state("a1").value == "on_call"
+    assert (second.lead_id, second.agent_id, second.amd) == ("l1", None, True)
+    # A person answers: straight to the agent who waited, never abandoned.
+    cmds = core.handle(CallAnswered(first.call_id), 5.0)
+    assert of(cmds, BridgeCall) == [BridgeCall(first.call_id, "a1")]
+    rec = [c.record for c in of(cmds, RecordCall)][-1]
+    assert rec.decision == "abandoned_recently:reserved_agent"
+
+
+def test_with_no_agent_to_reserve_the_lead_waits() -> None:
+    gate = ScriptedGate({"l0": GateVerdict(True, "personal_callback", 120.0, True, "ada")})
+    core = DialerCore(clock=FixedOffsetClock(0.0), gate=gate)
+    core.handle(CampaignUpdated(settings()), 0.0)
+    core.handle(LeadsClaimed("camp", leads(2)), 0.0)
+    cmds = login(core, "bob", 1.0)
+    # ada's callback is not bob's: it goes back to wait; bob gets the next lead.
+    assert of(cmds, SkipLead) == [
+        SkipLead("camp", "l0", "awaiting_agent:personal_callback", 120.0, phone="+15555550000")
+    ]
+    assert [(c.lead_id, c.agent_id) for c in of(cmds, PlaceCall)] == [("l1", None)]
+    core.handle(LeadsClaimed("camp", leads(1)), 2.0)
+    cmds = login(core, "ada", 3.0)
+    assert [(c.lead_id, c.agent_id) for c in of(cmds, PlaceCall)] == [("l0", "ada")]
+
+
+def test_a_campaign_blocked_by_the_gate_dials_nothing_and_says_why() -> None:
+    stale = GateVerdict(False, "registry_stale:us", campaign_blocked=True)
+    gate = ScriptedGate({f"l{i}": stale for i in range(3)})
+    core = DialerCore(clock=FixedOffsetClock(0.0), gate=gate)
+    core.handle(CampaignUpdated(settings()), 0.0)
+    core.handle(LeadsClaimed("camp", leads(3)), 0.0)
+    cmds = login(core, "a1", 1.0)
+    assert of(cmds, PlaceCall) == [] and of(cmds, SkipLead) == []
+    stats = core.stats("camp")
+    assert stats.blocked_reason == "registry_stale:us" and stats.hopper == 3
+    gate.verdicts.clear()
+    # The driver re-announces its campaigns when a fresh copy is loaded.
+    cmds = core.handle(CampaignUpdated(settings()), 2.0)
+    assert [c.lead_id for c in of(cmds, PlaceCall)] == ["l0"]
+    assert core.stats("camp").blocked_reason is None
+
+
+def test_a_manual_dial_passes_the_gate_for_that_agent() -> None:
+    gate = ScriptedGate({"l7": GateVerdict(False, "outside_calling_hours", 500.0)})
+    core = DialerCore(clock=FixedOffsetClock(0.0), gate=gate)
+    core.handle(CampaignUpdated(settings(mode=DialMode.PREVIEW)), 0.0)
+    login(core, "a1", 0.0)
+    wanted = Lead("l8", "camp", "+15555550008")
+    (placed,) = of(core.handle(AgentRequestedDial("a1", "camp", lead=wanted), 1.0), PlaceCall)
+    assert (placed.lead_id, placed.agent_id) == ("l8", "a1")
+    login(core, "a2", 1.0)
+    refused = Lead("l7", "camp", "+15555550007")
+    cmds = core.handle(AgentRequestedDial("a2", "camp", lead=refused), 2.0)
+    assert of(cmds, PlaceCall) == []
+    assert of(cmds, SkipLead) == [
+        SkipLead("camp", "l7", "outside_calling_hours", 500.0, "+15555550007", "a2")
+    ]
+    assert core.agent_state("a2").value == "ready"
