@@ -61,6 +61,7 @@ def _to_record(row: Any) -> StoredCall:
         decision=row.decision,
         amd=row.amd,
         placed_by=row.placed_by,
+        callback_agent_id=row.callback_agent_id,
     )
 
 
@@ -184,10 +185,16 @@ async def set_disposition(
     code: str,
     notes: str | None = None,
     callback_at: datetime | None = None,
+    callback_agent_id: str | None = None,
 ) -> StoredCall:
-    """Store the agent's wrap-up. Raises :class:`NotFound`, :class:`InvalidInput`."""
+    """Store the agent's wrap-up; ``callback_agent_id`` books a callback for that agent.
+
+    Raises :class:`NotFound`, :class:`InvalidInput`.
+    """
     if not code:
         raise InvalidInput("a disposition needs a code", field="code")
+    if callback_agent_id is not None and callback_at is None:
+        raise InvalidInput("a personal callback needs callback_at", field="callback_at")
     stmt = (
         update(_CALLS)
         .where(_CALLS.c.id == call_id)
@@ -195,6 +202,7 @@ async def set_disposition(
             disposition=code,
             notes=notes,
             callback_at=optional_utc(callback_at, "callback_at"),
+            callback_agent_id=callback_agent_id,
         )
         .returning(*_CALLS.c)
     )

@@ -12,17 +12,17 @@ from __future__ import annotations
 import functools
 import zoneinfo
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialer.campaign import Lead
+from dialer.campaign import Lead, PastAttempt
 from dialer.errors import InvalidInput, NotFound
 from dialer.storage._sql import E164, chunked, new_id, upsert_insert
 from dialer.storage._time import as_utc, optional_utc, utcnow
-from dialer.storage.models import CampaignRow, LeadRow
+from dialer.storage.models import CallRow, CampaignRow, LeadRow
 from dialer.storage.records import (
     DIALABLE,
     AddResult,
@@ -41,11 +41,17 @@ __all__ = [
     "get_lead",
     "list_leads",
     "mark_dnc",
+    "recent_attempts",
     "release_leads",
     "set_lead_status",
 ]
 
 _LEADS = cast(Table, LeadRow.__table__)
+_CALLS = cast(Table, CallRow.__table__)
+# How far back a claimed lead's number history goes: the longest rule that
+# reads it (uk: 72 hours after an abandoned call), with a day to spare for
+# "per local day" in any zone.
+RECENT_SPAN = timedelta(days=4)
 _DIALABLE_VALUES = sorted(s.value for s in DIALABLE)
 
 
@@ -65,6 +71,8 @@ def _to_record(row: Any) -> StoredLead:
         claimed_at=row.claimed_at,
         last_outcome=row.last_outcome,
         created_at=row.created_at,
+        callback_at=row.callback_at,
+        callback_agent_id=row.callback_agent_id,
     )
 
 
@@ -256,7 +264,48 @@ async def claim_leads(
         .returning(*_LEADS.c)
     )
     by_id = {row.id: _to_record(row) for row in claimed}
-    return [by_id[lead_id].to_lead() for lead_id in ids if lead_id in by_id]
+    history = await recent_attempts(
+        session, phones=[lead.phone for lead in by_id.values()], since=now - RECENT_SPAN
+    )
+    return [
+        by_id[lead_id].to_lead(history.get(by_id[lead_id].phone, ()))
+        for lead_id in ids
+        if lead_id in by_id
+    ]
+
+
+async def recent_attempts(
+    session: AsyncSession, /, *, phones: Sequence[str], since: datetime
+) -> dict[str, tuple[PastAttempt, ...]]:
+    """Each number's attempts dialed at or after ``since``, in every campaign, oldest first.
+
+    From the call records, so a restart or another process sees the same
+    history: the repeat-call and per-day rules read it.
+    """
+    since = as_utc(since, "since")
+    out: dict[str, list[PastAttempt]] = {}
+    for chunk in chunked(list(dict.fromkeys(phones))):
+        stmt = (
+            select(
+                _CALLS.c.phone,
+                _CALLS.c.campaign_id,
+                _CALLS.c.dialed_at,
+                _CALLS.c.abandoned,
+                _CALLS.c.amd,
+            )
+            .where(_CALLS.c.phone.in_(chunk), _CALLS.c.dialed_at >= since)
+            .order_by(_CALLS.c.dialed_at, _CALLS.c.id)
+        )
+        for phone, campaign_id, dialed_at, abandoned, amd in await session.execute(stmt):
+            out.setdefault(phone, []).append(
+                PastAttempt(
+                    at=dialed_at.timestamp(),
+                    campaign_id=campaign_id,
+                    abandoned=bool(abandoned),
+                    amd_machine=amd == "machine",
+                )
+            )
+    return {phone: tuple(attempts) for phone, attempts in out.items()}
 
 
 async def release_leads(
@@ -304,11 +353,14 @@ async def finish_attempt(
     outcome: str | None,
     next_status: LeadStatus,
     next_attempt_at: datetime | None = None,
+    callback_agent_id: str | None = None,
 ) -> StoredLead:
     """Record one more attempt on a lead and where it goes next; the claim ends.
 
     ``outcome`` is kept as ``last_outcome`` (a :class:`CallOutcome` value or a
-    disposition). A ``retry`` with no attempts left becomes ``exhausted``.
+    disposition). A ``retry`` with no attempts left becomes ``exhausted``. A
+    ``callback`` books ``next_attempt_at`` as the callback's time, for
+    ``callback_agent_id`` (None: anyone); any other status ends a booking.
     Raises :class:`NotFound`, :class:`InvalidInput` (``in_progress`` or a
     naive datetime).
     """
@@ -323,6 +375,9 @@ async def finish_attempt(
         next_status = LeadStatus.EXHAUSTED
     row.status = next_status.value
     row.next_attempt_at = when
+    booked = next_status is LeadStatus.CALLBACK
+    row.callback_at = when if booked else None
+    row.callback_agent_id = callback_agent_id if booked else None
     row.last_outcome = None if outcome is None else str(outcome)
     row.claimed_by = None
     row.claimed_at = None

@@ -30,6 +30,7 @@ __all__ = [
     "DncRegistryLoadRow",
     "LeadRow",
     "SettingRow",
+    "SkippedDialRow",
     "UTCDateTime",
 ]
 
@@ -98,9 +99,15 @@ class CampaignRow(Base):
     caller_id: Mapped[str | None] = mapped_column(sa.String(32))
     safe_harbor_message: Mapped[str] = mapped_column(sa.Text)
     max_attempts: Mapped[int] = mapped_column(sa.Integer)
+    # Server defaults (here as in migration 0002) fill rows older than the column.
+    max_attempts_per_day: Mapped[int] = mapped_column(sa.Integer, server_default="3")
     retry_delays_s: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     calling_hours_start_min: Mapped[int] = mapped_column(sa.Integer)
     calling_hours_end_min: Mapped[int] = mapped_column(sa.Integer)
+    assume_time_zone: Mapped[str | None] = mapped_column(sa.String(64))
+    scrub_national_registry: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    registry_max_age_days: Mapped[int | None] = mapped_column(sa.Integer)
+    personal_callback_wait_s: Mapped[float] = mapped_column(sa.Float, server_default="3600")
     target_agent_wait_s: Mapped[float | None] = mapped_column(sa.Float)
     wrap_up_limit_s: Mapped[float | None] = mapped_column(sa.Float)
     compliance_profile: Mapped[str] = mapped_column(sa.String(16))
@@ -133,7 +140,11 @@ class LeadRow(Base):
     priority: Mapped[int] = mapped_column(sa.Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(sa.String(128))
     claimed_at: Mapped[datetime | None]
-    last_outcome: Mapped[str | None] = mapped_column(sa.String(32))
+    last_outcome: Mapped[str | None] = mapped_column(sa.String(64))
+    # A booked callback: when it was booked for, and for whom (None: anyone).
+    # ``next_attempt_at`` may move on (a deferral); these keep the booking.
+    callback_at: Mapped[datetime | None]
+    callback_agent_id: Mapped[str | None] = mapped_column(ID)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -180,6 +191,8 @@ class CallRow(Base):
         sa.Index("ix_calls_campaign_answered", "campaign_id", "answered_at"),
         sa.Index("ix_calls_dialed_at", "dialed_at"),
         sa.Index("ix_calls_lead_id", "lead_id"),
+        # A number's recent attempts, across campaigns (uk repeat-call rules).
+        sa.Index("ix_calls_phone_dialed", "phone", "dialed_at"),
     )
 
     id: Mapped[str] = mapped_column(CALL_ID, primary_key=True)
@@ -198,7 +211,31 @@ class CallRow(Base):
     disposition: Mapped[str | None] = mapped_column(sa.String(64))
     notes: Mapped[str | None] = mapped_column(sa.Text)
     callback_at: Mapped[datetime | None]
+    # A personal callback: the agent who booked it for themself.
+    callback_agent_id: Mapped[str | None] = mapped_column(ID)
     placed_by: Mapped[str | None] = mapped_column(sa.String(128))
+
+
+class SkippedDialRow(Base):
+    """A lead the compliance gate did not let through, and why: the record of a non-call.
+
+    Kept as long as the call records (the retention job removes both).
+    """
+
+    __tablename__ = "skipped_dials"
+    __table_args__ = (
+        sa.Index("ix_skipped_dials_campaign_decided", "campaign_id", "decided_at"),
+        sa.Index("ix_skipped_dials_decided_at", "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ID)  # no FK: records outlive campaigns
+    lead_id: Mapped[str] = mapped_column(ID)
+    phone: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.String(64))
+    decided_at: Mapped[datetime]
+    retry_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class DncEntryRow(Base):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from dialer.campaign import CallOutcome, CampaignSettings, Lead
+from dialer.campaign import CallOutcome, CampaignSettings, Lead, PastAttempt
 
 __all__ = [
     "AbandonmentCounts",
@@ -22,6 +22,7 @@ __all__ = [
     "LeadStatus",
     "NewLead",
     "RejectedLead",
+    "SkippedDial",
     "StoredAgent",
     "StoredCall",
     "StoredCampaign",
@@ -102,9 +103,11 @@ class StoredLead:
     claimed_at: datetime | None
     last_outcome: str | None
     created_at: datetime
+    callback_at: datetime | None = None
+    callback_agent_id: str | None = None
 
-    def to_lead(self) -> Lead:
-        """The core's view of this lead."""
+    def to_lead(self, recent: tuple[PastAttempt, ...] = ()) -> Lead:
+        """The core's view of this lead, with its number's ``recent`` attempts."""
         return Lead(
             id=self.id,
             campaign_id=self.campaign_id,
@@ -112,7 +115,24 @@ class StoredLead:
             timezone=self.timezone,
             data=dict(self.data),
             attempts=self.attempts,
+            priority=self.priority,
+            recent=recent,
+            callback_at=self.callback_at.timestamp() if self.callback_at else None,
+            callback_agent_id=self.callback_agent_id,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedDial:
+    """A lead the compliance gate kept from being dialed, and why."""
+
+    campaign_id: str
+    lead_id: str
+    phone: str
+    reason: str
+    decided_at: datetime
+    retry_at: datetime | None
+    decided_by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +156,7 @@ class StoredCall:
     decision: str | None
     amd: str | None
     placed_by: str | None
+    callback_agent_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ TABLES = {
     "calls",
     "campaigns",
     "dnc_entries",
+    "skipped_dials",
     "dnc_registry_loads",
     "leads",
     "settings_kv",
