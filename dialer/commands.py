@@ -17,6 +17,7 @@ __all__ = [
     "BridgeCall",
     "CancelCall",
     "Command",
+    "DialRefused",
     "HangUpCall",
     "NotifyAgentState",
     "PlaceCall",
@@ -98,7 +99,17 @@ class SkipLead:
     reason: str
     retry_at: float | None = None  # wall-clock epoch seconds when it may be tried again
     phone: str = ""
-    agent_id: str | None = None  # the agent whose dial request this refuses, if any
+
+
+@dataclass(frozen=True, slots=True)
+class DialRefused:
+    """Tell an agent why the call it asked for (preview, manual) was not placed."""
+
+    agent_id: str
+    campaign_id: str
+    lead_id: str
+    reason: str
+    retry_at: float | None = None  # wall-clock epoch seconds
 
 
 Command = (
@@ -111,4 +122,5 @@ Command = (
     | RecordCall
     | RequestLeads
     | SkipLead
+    | DialRefused
 )

@@ -30,6 +30,7 @@ from dialer.commands import (
     BridgeCall,
     CancelCall,
     Command,
+    DialRefused,
     HangUpCall,
     NotifyAgentState,
     PlaceCall,
@@ -284,6 +285,11 @@ class DialerCore:
     def agent_call(self, agent_id: str) -> str | None:
         agent = self._agents.get(agent_id)
         return agent.call_id if agent is not None else None
+
+    def call_decision(self, call_id: str) -> str | None:
+        """The compliance decision a live call was placed on (for its record)."""
+        call = self._calls.get(call_id)
+        return call.decision if call is not None else None
 
     def call_agent(self, call_id: str) -> str | None:
         """The agent a live call has reached (offered or bridged); None otherwise."""
@@ -878,16 +884,11 @@ class DialerCore:
     def _skip(
         self, run: _Run, lead: Lead, reason: str, retry_at: float | None, agent: Agent | None
     ) -> None:
-        self._out.append(
-            SkipLead(
-                run.settings.id,
-                lead.id,
-                reason,
-                retry_at,
-                phone=lead.phone,
-                agent_id=agent.id if agent is not None else None,
-            )
-        )
+        """The lead goes back to the store with the reason; an agent who asked is told."""
+        cid = run.settings.id
+        self._out.append(SkipLead(cid, lead.id, reason, retry_at, phone=lead.phone))
+        if agent is not None:
+            self._out.append(DialRefused(agent.id, cid, lead.id, reason, retry_at))
 
     def _try_dial(
         self, campaign_id: str, run: _Run, lead: Lead, agent: Agent | None
@@ -914,7 +915,9 @@ class DialerCore:
                     run.blocked_reason = verdict.reason
                     run.hopper.appendleft(lead)
                     if agent is not None:
-                        self._skip(run, lead, verdict.reason, None, agent)
+                        self._out.append(
+                            DialRefused(agent.id, campaign_id, lead.id, verdict.reason)
+                        )
                     return None
                 self._skip(run, lead, verdict.reason, verdict.retry_at, agent)
                 return None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.deps import ServiceDep
+from api.schemas.calls import SkippedDialRead
 from api.schemas.campaigns import (
     CampaignCreate,
     CampaignRead,
@@ -80,3 +83,20 @@ async def stop_campaign(campaign_id: str, service: ServiceDep) -> CampaignRead:
 async def campaign_stats(campaign_id: str, service: ServiceDep) -> CampaignStatsRead:
     """Live figures: run state, lines in flight, agents by state, abandonment, dial level."""
     return CampaignStatsRead.model_validate(await service.campaign_stats(campaign_id))
+
+
+@router.get("/{campaign_id}/skips", response_model=list[SkippedDialRead])
+async def campaign_skips(
+    campaign_id: str,
+    service: ServiceDep,
+    since: Annotated[
+        datetime | None,
+        Query(description="ISO-8601; only decisions at or after it (no zone: UTC)"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[SkippedDialRead]:
+    """Leads the compliance gate kept from being dialed, and why, newest first."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    skips = await service.list_skips(campaign_id, since=since, limit=limit)
+    return [SkippedDialRead.of(s) for s in skips]

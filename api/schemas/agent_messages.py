@@ -15,6 +15,7 @@ from api.schemas.base import RequestModel
 __all__ = [
     "MESSAGE_TYPES",
     "AgentMessageError",
+    "DialMessage",
     "DispositionMessage",
     "HangupMessage",
     "PauseMessage",
@@ -43,14 +44,25 @@ class DispositionMessage(RequestModel):
     code: str = Field(min_length=1, max_length=64)
     # Aware only: a callback at "09:00" with no zone could ring at any hour.
     callback_at: AwareDatetime | None = None
+    # A callback for this agent only (until the campaign's personal_callback_wait_s
+    # has passed); otherwise anyone may take it.
+    personal: bool = False
     notes: str | None = Field(default=None, max_length=4000)
 
 
+class DialMessage(RequestModel):
+    """Preview: the next lead. Manual: ``phone``. Both pass the compliance gate."""
+
+    type: Literal["dial"]
+    campaign_id: str | None = Field(default=None, min_length=1, max_length=64)
+    phone: str | None = Field(default=None, min_length=1, max_length=40)
+
+
 AgentMessage = Annotated[
-    ReadyMessage | PauseMessage | HangupMessage | DispositionMessage,
+    ReadyMessage | PauseMessage | HangupMessage | DispositionMessage | DialMessage,
     Field(discriminator="type"),
 ]
-MESSAGE_TYPES = ("ready", "pause", "hangup", "disposition")
+MESSAGE_TYPES = ("ready", "pause", "hangup", "disposition", "dial")
 _ADAPTER: TypeAdapter[AgentMessage] = TypeAdapter(AgentMessage)
 
 

@@ -8,9 +8,9 @@ from pydantic import Field
 
 from api.schemas.base import ReadModel
 from dialer.campaign import CallOutcome
-from dialer.storage.records import CallPage, StoredCall
+from dialer.storage.records import CallPage, SkippedDial, StoredCall
 
-__all__ = ["CallPageRead", "CallRead"]
+__all__ = ["CallPageRead", "CallRead", "SkippedDialRead"]
 
 
 class CallRead(ReadModel):
@@ -28,6 +28,13 @@ class CallRead(ReadModel):
     disposition: str | None
     notes: str | None
     callback_at: datetime | None
+    callback_agent_id: str | None = Field(
+        default=None, description="a personal callback: the agent who booked it"
+    )
+    decision: str | None = Field(
+        default=None, description="the compliance decision the call was placed on"
+    )
+    amd: str | None = Field(default=None, description="the AMD verdict, if it judged")
 
     @classmethod
     def of(cls, call: StoredCall) -> CallRead:
@@ -41,3 +48,18 @@ class CallPageRead(ReadModel):
     @classmethod
     def of(cls, page: CallPage) -> CallPageRead:
         return cls(items=[CallRead.of(c) for c in page.items], next_cursor=page.next_cursor)
+
+
+class SkippedDialRead(ReadModel):
+    """A lead the compliance gate did not let through: the record of a call not made."""
+
+    campaign_id: str
+    lead_id: str
+    phone: str
+    reason: str = Field(examples=["outside_calling_hours", "dnc", "max_attempts_per_day"])
+    decided_at: datetime
+    retry_at: datetime | None = Field(description="when the lead may be tried again")
+
+    @classmethod
+    def of(cls, skip: SkippedDial) -> SkippedDialRead:
+        return cls.model_validate(skip)

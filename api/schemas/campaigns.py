@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from api.schemas.base import ReadModel, RequestModel
 from dialer.campaign import CampaignSettings, DialMode, RunState
+from dialer.compliance.profiles import PROFILES
 from dialer.storage.records import StoredCampaign
 
 __all__ = [
@@ -48,6 +49,21 @@ CallerId = Annotated[str, Field(min_length=1, max_length=32)]
 SafeHarbor = Annotated[str, Field(max_length=2000)]
 PositiveSeconds = Annotated[float, Field(gt=0.0, le=86_400.0)]
 DelaySeconds = Annotated[float, Field(ge=0.0, le=365 * 86_400.0)]
+ProfileName = Annotated[
+    Literal["us", "uk", "ca"],
+    Field(description="the regulator's rules: us (FTC TSR, FCC TCPA), uk (Ofcom), ca (CRTC)"),
+]
+TimeZoneName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="IANA zone assumed for numbers whose zone nobody can tell",
+    ),
+]
+RegistryAge = Annotated[
+    int, Field(ge=1, le=365, description="refuse to dial with an older national registry copy")
+]
 
 
 def _minutes(text: str, *, allow_midnight_end: bool) -> int:
@@ -118,25 +134,50 @@ PacerOptions = dict[str, float | str]
 
 
 class CampaignCreate(RequestModel):
+    """A new campaign. Omitted rules come from its ``compliance_profile``, which
+    the rest may only tighten (a looser value is refused, naming the field)."""
+
     name: Name
     mode: DialMode = DialMode.PREDICTIVE
+    compliance_profile: ProfileName = "us"
     dial_ratio: DialRatio = 2.0
-    max_abandon_rate: MaxAbandonRate = 0.03
+    max_abandon_rate: MaxAbandonRate | None = Field(
+        default=None, description="omitted: the profile's cap (us, uk 0.03; ca 0.05)"
+    )
     ring_timeout_s: RingTimeout = 20.0
     connect_deadline_s: ConnectDeadline = 2.0
-    calling_hours: CallingHours = Field(default_factory=CallingHours)
+    calling_hours: CallingHours | None = Field(
+        default=None, description="omitted: the profile's (us, uk 08:00-21:00; ca 09:00-21:30)"
+    )
     max_attempts: MaxAttempts = 3
+    max_attempts_per_day: MaxAttempts = 3
     retry_delays_s: RetryDelays = Field(default_factory=RetryDelays)
     caller_id: CallerId | None = None
     amd: bool = False
     safe_harbor_message: SafeHarbor = ""
     target_agent_wait_s: PositiveSeconds | None = None
     wrap_up_limit_s: PositiveSeconds | None = None
+    assume_time_zone: TimeZoneName | None = None
+    scrub_national_registry: bool = Field(
+        default=True,
+        description="false only for calls the national registry does not cover "
+        "(debt collection, reminders to customers); internal lists always apply",
+    )
+    registry_max_age_days: RegistryAge | None = None
+    personal_callback_wait_s: DelaySeconds = 3600.0
     pacer_options: PacerOptions = Field(default_factory=dict)
 
 
 # Fields that may be set to null by a PATCH; for every other field null is an error.
-_NULLABLE_ON_UPDATE = frozenset({"caller_id", "target_agent_wait_s", "wrap_up_limit_s"})
+_NULLABLE_ON_UPDATE = frozenset(
+    {
+        "caller_id",
+        "target_agent_wait_s",
+        "wrap_up_limit_s",
+        "assume_time_zone",
+        "registry_max_age_days",
+    }
+)
 
 
 class CampaignUpdate(RequestModel):
@@ -156,6 +197,12 @@ class CampaignUpdate(RequestModel):
     safe_harbor_message: SafeHarbor | None = None
     target_agent_wait_s: PositiveSeconds | None = None
     wrap_up_limit_s: PositiveSeconds | None = None
+    compliance_profile: ProfileName | None = None
+    max_attempts_per_day: MaxAttempts | None = None
+    assume_time_zone: TimeZoneName | None = None
+    scrub_national_registry: bool | None = None
+    registry_max_age_days: RegistryAge | None = None
+    personal_callback_wait_s: DelaySeconds | None = None
     pacer_options: PacerOptions | None = None
 
     @field_validator("*", mode="before")
@@ -184,6 +231,12 @@ class CampaignRead(ReadModel):
     safe_harbor_message: str
     target_agent_wait_s: float | None
     wrap_up_limit_s: float | None
+    compliance_profile: str
+    max_attempts_per_day: int
+    assume_time_zone: str | None
+    scrub_national_registry: bool
+    registry_max_age_days: int | None
+    personal_callback_wait_s: float
     pacer_options: dict[str, float | str]
     created_at: datetime
     updated_at: datetime
@@ -191,24 +244,36 @@ class CampaignRead(ReadModel):
 
 def settings_from_create(campaign_id: str, body: CampaignCreate) -> CampaignSettings:
     """The core's settings for a new campaign; it starts ``stopped``."""
+    profile = PROFILES[body.compliance_profile]
+    widest = profile.hours.widest
+    assert widest is not None  # every profile allows calls on some day
+    hours = body.calling_hours
     return CampaignSettings(
         id=campaign_id,
         name=body.name,
         mode=body.mode,
         state=RunState.STOPPED,
+        compliance_profile=profile.name,
         dial_ratio=body.dial_ratio,
-        max_abandon_rate=body.max_abandon_rate,
+        max_abandon_rate=(
+            body.max_abandon_rate if body.max_abandon_rate is not None else profile.max_abandon_rate
+        ),
         ring_timeout_s=body.ring_timeout_s,
         connect_deadline_s=body.connect_deadline_s,
         amd=body.amd,
         caller_id=body.caller_id,
         safe_harbor_message=body.safe_harbor_message,
         max_attempts=body.max_attempts,
+        max_attempts_per_day=body.max_attempts_per_day,
         retry_delays_s=body.retry_delays_s.as_dict(),
-        calling_hours_start_min=body.calling_hours.start_min,
-        calling_hours_end_min=body.calling_hours.end_min,
+        calling_hours_start_min=hours.start_min if hours else widest.start_min,
+        calling_hours_end_min=hours.end_min if hours else widest.end_min,
         target_agent_wait_s=body.target_agent_wait_s,
         wrap_up_limit_s=body.wrap_up_limit_s,
+        assume_time_zone=body.assume_time_zone,
+        scrub_national_registry=body.scrub_national_registry,
+        registry_max_age_days=body.registry_max_age_days,
+        personal_callback_wait_s=body.personal_callback_wait_s,
         pacer_options=dict(body.pacer_options),
     )
 
@@ -253,6 +318,12 @@ def campaign_read(stored: StoredCampaign) -> CampaignRead:
         safe_harbor_message=s.safe_harbor_message,
         target_agent_wait_s=s.target_agent_wait_s,
         wrap_up_limit_s=s.wrap_up_limit_s,
+        compliance_profile=s.compliance_profile,
+        max_attempts_per_day=s.max_attempts_per_day,
+        assume_time_zone=s.assume_time_zone,
+        scrub_national_registry=s.scrub_national_registry,
+        registry_max_age_days=s.registry_max_age_days,
+        personal_callback_wait_s=s.personal_callback_wait_s,
         pacer_options=dict(s.pacer_options),
         created_at=stored.created_at,
         updated_at=stored.updated_at,

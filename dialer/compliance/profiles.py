@@ -114,9 +114,7 @@ class WeeklyHours:
         open_days = [d for d in self.days if d is not None]
         if not open_days:
             return None
-        return DailyWindow(
-            min(d.start_min for d in open_days), max(d.end_min for d in open_days)
-        )
+        return DailyWindow(min(d.start_min for d in open_days), max(d.end_min for d in open_days))
 
 
 @dataclass(frozen=True, slots=True)

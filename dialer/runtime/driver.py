@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +40,7 @@ from dialer.commands import (
     BridgeCall,
     CancelCall,
     Command,
+    DialRefused,
     HangUpCall,
     NotifyAgentState,
     PlaceCall,
@@ -58,6 +60,12 @@ __all__ = ["CoreDriver", "LeadStore", "ServiceClock"]
 
 log = logging.getLogger(__name__)
 _TICK = Tick()
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 class ServiceClock:
@@ -84,7 +92,7 @@ class LeadStore(Protocol):
     async def claim(self, campaign_id: str, count: int) -> tuple[list[Lead], bool]: ...
 
     async def call_placed(
-        self, s: AsyncSession, cmd: PlaceCall, dialed_at_epoch: float
+        self, s: AsyncSession, cmd: PlaceCall, dialed_at_epoch: float, decision: str
     ) -> None: ...
 
     async def call_updated(
@@ -298,14 +306,28 @@ class CoreDriver:
             self._claimed.pop(cmd.lead_id, None)
             skip = cmd
             self._write(None, lambda s: self.store.lead_skipped(s, skip))
+        elif isinstance(cmd, DialRefused):
+            refusal = {
+                "type": "dial_refused",
+                "campaign_id": cmd.campaign_id,
+                "lead_id": cmd.lead_id,
+                "reason": cmd.reason,
+                "retry_at": _iso(cmd.retry_at),
+            }
+            task = asyncio.create_task(self.hub.send(cmd.agent_id, refusal))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            if self._current is not None:
+                self._current.waits.append(task)
 
     def _place(self, cmd: PlaceCall, now: float) -> None:
         lead = self._claimed.pop(cmd.lead_id, None)
         if lead is not None:
             self._call_leads[cmd.call_id] = lead
         dialed = self.clock.wall_epoch(now)
+        decision = self.core.call_decision(cmd.call_id) or "allowed"
         # Write-ahead: the chain originates only once this write is committed.
-        self._write(cmd.call_id, lambda s: self.store.call_placed(s, cmd, dialed))
+        self._write(cmd.call_id, lambda s: self.store.call_placed(s, cmd, dialed, decision))
 
         async def originate() -> None:
             try:

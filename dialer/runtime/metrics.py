@@ -28,7 +28,9 @@ class Metrics:
             "dialer_calls", "Dial attempts ended, by outcome.", ["campaign", "outcome"], registry=r
         )
         self.abandoned = Counter(
-            "dialer_abandoned_calls", "Answered calls not bridged in time.", ["campaign"],
+            "dialer_abandoned_calls",
+            "Answered calls not bridged in time.",
+            ["campaign"],
             registry=r,
         )
         self.abandon_rate = Gauge(
@@ -37,15 +39,17 @@ class Metrics:
             ["campaign", "window"],
             registry=r,
         )
-        self.agents = Gauge(
-            "dialer_agents", "Agents by state.", ["campaign", "state"], registry=r
-        )
+        self.agents = Gauge("dialer_agents", "Agents by state.", ["campaign", "state"], registry=r)
         self.lines_in_flight = Gauge(
-            "dialer_lines_in_flight", "Calls placed and not yet with an agent or ended.",
-            ["campaign"], registry=r,
+            "dialer_lines_in_flight",
+            "Calls placed and not yet with an agent or ended.",
+            ["campaign"],
+            registry=r,
         )
         self.dial_level = Gauge(
-            "dialer_dial_level", "Lines per ready agent the pacer aims at.", ["campaign"],
+            "dialer_dial_level",
+            "Lines per ready agent the pacer aims at.",
+            ["campaign"],
             registry=r,
         )
         self.connect_delay = Histogram(

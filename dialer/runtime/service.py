@@ -27,6 +27,8 @@ from dialer.campaign import CampaignSettings, RunState
 from dialer.compliance.gate import ComplianceGate, DncIndex
 from dialer.compliance.hours import zone
 from dialer.compliance.phones import normalize_phone
+from dialer.compliance.profiles import AbandonWindow, Problem, check_campaign, profile
+from dialer.compliance.windows import window_span
 from dialer.core import DialerCore
 from dialer.errors import DialerError, InvalidInput, NotFound
 from dialer.events import (
@@ -34,6 +36,7 @@ from dialer.events import (
     AgentLoggedIn,
     AgentPaused,
     AgentReady,
+    AgentRequestedDial,
     CampaignUpdated,
     DispositionSubmitted,
     LeadsClaimed,
@@ -47,6 +50,7 @@ from dialer.runtime.store import RuntimeStore
 from dialer.storage.records import (
     CallPage,
     NewLead,
+    SkippedDial,
     StoredAgent,
     StoredCall,
     StoredCampaign,
@@ -166,6 +170,7 @@ class DialerService:
         await self.driver.start()
         self._background.append(asyncio.create_task(self._refresh_loop(), name="dialer-stats"))
         self._background.append(asyncio.create_task(self._lag_monitor(), name="dialer-lag"))
+        self._background.append(asyncio.create_task(self._retention_loop(), name="retention"))
         self.started = True
         if self.settings.demo:
             from dialer.runtime.demo import DemoFloor
@@ -225,16 +230,75 @@ class DialerService:
 
     # ------------------------------------------------------------ campaigns
     async def _push_campaign(self, settings: CampaignSettings, *, submit: bool = True) -> None:
+        """Tell the core a campaign's settings and its window's counts from the records."""
+        wall = time.time()
+        span = window_span(profile(settings.compliance_profile).abandon_window, wall)
         humans, abandoned = await self.store.abandonment_counts(
-            settings.id, datetime.now(UTC) - timedelta(seconds=settings.abandon_window_s)
+            settings.id, datetime.fromtimestamp(span.since, UTC)
         )
-        event = CampaignUpdated(settings, window_human_answered=humans, window_abandoned=abandoned)
+        ends_at = None if span.ends_at is None else self.clock.now() + (span.ends_at - wall)
+        event = CampaignUpdated(
+            settings,
+            window_human_answered=humans,
+            window_abandoned=abandoned,
+            window_ends_at=ends_at,
+        )
         if submit:
             await self.driver.submit(event)
         else:
             self.driver.post(event)
 
+    @staticmethod
+    def _checked(settings: CampaignSettings) -> CampaignSettings:
+        """``settings`` if its profile allows them, with the profile's window length.
+
+        Raises InvalidInput naming the first field that asks for more than the
+        profile allows (every problem is in the message).
+        """
+        problems = check_campaign(
+            profile_name=settings.compliance_profile,
+            max_abandon_rate=settings.max_abandon_rate,
+            ring_timeout_s=settings.ring_timeout_s,
+            connect_deadline_s=settings.connect_deadline_s,
+            calling_hours_start_min=settings.calling_hours_start_min,
+            calling_hours_end_min=settings.calling_hours_end_min,
+            registry_max_age_days=settings.registry_max_age_days,
+        )
+        if settings.assume_time_zone is not None and zone(settings.assume_time_zone) is None:
+            problems.append(
+                Problem("assume_time_zone", f"unknown time zone {settings.assume_time_zone!r}")
+            )
+        if problems:
+            raise InvalidInput(
+                "; ".join(f"{p.field}: {p.message}" for p in problems), field=problems[0].field
+            )
+        span = profile(settings.compliance_profile).abandon_window.span_s
+        return dataclasses.replace(settings, abandon_window_s=span)
+
+    @staticmethod
+    def _ready_to_run(settings: CampaignSettings) -> CampaignSettings:
+        """A campaign about to dial must be able to tell an abandoned person who called.
+
+        Without a safe-harbor message of its own, one is made from the
+        campaign's name and caller id; with neither, it may not start.
+        """
+        if settings.safe_harbor_message.strip() or settings.mode.value == "preview":
+            return settings
+        if not settings.caller_id:
+            raise InvalidInput(
+                "a campaign that may abandon calls needs a safe_harbor_message (the seller's "
+                "name and a number to call back) or a caller_id to make one from",
+                field="safe_harbor_message",
+            )
+        message = (
+            f"This call was from {settings.name}. Please call us back on {settings.caller_id}."
+        )
+        return dataclasses.replace(settings, safe_harbor_message=message)
+
     async def create_campaign(self, settings: CampaignSettings) -> StoredCampaign:
+        settings = self._checked(settings)
+        if settings.state is RunState.RUNNING:
+            settings = self._ready_to_run(settings)
         stored = await self.store.create_campaign(settings)
         await self._push_campaign(stored.settings)
         return stored
@@ -245,9 +309,7 @@ class DialerService:
     async def get_campaign(self, campaign_id: str) -> StoredCampaign:
         return await self.store.get_campaign(campaign_id)
 
-    async def update_campaign(
-        self, campaign_id: str, changes: Mapping[str, Any]
-    ) -> StoredCampaign:
+    async def update_campaign(self, campaign_id: str, changes: Mapping[str, Any]) -> StoredCampaign:
         current = await self.store.get_campaign(campaign_id)
         fields = {f.name for f in dataclasses.fields(CampaignSettings)} - {"id", "state"}
         unknown = set(changes) - fields
@@ -257,6 +319,9 @@ class DialerService:
             settings = dataclasses.replace(current.settings, **dict(changes))
         except (TypeError, ValueError) as exc:
             raise InvalidInput(str(exc)) from None
+        settings = self._checked(settings)
+        if settings.state is RunState.RUNNING:
+            settings = self._ready_to_run(settings)
         stored = await self.store.update_campaign(settings)
         await self._push_campaign(stored.settings)
         return stored
@@ -264,6 +329,8 @@ class DialerService:
     async def set_campaign_state(self, campaign_id: str, state: RunState) -> StoredCampaign:
         current = await self.store.get_campaign(campaign_id)
         settings = dataclasses.replace(current.settings, state=state)
+        if state is RunState.RUNNING:
+            settings = self._ready_to_run(settings)
         stored = await self.store.update_campaign(settings)
         await self._push_campaign(stored.settings)
         return stored
@@ -274,6 +341,11 @@ class DialerService:
         now = datetime.now(UTC)
         h24, a24 = await self.store.abandonment_counts(campaign_id, now - timedelta(hours=24))
         h30, a30 = await self.store.abandonment_counts(campaign_id, now - timedelta(days=30))
+        prof = profile(campaign.settings.compliance_profile)
+        span = window_span(prof.abandon_window, now.timestamp())
+        hw, aw = await self.store.abandonment_counts(
+            campaign_id, datetime.fromtimestamp(span.since, UTC)
+        )
         totals = await self.store.campaign_totals(campaign_id)
         remaining = await self.store.count_remaining(campaign_id)
         return {
@@ -293,8 +365,15 @@ class DialerService:
             "abandoned": totals.abandoned,
             "abandon_rate_24h": a24 / h24 if h24 else 0.0,
             "abandon_rate_30d": a30 / h30 if h30 else 0.0,
+            "compliance_profile": prof.name,
+            # The profile's own window (us: 30 days, uk: 24 hours, ca: this month).
+            "abandon_window": prof.abandon_window.value,
+            "abandon_rate_window": aw / hw if hw else 0.0,
+            "window_human_answered": hw,
+            "window_abandoned": aw,
             "max_abandon_rate": campaign.settings.max_abandon_rate,
             "capped": live.capped,
+            "blocked_reason": live.blocked_reason,
             "dial_level": live.dial_level,
             "leads_remaining": remaining,
         }
@@ -402,9 +481,7 @@ class DialerService:
         return DncLookup(phone=normal, listed=bool(names), scopes=names)
 
     # --------------------------------------------------------------- agents
-    async def create_agent(
-        self, name: str, campaign_ids: Sequence[str]
-    ) -> tuple[StoredAgent, str]:
+    async def create_agent(self, name: str, campaign_ids: Sequence[str]) -> tuple[StoredAgent, str]:
         for cid in campaign_ids:
             await self.store.get_campaign(cid)
         return await self.store.create_agent(name, list(campaign_ids))
@@ -447,6 +524,8 @@ class DialerService:
             await self.driver.submit(AgentHungUp(agent_id, str(message.get("call_id"))))
         elif kind == "disposition":
             await self._disposition(agent_id, message)
+        elif kind == "dial":
+            await self._dial(agent_id, message)
         else:
             raise InvalidInput(f"unknown message type {kind!r}", field="type")
 
@@ -460,6 +539,12 @@ class DialerService:
         callback_at = message.get("callback_at")
         if code == "callback" and not isinstance(callback_at, datetime):
             raise InvalidInput("a callback needs callback_at", field="callback_at")
+        if (
+            isinstance(callback_at, datetime)
+            and callback_at.timestamp() > time.time() + 366 * 86400
+        ):
+            raise InvalidInput("callback_at is more than a year away", field="callback_at")
+        personal = bool(message.get("personal")) and code == "callback"
         call = await self.store.get_call(call_id)
         if code == "dnc":
             # Before the core hears of it: the number is never dialed again.
@@ -470,6 +555,7 @@ class DialerService:
             code=code,
             notes=message.get("notes"),
             callback_at=callback_at if isinstance(callback_at, datetime) else None,
+            callback_agent_id=agent_id if personal else None,
         )
         await self.driver.submit(
             DispositionSubmitted(
@@ -481,6 +567,32 @@ class DialerService:
                 machine=code in ("machine", "answering_machine"),
             )
         )
+
+    async def _dial(self, agent_id: str, message: Mapping[str, Any]) -> None:
+        """A preview or manual dial: the campaign's next lead, or the number given.
+
+        Both go through the same compliance gate as a paced call; a refusal
+        comes back to the agent as a ``dial_refused`` message. A manual number
+        becomes a lead of the campaign first (normalised, checked against the
+        do-not-call lists), so its attempt has a record like any other.
+        """
+        agent = await self.store.get_agent(agent_id)
+        campaign_id = message.get("campaign_id") or (
+            agent.campaign_ids[0] if len(agent.campaign_ids) == 1 else None
+        )
+        if campaign_id is None:
+            raise InvalidInput("this agent serves several campaigns: name one", "campaign_id")
+        if campaign_id not in agent.campaign_ids:
+            raise InvalidInput(f"agent does not serve campaign {campaign_id}", "campaign_id")
+        phone = message.get("phone")
+        if phone is None:
+            await self.driver.submit(AgentRequestedDial(agent_id, str(campaign_id)))
+            return
+        normal = normalize_phone(str(phone))
+        if self.dnc.blocked(normal, str(campaign_id)):
+            raise InvalidInput(f"{normal} is on a do-not-call list", field="phone")
+        lead = await self.store.claim_number(str(campaign_id), normal)
+        await self.driver.submit(AgentRequestedDial(agent_id, str(campaign_id), lead=lead))
 
     async def agent_disconnected(self, agent_id: str, session: object) -> None:
         if isinstance(session, AgentSession) and self.hub.detach(session):
@@ -498,6 +610,25 @@ class DialerService:
 
     async def get_call(self, call_id: str) -> StoredCall:
         return await self.store.get_call(call_id)
+
+    async def list_skips(
+        self, campaign_id: str, *, since: datetime | None, limit: int
+    ) -> list[SkippedDial]:
+        await self.store.get_campaign(campaign_id)
+        return await self.store.list_skips(campaign_id, since=since, limit=limit)
+
+    async def purge_old_records(self, now: datetime | None = None) -> int:
+        """Delete finished records older than the retention period; how many went."""
+        now = now or datetime.now(UTC)
+        purged = await self.store.purge_records(now - timedelta(days=self.settings.retention_days))
+        if purged.calls or purged.skipped_dials:
+            log.info(
+                "retention: purged %d call records and %d skipped dials older than %d days",
+                purged.calls,
+                purged.skipped_dials,
+                self.settings.retention_days,
+            )
+        return purged.calls + purged.skipped_dials
 
     # ----------------------------------------------------------- operations
     async def health(self) -> dict[str, Any]:
@@ -519,6 +650,17 @@ class DialerService:
             start = loop.time()
             await asyncio.sleep(period_s)
             self.metrics.loop_lag.observe(max(0.0, loop.time() - start - period_s))
+
+    async def _retention_loop(self, period_s: float = 86_400.0) -> None:
+        """Once a day (and at start), records past their retention period go."""
+        while True:
+            try:
+                await self.purge_old_records()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the retention job failed; it runs again tomorrow")
+            await asyncio.sleep(period_s)
 
     async def _refresh_loop(self) -> None:
         """Gauges every few seconds; the core's window counts from the records."""
@@ -551,8 +693,15 @@ class DialerService:
                 m.agents.labels(cid, state).set(counts[state])
             m.lines_in_flight.labels(cid).set(live.lines_in_flight)
             m.dial_level.labels(cid).set(live.dial_level)
-            for window, span in (("24h", timedelta(hours=24)), ("30d", timedelta(days=30))):
-                h, a = await self.store.abandonment_counts(cid, now - span)
+            month = datetime.fromtimestamp(
+                window_span(AbandonWindow.CALENDAR_MONTH, now.timestamp()).since, UTC
+            )
+            for window, since in (
+                ("24h", now - timedelta(hours=24)),
+                ("30d", now - timedelta(days=30)),
+                ("month", month),
+            ):
+                h, a = await self.store.abandonment_counts(cid, since)
                 m.abandon_rate.labels(cid, window).set(a / h if h else 0.0)
             if refresh_window:
                 await self._push_campaign(campaign.settings, submit=False)

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dialer.storage.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
+
 __all__ = ["DEFAULT_DATABASE_URL", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/dialer.db"
@@ -33,3 +35,6 @@ class Settings(BaseSettings):
     process_id: str = Field(default_factory=lambda: f"p-{uuid.uuid4().hex[:12]}")
     max_leads_per_request: int = Field(default=100_000, ge=1)
     stats_interval_s: float = Field(default=2.0, gt=0)
+    # Call records and skipped dials are kept this long, and never less than
+    # five years (dialer.storage.retention.MIN_RETENTION_DAYS).
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=MIN_RETENTION_DAYS)

@@ -24,6 +24,8 @@ from dialer.storage import calls as call_repo
 from dialer.storage import campaigns as campaign_repo
 from dialer.storage import dnc as dnc_repo
 from dialer.storage import leads as lead_repo
+from dialer.storage import retention as retention_repo
+from dialer.storage import skips as skip_repo
 from dialer.storage.database import Database
 from dialer.storage.migrate import upgrade_async
 from dialer.storage.models import DncEntryRow, LeadRow, SettingRow
@@ -34,6 +36,7 @@ from dialer.storage.records import (
     DncScope,
     LeadStatus,
     NewLead,
+    SkippedDial,
     StoredAgent,
     StoredCall,
     StoredCampaign,
@@ -187,6 +190,16 @@ class RuntimeStore:
             counts = await call_repo.abandonment_counts(s, campaign_id=campaign_id, since=since)
         return counts.human_answered, counts.abandoned
 
+    async def list_skips(
+        self, campaign_id: str, *, since: datetime | None, limit: int
+    ) -> list[SkippedDial]:
+        async with self.db.transaction() as s:
+            return await skip_repo.list_skips(s, campaign_id=campaign_id, since=since, limit=limit)
+
+    async def purge_records(self, before: datetime) -> retention_repo.Purged:
+        async with self.db.transaction() as s:
+            return await retention_repo.purge(s, before=before)
+
     async def campaign_totals(self, campaign_id: str) -> CampaignTotals:
         async with self.db.transaction() as s:
             return await call_repo.campaign_totals(s, campaign_id=campaign_id)
@@ -219,28 +232,52 @@ class RuntimeStore:
             )
         return leads, len(leads) < count
 
+    async def claim_number(self, campaign_id: str, phone: str) -> Lead:
+        """A manual dial's lead, claimed for this process: the campaign's lead for
+        ``phone``, created if it has none. Raises ConflictError when another
+        process holds it, InvalidInput when it may not be dialed again."""
+        async with self.db.transaction() as s:
+            return await lead_repo.claim_number(
+                s, campaign_id=campaign_id, phone=phone, owner=self.owner, now=datetime.now(UTC)
+            )
+
     # Writes the driver batches: each takes the batch's session (see run_batch).
     async def lead_skipped(self, s: AsyncSession, cmd: SkipLead) -> None:
+        """The gate kept a claimed lead back: record why, and when it may come again."""
+        now = datetime.now(UTC)
+        lead = await lead_repo.get_lead(s, lead_id=cmd.lead_id)
         if cmd.reason == "dnc":
             status, when = LeadStatus.DNC, None
         elif cmd.reason == "max_attempts":
             status, when = LeadStatus.EXHAUSTED, None
         else:
-            # Calling hours and the like: back when the rule allows it.
-            status = LeadStatus.RETRY
-            when = (
-                _epoch(cmd.retry_at) if cmd.retry_at else datetime.now(UTC) + timedelta(minutes=15)
-            )
+            # Calling hours and the like: back when the rule allows it; a
+            # booked callback stays booked.
+            status = LeadStatus.CALLBACK if lead.callback_at is not None else LeadStatus.RETRY
+            when = _epoch(cmd.retry_at) if cmd.retry_at else now + timedelta(minutes=15)
         await lead_repo.set_lead_status(s, lead_id=cmd.lead_id, status=status, next_attempt_at=when)
-        # The compliance decision stays with the lead: GET .../leads shows why.
+        # The compliance decision stays with the lead (GET .../leads shows why)
+        # and in the record of skipped dials.
         await s.execute(
             update(LeadRow)
             .where(LeadRow.id == cmd.lead_id)
-            .values(last_outcome=f"skipped:{cmd.reason}")
+            .values(last_outcome=f"skipped:{cmd.reason}"[:64])
+        )
+        await skip_repo.record_skip(
+            s,
+            campaign_id=cmd.campaign_id,
+            lead_id=cmd.lead_id,
+            phone=lead.phone,
+            reason=cmd.reason,
+            decided_at=now,
+            retry_at=when,
+            decided_by=self.owner,
         )
 
     # ----------------------------------------------------------------- calls
-    async def call_placed(self, s: AsyncSession, cmd: PlaceCall, dialed_at_epoch: float) -> None:
+    async def call_placed(
+        self, s: AsyncSession, cmd: PlaceCall, dialed_at_epoch: float, decision: str = "allowed"
+    ) -> None:
         await call_repo.record_call_placed(
             s,
             call_id=cmd.call_id,
@@ -249,14 +286,14 @@ class RuntimeStore:
             phone=cmd.phone,
             dialed_at=_epoch(dialed_at_epoch),
             agent_id=cmd.agent_id,
-            decision="allowed",
+            decision=decision,
             placed_by=self.owner,
         )
 
     async def call_updated(
         self, s: AsyncSession, record: CallRecord, to_wall: Callable[[float], float]
     ) -> None:
-        await call_repo.update_call(s, record=record, clock=_WallClock(to_wall))
+        await call_repo.update_call(s, record=record, clock=_WallClock(to_wall), amd=record.amd)
 
     async def call_finished(self, s: AsyncSession, record: CallRecord) -> None:
         """The attempt is over: where its lead goes next."""
@@ -264,10 +301,12 @@ class RuntimeStore:
         call = await call_repo.get_call(s, call_id=record.id)
         outcome = record.outcome.value if record.outcome is not None else "failed"
         when: datetime | None = None
+        callback_agent = None
         if record.disposition == "dnc":
             status = LeadStatus.DNC
         elif record.disposition == "callback" and call.callback_at is not None:
             status, when = LeadStatus.CALLBACK, call.callback_at
+            callback_agent = call.callback_agent_id
         elif (
             record.bridged_at is not None and outcome == CallOutcome.HUMAN.value
         ) or outcome == CallOutcome.INVALID.value:
@@ -285,6 +324,7 @@ class RuntimeStore:
                 outcome=record.disposition or outcome,
                 next_status=status,
                 next_attempt_at=when,
+                callback_agent_id=callback_agent,
             )
 
     async def run_batch(
@@ -314,11 +354,22 @@ class RuntimeStore:
         return results
 
     async def set_disposition(
-        self, call_id: str, *, code: str, notes: str | None, callback_at: datetime | None
+        self,
+        call_id: str,
+        *,
+        code: str,
+        notes: str | None,
+        callback_at: datetime | None,
+        callback_agent_id: str | None = None,
     ) -> StoredCall:
         async with self.db.transaction() as s:
             return await call_repo.set_disposition(
-                s, call_id=call_id, code=code, notes=notes, callback_at=callback_at
+                s,
+                call_id=call_id,
+                code=code,
+                notes=notes,
+                callback_at=callback_at,
+                callback_agent_id=callback_agent_id,
             )
 
     async def get_call(self, call_id: str) -> StoredCall:

@@ -19,7 +19,7 @@ from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.campaign import Lead, PastAttempt
-from dialer.errors import InvalidInput, NotFound
+from dialer.errors import ConflictError, InvalidInput, NotFound
 from dialer.storage._sql import E164, chunked, new_id, upsert_insert
 from dialer.storage._time import as_utc, optional_utc, utcnow
 from dialer.storage.models import CallRow, CampaignRow, LeadRow
@@ -35,6 +35,7 @@ from dialer.storage.records import (
 __all__ = [
     "add_leads",
     "claim_leads",
+    "claim_number",
     "count_by_status",
     "count_remaining",
     "finish_attempt",
@@ -272,6 +273,42 @@ async def claim_leads(
         for lead_id in ids
         if lead_id in by_id
     ]
+
+
+async def claim_number(
+    session: AsyncSession, /, *, campaign_id: str, phone: str, owner: str, now: datetime
+) -> Lead:
+    """Claim the campaign's lead for ``phone`` for a manual dial, creating it if need be.
+
+    A lead in any state but ``in_progress`` and ``dnc`` may be claimed so:
+    the compliance gate, not its status, decides whether it may be dialed
+    (an exhausted lead meets its attempt limit there). Raises
+    :class:`ConflictError` (being dialed now), :class:`InvalidInput` (a
+    ``dnc`` lead or a number that is not E.164), :class:`NotFound`.
+    """
+    if not E164.match(phone):
+        raise InvalidInput(f"{phone!r} is not an E.164 number", field="phone")
+    now = as_utc(now, "now")
+    await _max_attempts(session, campaign_id)
+    await add_leads(session, campaign_id=campaign_id, leads=[NewLead(phone=phone)])
+    row = (
+        await session.execute(
+            select(LeadRow)
+            .where(LeadRow.campaign_id == campaign_id, LeadRow.phone == phone)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    if row.status == LeadStatus.IN_PROGRESS.value:
+        raise ConflictError(f"{phone} is being dialed already")
+    if row.status == LeadStatus.DNC.value:
+        raise InvalidInput(f"{phone} is on a do-not-call list", field="phone")
+    row.status = LeadStatus.IN_PROGRESS.value
+    row.claimed_by = owner
+    row.claimed_at = now
+    await session.flush()
+    history = await recent_attempts(session, phones=[phone], since=now - RECENT_SPAN)
+    return _to_record(row).to_lead(history.get(phone, ()))
 
 
 async def recent_attempts(

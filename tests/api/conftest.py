@@ -89,7 +89,7 @@ async def fake_client(fake_app: FastAPI, seen: Seen) -> AsyncIterator[httpx.Asyn
 CAMPAIGN = {
     "name": "spring renewals",
     "mode": "progressive",
-    "calling_hours": {"start": "00:00", "end": "24:00"},
+    "safe_harbor_message": "This was ACME; call us back on 555-0100.",
 }
 
 

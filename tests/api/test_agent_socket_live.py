@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from api_testing import AUTH, Seen, real_settings
+from api_testing import AUTH, Seen, open_zone, real_settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -96,11 +96,12 @@ async def test_ready_then_a_call_is_offered(server: str, rest: httpx.AsyncClient
                 # simulated callees are sped up): dial wide so a person answers soon.
                 "mode": "power",
                 "dial_ratio": 10,
-                "calling_hours": {"start": "00:00", "end": "24:00"},
+                "safe_harbor_message": "ACME calling; call back on 555-0100",
             },
         )
     ).json()
-    leads = [{"phone": f"+1415555{i:04d}", "timezone": "America/Chicago"} for i in range(100, 140)]
+    zone = open_zone()
+    leads = [{"phone": f"+1415555{i:04d}", "timezone": zone} for i in range(100, 140)]
     loaded = await rest.post(f"/api/v1/campaigns/{campaign['id']}/leads", json={"leads": leads})
     assert loaded.json()["accepted"] == 40
     agent = await _agent(rest, [campaign["id"]])

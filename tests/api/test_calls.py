@@ -10,6 +10,7 @@ URL = "/api/v1/calls"
 CALL_FIELDS = {
     "id", "campaign_id", "lead_id", "phone", "agent_id", "outcome", "abandoned",
     "dialed_at", "answered_at", "bridged_at", "ended_at", "disposition", "notes", "callback_at",
+    "callback_agent_id", "decision", "amd",
 }  # fmt: skip
 
 

@@ -12,7 +12,9 @@ READ_FIELDS = {
     "id", "name", "mode", "state", "dial_ratio", "max_abandon_rate", "ring_timeout_s",
     "connect_deadline_s", "calling_hours", "max_attempts", "retry_delays_s", "caller_id",
     "amd", "safe_harbor_message", "target_agent_wait_s", "wrap_up_limit_s",
-    "pacer_options", "created_at", "updated_at",
+    "pacer_options", "created_at", "updated_at", "compliance_profile", "max_attempts_per_day",
+    "assume_time_zone", "scrub_national_registry", "registry_max_age_days",
+    "personal_callback_wait_s",
 }  # fmt: skip
 
 

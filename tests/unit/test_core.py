@@ -13,6 +13,7 @@ from dialer.commands import (
     BridgeCall,
     CancelCall,
     Command,
+    DialRefused,
     NotifyAgentState,
     PlaceCall,
     RecordCall,
@@ -328,6 +329,9 @@ def test_a_manual_dial_passes_the_gate_for_that_agent() -> None:
     cmds = core.handle(AgentRequestedDial("a2", "camp", lead=refused), 2.0)
     assert of(cmds, PlaceCall) == []
     assert of(cmds, SkipLead) == [
-        SkipLead("camp", "l7", "outside_calling_hours", 500.0, "+15555550007", "a2")
+        SkipLead("camp", "l7", "outside_calling_hours", 500.0, "+15555550007")
+    ]
+    assert of(cmds, DialRefused) == [
+        DialRefused("a2", "camp", "l7", "outside_calling_hours", 500.0)
     ]
     assert core.agent_state("a2").value == "ready"

@@ -1,0 +1,140 @@
+"""Compliance through the REST API: profiles, their defaults and limits, skipped dials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+URL = "/api/v1/campaigns"
+
+
+async def _create(client: httpx.AsyncClient, **fields: Any) -> httpx.Response:
+    return await client.post(URL, json={"name": "compliance", **fields})
+
+
+@pytest.mark.parametrize(
+    ("profile", "cap", "hours"),
+    [
+        ("us", 0.03, {"start": "08:00", "end": "21:00"}),
+        ("uk", 0.03, {"start": "08:00", "end": "21:00"}),
+        ("ca", 0.05, {"start": "09:00", "end": "21:30"}),
+    ],
+)
+async def test_each_profile_gives_its_own_defaults(
+    client: httpx.AsyncClient, profile: str, cap: float, hours: dict[str, str]
+) -> None:
+    response = await _create(client, compliance_profile=profile)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["compliance_profile"] == profile
+    assert body["max_abandon_rate"] == cap
+    assert body["calling_hours"] == hours
+    assert body["scrub_national_registry"] is True
+    assert body["max_attempts_per_day"] == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "loc"),
+    [
+        ({"max_abandon_rate": 0.04}, "max_abandon_rate"),
+        ({"compliance_profile": "ca", "max_abandon_rate": 0.06}, "max_abandon_rate"),
+        ({"calling_hours": {"start": "07:30", "end": "20:00"}}, "calling_hours.start"),
+        ({"calling_hours": {"start": "09:00", "end": "21:30"}}, "calling_hours.end"),
+        ({"compliance_profile": "ca", "calling_hours": {"start": "08:00", "end": "21:00"}},
+         "calling_hours.start"),
+        ({"connect_deadline_s": 2.5}, "connect_deadline_s"),
+        ({"compliance_profile": "uk", "registry_max_age_days": 29}, "registry_max_age_days"),
+        ({"assume_time_zone": "Mars/Olympus"}, "assume_time_zone"),
+        ({"compliance_profile": "fr"}, "compliance_profile"),
+        ({"max_attempts_per_day": 0}, "max_attempts_per_day"),
+    ],
+)  # fmt: skip
+async def test_a_campaign_cannot_loosen_its_profile(
+    client: httpx.AsyncClient, fields: dict[str, Any], loc: str
+) -> None:
+    response = await _create(client, **fields)
+    assert response.status_code == 422, response.text
+    assert loc in str(response.json()["detail"])
+    assert (await client.get(URL)).json() == []  # nothing half-written
+
+
+async def test_stricter_settings_are_kept(client: httpx.AsyncClient) -> None:
+    response = await _create(
+        client,
+        compliance_profile="uk",
+        max_abandon_rate=0.02,
+        calling_hours={"start": "09:00", "end": "20:00"},
+        registry_max_age_days=14,
+        assume_time_zone="Europe/London",
+        max_attempts_per_day=1,
+        connect_deadline_s=1.5,
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["max_abandon_rate"], body["registry_max_age_days"]) == (0.02, 14)
+    assert body["calling_hours"] == {"start": "09:00", "end": "20:00"}
+    assert body["assume_time_zone"] == "Europe/London"
+
+
+async def test_a_patch_cannot_loosen_either(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    url = f"{URL}/{campaign['id']}"
+    response = await client.patch(url, json={"max_abandon_rate": 0.05})
+    assert response.status_code == 422
+    assert "max_abandon_rate" in str(response.json()["detail"])
+    # To Canada: its cap is 5 %, but its day starts at 09:00.
+    moved = await client.patch(url, json={"compliance_profile": "ca", "max_abandon_rate": 0.05})
+    assert moved.status_code == 422 and "calling_hours.start" in moved.text
+    moved = await client.patch(
+        url,
+        json={
+            "compliance_profile": "ca",
+            "max_abandon_rate": 0.05,
+            "calling_hours": {"start": "09:00", "end": "21:30"},
+        },
+    )
+    assert moved.status_code == 200, moved.text
+    assert (await client.get(url)).json()["compliance_profile"] == "ca"
+    cleared = await client.patch(url, json={"assume_time_zone": None})
+    assert cleared.status_code == 200 and cleared.json()["assume_time_zone"] is None
+
+
+async def test_starting_needs_a_message_for_an_abandoned_person(
+    client: httpx.AsyncClient,
+) -> None:
+    bare = (await _create(client, mode="predictive")).json()
+    refused = await client.post(f"{URL}/{bare['id']}/start")
+    assert refused.status_code == 422
+    assert "safe_harbor_message" in refused.text
+    assert (await client.get(f"{URL}/{bare['id']}")).json()["state"] == "stopped"
+    # With a caller id, the message is made from the name and the number.
+    await client.patch(f"{URL}/{bare['id']}", json={"caller_id": "+14155550100"})
+    started = await client.post(f"{URL}/{bare['id']}/start")
+    assert started.status_code == 200, started.text
+    message = started.json()["safe_harbor_message"]
+    assert "compliance" in message and "+14155550100" in message
+    # Preview never abandons: it needs no message.
+    preview = (await client.post(URL, json={"name": "pv", "mode": "preview"})).json()
+    assert (await client.post(f"{URL}/{preview['id']}/start")).status_code == 200
+
+
+async def test_stats_name_the_profile_window(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    stats = (await client.get(f"{URL}/{campaign['id']}/stats")).json()
+    assert stats["compliance_profile"] == "us"
+    assert stats["abandon_window"] == "rolling_30d"
+    assert stats["abandon_rate_window"] == 0.0
+    assert stats["blocked_reason"] is None
+
+
+async def test_skips_list_is_empty_then_404_for_unknown_campaigns(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    response = await client.get(f"{URL}/{campaign['id']}/skips")
+    assert response.status_code == 200 and response.json() == []
+    assert (await client.get(f"{URL}/nope/skips")).status_code == 404
+    assert (await client.get(f"{URL}/{campaign['id']}/skips?limit=0")).status_code == 422
