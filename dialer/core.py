@@ -134,6 +134,7 @@ class _Run:
         "dialed",
         "dialing",
         "exhausted",
+        "held",
         "hopper",
         "human_answered",
         "leads_requested",
@@ -154,6 +155,8 @@ class _Run:
         self.pacer = pacer
         self.counts = counts  # agents by state index, shared with the core's table
         self.hopper: deque[Lead] = deque()
+        # Leads the gate allows only with an agent reserved, none free yet.
+        self.held: deque[Lead] = deque()
         self.leads_requested = False
         self.exhausted = False
         self.dialing: dict[str, Call] = {}
@@ -543,7 +546,7 @@ class DialerCore:
         if run.settings.state is not RunState.RUNNING:
             raise IllegalTransition("campaign", run.settings.state.value, "dial")
         if ev.lead is not None:
-            self._try_dial(ev.campaign_id, run, ev.lead, agent)
+            self._try_dial(ev.campaign_id, run, ev.lead, agent, chosen=True)
         else:
             self._dial_next(ev.campaign_id, run, agent)
         self._want_leads(ev.campaign_id, run)
@@ -872,6 +875,14 @@ class DialerCore:
 
         ``agent`` is the agent the call is for (preview); None for a paced call.
         """
+        if run.held and (agent is not None or run.counts[_READY] > 0):
+            # Leads that wait for an agent come first when one may be had.
+            for _ in range(len(run.held)):
+                call = self._try_dial(campaign_id, run, run.held.popleft(), agent)
+                if call is not None:
+                    return call
+                if run.blocked_reason is not None:
+                    return None
         hopper = run.hopper
         while hopper:
             call = self._try_dial(campaign_id, run, hopper.popleft(), agent)
@@ -880,6 +891,13 @@ class DialerCore:
             if run.blocked_reason is not None:
                 return None
         return None
+
+    def _hold(self, run: _Run, lead: Lead, reason: str, retry_at: float | None) -> None:
+        """Keep a lead that needs an agent none is free for, up to a hopper's worth."""
+        if len(run.held) < run.settings.hopper_size:
+            run.held.append(lead)
+        else:
+            self._skip(run, lead, f"awaiting_agent:{reason}", retry_at, None)
 
     def _skip(
         self, run: _Run, lead: Lead, reason: str, retry_at: float | None, agent: Agent | None
@@ -891,14 +909,22 @@ class DialerCore:
             self._out.append(DialRefused(agent.id, cid, lead.id, reason, retry_at))
 
     def _try_dial(
-        self, campaign_id: str, run: _Run, lead: Lead, agent: Agent | None
+        self,
+        campaign_id: str,
+        run: _Run,
+        lead: Lead,
+        agent: Agent | None,
+        *,
+        chosen: bool = False,
     ) -> Call | None:
-        """One lead through the gate: dialed (the call), skipped, or put back (blocked).
+        """One lead through the gate: dialed (the call), skipped, held, or put back.
 
         A rule that allows the call only with an agent waiting for it (uk
         repeat calls, a personal callback) is met by the agent a preview or
-        manual dial is for; a paced call reserves the longest-ready agent (or
-        the named one) before dialing, or the lead waits for one.
+        manual (``chosen``: this very lead) dial is for, except that a preview
+        agent does not take another agent's personal callback; a paced call
+        reserves the longest-ready agent (or the named one) before dialing.
+        Otherwise the lead is held in the core until such an agent is ready.
         """
         settings = run.settings
         if lead.attempts >= settings.max_attempts:
@@ -925,11 +951,17 @@ class DialerCore:
             if verdict.needs_agent and agent is None:
                 reserved = self._reservable(campaign_id, verdict.agent_id)
                 if reserved is None:
-                    self._skip(
-                        run, lead, f"awaiting_agent:{verdict.reason}", verdict.retry_at, None
-                    )
+                    self._hold(run, lead, verdict.reason, verdict.retry_at)
                     return None
                 decision = f"{verdict.reason}:reserved_agent"
+            elif (
+                verdict.needs_agent
+                and agent is not None
+                and not chosen
+                and verdict.agent_id not in (None, agent.id)
+            ):
+                self._hold(run, lead, verdict.reason, verdict.retry_at)
+                return None
         run.blocked_reason = None
         for_agent = agent if agent is not None else reserved
         agent_id = for_agent.id if for_agent is not None else None

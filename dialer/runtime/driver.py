@@ -425,5 +425,9 @@ class CoreDriver:
             self._claimed[lead.id] = lead
         self.post(LeadsClaimed(cmd.campaign_id, tuple(leads), exhausted=exhausted))
 
+    def lead_claimed(self, lead: Lead) -> None:
+        """A lead claimed outside the hopper (a manual dial): its data goes to the agent."""
+        self._claimed[lead.id] = lead
+
     def claimed_lead_ids(self) -> list[str]:
         return list(self._claimed)

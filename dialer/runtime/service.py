@@ -592,6 +592,7 @@ class DialerService:
         if self.dnc.blocked(normal, str(campaign_id)):
             raise InvalidInput(f"{normal} is on a do-not-call list", field="phone")
         lead = await self.store.claim_number(str(campaign_id), normal)
+        self.driver.lead_claimed(lead)
         await self.driver.submit(AgentRequestedDial(agent_id, str(campaign_id), lead=lead))
 
     async def agent_disconnected(self, agent_id: str, session: object) -> None:

@@ -8,89 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
+from service_testing import Softphone, make_campaign
 
-from dialer.campaign import CampaignSettings, DialMode, RunState
+from dialer.campaign import RunState
 from dialer.errors import IllegalTransition, InvalidInput, NotFound
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
-from dialer.runtime.settings import Settings
-from simulator.distributions import parse_distribution
-from simulator.telephony import CalleeBehaviour, SimulatedTelephony
-
-
-def fixed(v: float) -> Any:
-    return parse_distribution({"dist": "fixed", "value": v})
-
-
-def telephony(human: float = 1.0, talk_s: float = 0.3) -> SimulatedTelephony:
-    return SimulatedTelephony(
-        CalleeBehaviour(
-            human=human,
-            machine=0.0,
-            busy=1.0 - human,
-            invalid=0.0,
-            answer_delay_s=fixed(0.05),
-            fail_delay_s=fixed(0.05),
-            talk_s=fixed(talk_s),
-            machine_talk_s=fixed(0.05),
-        ),
-        seed=3,
-    )
-
-
-@pytest.fixture
-async def service(db_url: str) -> AsyncIterator[DialerService]:
-    svc = DialerService(
-        Settings(database_url=db_url, api_key="secret", stats_interval_s=0.1),
-        telephony=telephony(),
-    )
-    await svc.start()
-    try:
-        yield svc
-    finally:
-        await svc.stop()
-
-
-class Softphone:
-    def __init__(self, svc: DialerService, agent_id: str) -> None:
-        self.svc = svc
-        self.agent_id = agent_id
-        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.session: object = None
-
-    async def send(self, message: dict[str, Any]) -> None:
-        self.inbox.put_nowait(message)
-
-    async def connect(self) -> None:
-        self.session = await self.svc.agent_connected(self.agent_id, self.send)
-
-    async def expect(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
-        async def wait() -> dict[str, Any]:
-            while True:
-                msg = await self.inbox.get()
-                if msg["type"] == kind:
-                    return msg
-
-        return await asyncio.wait_for(wait(), timeout)
-
-    def say(self, **message: Any) -> Any:
-        return self.svc.agent_message(self.agent_id, message)
-
-
-async def make_campaign(svc: DialerService, **kw: Any) -> str:
-    settings = CampaignSettings(
-        id=str(uuid.uuid4()),
-        name=f"c-{uuid.uuid4().hex[:6]}",
-        mode=kw.pop("mode", DialMode.PROGRESSIVE),
-        safe_harbor_message="ACME calling; call back on 555-0100",
-        **kw,
-    )
-    return (await svc.create_campaign(settings)).id
 
 
 async def test_a_person_answers_reaches_the_agent_and_the_record_is_complete(

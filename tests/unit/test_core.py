@@ -289,12 +289,9 @@ def test_with_no_agent_to_reserve_the_lead_waits() -> None:
     core.handle(CampaignUpdated(settings()), 0.0)
     core.handle(LeadsClaimed("camp", leads(2)), 0.0)
     cmds = login(core, "bob", 1.0)
-    # ada's callback is not bob's: it goes back to wait; bob gets the next lead.
-    assert of(cmds, SkipLead) == [
-        SkipLead("camp", "l0", "awaiting_agent:personal_callback", 120.0, phone="+15555550000")
-    ]
+    # ada's callback is not bob's: the core holds it for her; bob gets the next lead.
+    assert of(cmds, SkipLead) == []
     assert [(c.lead_id, c.agent_id) for c in of(cmds, PlaceCall)] == [("l1", None)]
-    core.handle(LeadsClaimed("camp", leads(1)), 2.0)
     cmds = login(core, "ada", 3.0)
     assert [(c.lead_id, c.agent_id) for c in of(cmds, PlaceCall)] == [("l0", "ada")]
 

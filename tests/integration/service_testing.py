@@ -1,0 +1,71 @@
+"""What the in-process service tests share: a fast simulated telephony and softphones."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from dialer.campaign import CampaignSettings, DialMode
+from dialer.runtime.service import DialerService
+from simulator.distributions import parse_distribution
+from simulator.telephony import CalleeBehaviour, SimulatedTelephony
+
+__all__ = ["Softphone", "fixed", "make_campaign", "telephony"]
+
+
+def fixed(v: float) -> Any:
+    return parse_distribution({"dist": "fixed", "value": v})
+
+
+def telephony(human: float = 1.0, talk_s: float = 0.3) -> SimulatedTelephony:
+    return SimulatedTelephony(
+        CalleeBehaviour(
+            human=human,
+            machine=0.0,
+            busy=1.0 - human,
+            invalid=0.0,
+            answer_delay_s=fixed(0.05),
+            fail_delay_s=fixed(0.05),
+            talk_s=fixed(talk_s),
+            machine_talk_s=fixed(0.05),
+        ),
+        seed=3,
+    )
+
+
+class Softphone:
+    def __init__(self, svc: DialerService, agent_id: str) -> None:
+        self.svc = svc
+        self.agent_id = agent_id
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.session: object = None
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.inbox.put_nowait(message)
+
+    async def connect(self) -> None:
+        self.session = await self.svc.agent_connected(self.agent_id, self.send)
+
+    async def expect(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+        async def wait() -> dict[str, Any]:
+            while True:
+                msg = await self.inbox.get()
+                if msg["type"] == kind:
+                    return msg
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def say(self, **message: Any) -> Any:
+        return self.svc.agent_message(self.agent_id, message)
+
+
+async def make_campaign(svc: DialerService, **kw: Any) -> str:
+    settings = CampaignSettings(
+        id=str(uuid.uuid4()),
+        name=f"c-{uuid.uuid4().hex[:6]}",
+        mode=kw.pop("mode", DialMode.PROGRESSIVE),
+        safe_harbor_message="ACME calling; call back on 555-0100",
+        **kw,
+    )
+    return (await svc.create_campaign(settings)).id
