@@ -240,8 +240,10 @@ class CoreDriver:
             self.post(event)
 
     # ------------------------------------------------------------ commands
-    def _write(self, call_id: str | None, op: WriteOp) -> asyncio.Future[None]:
-        fut = self.writer.submit(op)
+    def _write(
+        self, call_id: str | None, op: WriteOp, *, urgent: bool = False
+    ) -> asyncio.Future[None]:
+        fut = self.writer.submit(op, key=call_id, urgent=urgent)
         if call_id is not None:
             self._last_write[call_id] = fut
         if self._current is not None:
@@ -375,10 +377,13 @@ class CoreDriver:
         self._chain(cmd.call_id, bridge)
 
     def _record(self, record: CallRecord) -> None:
-        if record.answered_at is not None and record.bridged_at is None and record.ended_at is None:
+        offer = record.bridged_at is None and record.ended_at is None
+        if offer and record.answered_at is not None:
             self._answered_at[record.id] = record.answered_at
         to_wall = self.clock.wall_epoch
-        self._write(record.id, lambda s: self.store.call_updated(s, record, to_wall))
+        # An offer to an agent: a person is waiting for the bridge that waits for this.
+        urgent = offer and record.answered_at is not None and record.agent_id is not None
+        self._write(record.id, lambda s: self.store.call_updated(s, record, to_wall), urgent=urgent)
         if record.ended_at is None:
             return
         if (

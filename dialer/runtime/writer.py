@@ -5,6 +5,14 @@ commit for each one serialised the whole floor behind the database. Writes
 now queue here in order and are committed in batches; whoever needs a write
 to be durable first (the telephony before it originates, the agent before it
 hears of a call) awaits that write's future, and only that.
+
+A write someone is waiting on with a person on the line (the offer of an
+answered call to an agent: the bridge waits for it, and the law counts two
+seconds) may be marked ``urgent``: it goes by a second lane with its own
+transaction, so it never queues behind a big batch. Writes about one call
+(``key``) never overtake each other: an urgent write for a call that still has
+a write queued in the main lane joins that lane, and everything for a call
+with an urgent write in flight follows it in the urgent lane.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,56 +31,51 @@ log = logging.getLogger(__name__)
 
 WriteOp = Callable[[AsyncSession], Awaitable[None]]
 RunBatch = Callable[[Sequence[WriteOp]], Awaitable[list[BaseException | None]]]
+_Item = tuple[WriteOp, asyncio.Future[None], str | None]
 
 
-class BatchWriter:
-    def __init__(self, run_batch: RunBatch, *, max_batch: int = 400) -> None:
+class _Lane:
+    """One queue of writes and the task that commits them in batches, in order."""
+
+    def __init__(self, name: str, run_batch: RunBatch, max_batch: int, keys: Counter[str]) -> None:
+        self.name = name
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[WriteOp, asyncio.Future[None]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.keys = keys  # writes queued or in flight here, per key
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.task: asyncio.Task[None] | None = None
+
+    def put(self, item: _Item) -> None:
+        self.idle.clear()
+        if item[2] is not None:
+            self.keys[item[2]] += 1
+        self.queue.put_nowait(item)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="dialer-writer")
+        self.task = asyncio.create_task(self._run(), name=f"dialer-writer-{self.name}")
 
-    def submit(self, op: WriteOp) -> asyncio.Future[None]:
-        """Queue a write; the future resolves when it is committed (or failed)."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._idle.clear()
-        self._queue.put_nowait((op, fut))
-        return fut
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
-        while not (self._queue.empty() and self._idle.is_set()):
-            await asyncio.sleep(0.005)
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.flush(), 10.0)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+    def drained(self) -> bool:
+        return self.queue.empty() and self.idle.is_set()
 
     async def _run(self) -> None:
-        queue = self._queue
+        queue = self.queue
         while True:
-            first = await queue.get()
-            batch = [first]
+            batch = [await queue.get()]
             while not queue.empty() and len(batch) < self._max_batch:
                 batch.append(queue.get_nowait())
             try:
-                results = await self._run_batch([op for op, _ in batch])
+                results = await self._run_batch([op for op, _, _ in batch])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 results = [exc] * len(batch)
-            for (_, fut), result in zip(batch, results, strict=True):
+            for (_, fut, key), result in zip(batch, results, strict=True):
+                if key is not None:
+                    self.keys[key] -= 1
+                    if self.keys[key] <= 0:
+                        del self.keys[key]
                 if fut.done():
                     continue
                 if result is None:
@@ -81,4 +85,45 @@ class BatchWriter:
                     fut.set_exception(result)
                     fut.exception()  # marked retrieved: a failed write is logged above
             if queue.empty():
-                self._idle.set()
+                self.idle.set()
+
+
+class BatchWriter:
+    def __init__(self, run_batch: RunBatch, *, max_batch: int = 400) -> None:
+        self._main = _Lane("main", run_batch, max_batch, Counter())
+        self._urgent = _Lane("urgent", run_batch, max_batch, Counter())
+
+    def start(self) -> None:
+        self._main.start()
+        self._urgent.start()
+
+    def submit(
+        self, op: WriteOp, *, key: str | None = None, urgent: bool = False
+    ) -> asyncio.Future[None]:
+        """Queue a write; the future resolves when it is committed (or failed).
+
+        ``key`` names what the write is about (a call id): writes with one key
+        commit in the order they were submitted, whatever their lane.
+        """
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        in_urgent = key is not None and key in self._urgent.keys
+        in_main = key is not None and key in self._main.keys
+        lane = self._urgent if in_urgent or (urgent and not in_main) else self._main
+        lane.put((op, fut, key))
+        return fut
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        while not (self._main.drained() and self._urgent.drained()):
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), 10.0)
+        for lane in (self._main, self._urgent):
+            if lane.task is None:
+                continue
+            lane.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lane.task
+            lane.task = None
