@@ -8,22 +8,27 @@ disposition, so a number added is never dialed after that.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dialer.campaign import CampaignSettings, Lead
 from dialer.compliance.hours import check_calling_hours
 from dialer.compliance.phones import zones_for_number
+from dialer.compliance.registry import RegistryIndex
 from dialer.ports import GateVerdict
 
 __all__ = ["ComplianceGate", "DncIndex"]
 
 
 class DncIndex:
-    """Numbers not to call: everywhere, or per campaign."""
+    """Numbers not to call: everywhere, per campaign, or on a national registry."""
 
-    __slots__ = ("_campaign", "_everywhere")
+    __slots__ = ("_campaign", "_everywhere", "registries")
 
     def __init__(self) -> None:
         self._everywhere: set[str] = set()
         self._campaign: dict[str, set[str]] = {}
+        # Millions of numbers: sorted arrays, not sets (dialer.compliance.registry).
+        self.registries = RegistryIndex()
 
     def add(self, phone: str, campaign_id: str | None = None) -> None:
         if campaign_id is None:
@@ -41,7 +46,16 @@ class DncIndex:
         if phone in self._everywhere:
             return True
         listed = self._campaign.get(campaign_id)
-        return listed is not None and phone in listed
+        return (listed is not None and phone in listed) or phone in self.registries
+
+    def blocked_many(self, phones: Sequence[str], campaign_id: str) -> list[bool]:
+        """:meth:`blocked` for a batch, with one vectorised search per registry."""
+        on_registry = self.registries.listed_many(phones).tolist()
+        listed = self._campaign.get(campaign_id, set())
+        return [
+            hit or phone in self._everywhere or phone in listed
+            for phone, hit in zip(phones, on_registry, strict=True)
+        ]
 
     def __len__(self) -> int:
         return len(self._everywhere) + sum(len(s) for s in self._campaign.values())

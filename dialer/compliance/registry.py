@@ -1,0 +1,609 @@
+"""National do-not-call registry files: parsing and membership, with numpy.
+
+A registry copy is held as a sorted, de-duplicated ``int64`` array of the
+numbers' E.164 digits (``+14155550100`` is ``14155550100``): 8 bytes a number,
+so 50 million fit in 400 MB, and membership is a binary search. E.164 numbers
+start with a non-zero digit and have at most 15 digits, so the integer names
+exactly one number and fits in 63 bits.
+
+Registry files are one number per line: 10-digit NANP numbers as the US and
+Canadian registries publish them (country code 1 is added), or E.164
+(``+`` and up to 15 digits). Blank lines, surrounding spaces, CRLF, a byte
+order mark and one header line are tolerated; any other line is reported
+with its line number and why, and the rest of the file loads.
+
+Parsing never loops over lines in Python: the bytes are cut into blocks at
+newlines, and each block is parsed with array operations. A block of
+fixed-width lines (the registries' own layout) takes a faster path that
+reshapes it into rows. Only the few reported bad lines are looked at one by one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "NATIONAL_COUNTRY_CODE",
+    "BadLine",
+    "ParsedRegistry",
+    "Registry",
+    "RegistryCopy",
+    "RegistryIndex",
+    "RegistryNumbers",
+    "RegistryParser",
+    "classify_line",
+    "e164_to_int",
+    "int_to_e164",
+    "parse_registry",
+    "phones_to_ints",
+]
+
+Int64Array = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+_Bytes = npt.NDArray[np.uint8]
+
+
+class Registry(enum.StrEnum):
+    """Which national list a copy is of: the compliance profile it serves."""
+
+    US = "us"  # US National Do Not Call Registry (FTC)
+    UK = "uk"  # UK Telephone Preference Service (TPS)
+    CA = "ca"  # Canada's National Do Not Call List (CRTC)
+
+
+# The country code a 10-digit line gets. The NANP registries publish numbers
+# without it; a 10-digit line in a UK file is not a NANP number, and guessing
+# it were would block the wrong person and miss the right one.
+NATIONAL_COUNTRY_CODE: Final[dict[Registry, int | None]] = {
+    Registry.US: 1,
+    Registry.CA: 1,
+    Registry.UK: None,
+}
+
+MAX_REPORTED_LINES: Final = 1000
+_BLOCK_BYTES: Final = 8 << 20  # bounds every temporary array of the general path
+_MAX_DIGITS: Final = 15
+_SHOWN_CHARS: Final = 40  # of a bad line, in its report
+
+_NL, _CR, _SP, _TAB, _PLUS, _ZERO = (ord(c) for c in "\n\r \t+0")
+_TWO: Final = ord("2")
+_BOM: Final = b"\xef\xbb\xbf"
+_TEN_ONES: Final = 1_111_111_111  # sum of 10**k, k < 10: the ASCII '0's in a value
+_NATIONAL_SPAN: Final = 10**10
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that is not a number: its 1-based line number, its text, and why."""
+
+    line: int
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRegistry:
+    """A parsed file: the numbers, and what was wrong with the rest.
+
+    ``bad_lines`` holds the first ``max_reported`` bad lines; ``bad_count``
+    counts them all. ``valid`` counts number lines, repeats included, so
+    ``valid - len(numbers)`` were duplicates.
+    """
+
+    numbers: Int64Array  # sorted, unique, read-only
+    lines: int
+    valid: int
+    bad_lines: tuple[BadLine, ...]
+    bad_count: int
+    header: str | None
+
+    @property
+    def duplicates(self) -> int:
+        return self.valid - int(self.numbers.size)
+
+
+def classify_line(raw: bytes, national_country_code: int | None = 1) -> int | str:
+    """One line's number as an int, or the reason it is not one.
+
+    The reference for what the vectorised parser accepts (tests hold the two
+    to each other); the parser calls it only to word its reports.
+    """
+    text = raw.strip(b" \t\r\n")
+    if not text:
+        return "blank line"
+    plus = text.startswith(b"+")
+    digits = text[1:] if plus else text
+    if not digits:
+        return "a '+' with no digits"
+    if not (digits.isdigit() and digits.isascii()):
+        if any(c in b" \t" for c in digits):
+            return "spaces inside the number"
+        return "not a number: digits only, optionally after a '+'"
+    count = len(digits)
+    if plus:
+        if digits[0] == _ZERO:
+            return "E.164 country codes do not start with 0"
+        if count < 2 or count > _MAX_DIGITS:
+            return f"{count} digits after '+': E.164 has 2 to {_MAX_DIGITS}"
+        return int(digits)
+    if national_country_code is None:
+        return "not E.164: this registry's numbers need a '+' and the country code"
+    if count != 10:
+        return f"{count} digits: expected 10 (a NANP number) or E.164 ('+' and country code)"
+    if digits[0] < _TWO:
+        return "NANP area codes do not start with 0 or 1"
+    if digits[3] < _TWO:
+        return "NANP exchange codes do not start with 0 or 1"
+    return national_country_code * _NATIONAL_SPAN + int(digits)
+
+
+class RegistryParser:
+    """Parses a registry file fed in pieces of any size (an upload, a file read in blocks).
+
+    Keeps only the numbers found so far (8 bytes each) and the unfinished
+    last line, never the whole file. ``finish`` sorts and de-duplicates.
+    """
+
+    def __init__(
+        self,
+        *,
+        national_country_code: int | None = 1,
+        max_reported: int = MAX_REPORTED_LINES,
+        block_bytes: int = _BLOCK_BYTES,
+    ) -> None:
+        self._cc = national_country_code
+        self._max_reported = max_reported
+        self._block_bytes = max(block_bytes, 64)
+        self._pending = bytearray()
+        self._parts: list[Int64Array] = []
+        self._lines = 0  # complete lines parsed so far
+        self._valid = 0
+        self._bad: list[BadLine] = []
+        self._bad_count = 0
+        self._header: str | None = None
+        self._seen_text = False  # a non-blank line went by: no header after it
+        self._started = False
+        self._overlong_at: int | None = None  # line number of a line we are skipping
+        self._finished = False
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Parse the complete lines in ``data`` (after any left from before)."""
+        if self._finished:
+            raise RuntimeError("the parser has finished")
+        view = bytes(data) if isinstance(data, memoryview) else data
+        if not self._started and view:
+            self._started = True
+            if view.startswith(_BOM):
+                view = view[len(_BOM) :]
+        if not view:
+            return
+        start = 0
+        if self._overlong_at is not None or self._pending:
+            first_nl = view.find(b"\n")
+            if first_nl < 0:
+                self._stash(view)
+                return
+            if self._overlong_at is None and len(self._pending) + first_nl > self._block_bytes:
+                self._overlong_at = self._lines + 1
+                self._pending.clear()
+            if self._overlong_at is not None:
+                self._end_overlong()
+            else:
+                self._pending += view[: first_nl + 1]
+                self._parse(bytes(self._pending))
+                self._pending.clear()
+            start = first_nl + 1
+        last_nl = view.rfind(b"\n", start)
+        if last_nl < 0:
+            self._stash(view[start:])
+            return
+        # Whole lines straight from the caller's buffer, a block at a time.
+        while start <= last_nl:
+            cut = last_nl
+            if last_nl - start >= self._block_bytes:
+                cut = view.rfind(b"\n", start, start + self._block_bytes + 1)
+                if cut < 0:  # one line longer than a block: reported, not parsed
+                    self._overlong_at = self._lines + 1
+                    self._end_overlong()
+                    start = view.find(b"\n", start) + 1
+                    continue
+            self._parse(np.frombuffer(view, dtype=np.uint8, count=cut + 1 - start, offset=start))
+            start = cut + 1
+        self._stash(view[start:])
+
+    def finish(self) -> ParsedRegistry:
+        """Parse the last line (newline or not), then sort and de-duplicate."""
+        if self._finished:
+            raise RuntimeError("the parser has finished")
+        if self._overlong_at is not None:
+            self._end_overlong()
+        elif self._pending:
+            self._parse(bytes(self._pending) + b"\n")
+            self._pending.clear()
+        self._finished = True
+        numbers = _sorted_unique(self._parts)
+        self._parts = []
+        return ParsedRegistry(
+            numbers=numbers,
+            lines=self._lines,
+            valid=self._valid,
+            bad_lines=tuple(self._bad),
+            bad_count=self._bad_count,
+            header=self._header,
+        )
+
+    # ------------------------------------------------------------ internals
+    def _stash(self, rest: bytes | bytearray) -> None:
+        """Keep an unfinished line; one longer than a block is dropped and reported."""
+        if self._overlong_at is not None:
+            return
+        self._pending += rest
+        if len(self._pending) > self._block_bytes:
+            self._overlong_at = self._lines + 1
+            self._pending.clear()
+
+    def _end_overlong(self) -> None:
+        assert self._overlong_at is not None
+        self._lines += 1
+        self._seen_text = True
+        self._report(self._overlong_at, "", f"a line of over {self._block_bytes} bytes")
+        self._overlong_at = None
+
+    def _report(self, line: int, text: str, reason: str) -> None:
+        self._bad_count += 1
+        if len(self._bad) < self._max_reported:
+            self._bad.append(BadLine(line, text, reason))
+
+    def _parse(self, block: bytes | _Bytes) -> None:
+        """One block of whole lines, each ending in a newline."""
+        buf = block if isinstance(block, np.ndarray) else np.frombuffer(block, dtype=np.uint8)
+        first_line = self._lines + 1
+        fixed = _fixed_width(buf, self._cc) if self._seen_text else None
+        if fixed is not None:
+            self._parts.append(fixed)
+            self._valid += int(fixed.size)
+            self._lines += int(fixed.size)
+            return
+        parsed = _parse_lines(buf, self._cc)
+        self._lines += parsed.line_count
+        bad = parsed.bad_rows
+        if not self._seen_text and parsed.first_text_row is not None:
+            self._seen_text = True
+            row = parsed.first_text_row
+            if bad.size and bad[0] == row and _is_header(_line_bytes(buf, parsed, row)):
+                self._header = _line_text(buf, parsed, row)
+                bad = bad[1:]
+        good = parsed.values
+        self._parts.append(good)
+        self._valid += int(good.size)
+        room = self._max_reported - len(self._bad)
+        for row in bad[: max(room, 0)].tolist():
+            reason = classify_line(_line_bytes(buf, parsed, row), self._cc)
+            text = _line_text(buf, parsed, row)
+            self._bad.append(BadLine(first_line + row, text, str(reason)))
+        self._bad_count += int(bad.size)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lines:
+    line_count: int
+    starts: Int64Array  # per line: offset of its first byte
+    ends: Int64Array  # per line: offset of its newline
+    values: Int64Array  # the numbers of the good lines, in file order
+    bad_rows: Int64Array  # 0-based rows in the block of the lines that are not numbers
+    first_text_row: int | None  # the first non-blank line's row
+
+
+def _line_bytes(buf: _Bytes, lines: _Lines, row: int) -> bytes:
+    return bytes(buf[lines.starts[row] : lines.ends[row]])
+
+
+def _is_header(raw: bytes) -> bool:
+    """A first line that names a column (``phone``, ``Number``) rather than being one."""
+    return any(c.isalpha() for c in raw.decode("utf-8", errors="replace"))
+
+
+def _line_text(buf: _Bytes, lines: _Lines, row: int) -> str:
+    text = _line_bytes(buf, lines, row).strip(b" \t\r\n").decode("utf-8", errors="replace")
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
+def _fixed_width(buf: _Bytes, cc: int | None) -> Int64Array | None:
+    """The numbers of a block whose every line is ``[+]digits[\\r]\\n`` of one width.
+
+    None when the block is anything else, or has a bad line: the general path
+    then parses it and words the reports.
+    """
+    size = int(buf.size)
+    if size == 0:
+        return None
+    plus = int(buf[0] == _PLUS)
+    cr = 0
+    width = int(np.argmax(buf == _NL)) + 1
+    if width >= 2 and buf[width - 2] == _CR:
+        cr = 1
+    count = width - 1 - cr - plus
+    if size % width or count < 1:
+        return None
+    if plus:
+        if not (2 <= count <= _MAX_DIGITS):
+            return None
+    elif cc is None or count != 10:
+        return None
+    rows = buf.reshape(-1, width)
+    if not (rows[:, -1] == _NL).all():
+        return None
+    if cr and not (rows[:, -2] == _CR).all():
+        return None
+    if plus and not (rows[:, 0] == _PLUS).all():
+        return None
+    digits = rows[:, plus : plus + count]
+    # uint8 arithmetic wraps: anything below '0' becomes large, so one test.
+    if ((digits - _ZERO) > 9).any():
+        return None
+    if plus:
+        if (digits[:, 0] == _ZERO).any():
+            return None
+    elif (digits[:, 0] < _TWO).any() or (digits[:, 3] < _TWO).any():
+        return None
+    value = np.zeros(rows.shape[0], dtype=np.int64)
+    for k in range(count):
+        value *= 10
+        value += digits[:, k]
+    # Every digit was added as its ASCII code: take the '0's back out.
+    value -= _ZERO * (_TEN_ONES if count == 10 else sum(10**k for k in range(count)))
+    if not plus:
+        assert cc is not None
+        value += cc * _NATIONAL_SPAN
+    return value
+
+
+def _parse_lines(buf: _Bytes, cc: int | None) -> _Lines:
+    """Any block of whole lines: strip, validate and convert with array operations."""
+    ends = np.flatnonzero(buf == _NL).astype(np.int64)
+    starts = np.empty_like(ends)
+    if ends.size:
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    space = (buf == _SP) | (buf == _TAB) | (buf == _CR) | (buf == _NL)
+    solid = np.flatnonzero(~space)
+    # For each line, the solid (non-space) bytes are solid[lo:hi].
+    lo = np.searchsorted(solid, starts)
+    hi = np.searchsorted(solid, ends)
+    text_rows = np.flatnonzero(hi > lo)
+    first_text_row = int(text_rows[0]) if text_rows.size else None
+    lo, hi = lo[text_rows], hi[text_rows]
+    first = solid[lo]
+    last = solid[hi - 1]
+    # A space inside the token: it spans more bytes than it has solid ones.
+    no_gap = (last - first + 1) == (hi - lo)
+    plus = buf[first] == _PLUS
+    dstart = first + plus
+    ndig = last - dstart + 1
+    # Bytes that are neither space nor digit (the '+' included), by position.
+    other = np.flatnonzero(~space & ((buf - _ZERO) > 9))
+    n_other = np.searchsorted(other, last + 1) - np.searchsorted(other, dstart)
+    clean = no_gap & (n_other == 0) & (ndig >= 1)
+    lead = buf[np.minimum(dstart, buf.size - 1)]
+    e164 = clean & plus & (ndig >= 2) & (ndig <= _MAX_DIGITS) & (lead != _ZERO)
+    if cc is None:
+        national = np.zeros_like(e164)
+    else:
+        exchange = buf[np.where(ndig == 10, dstart + 3, dstart)]
+        national = clean & ~plus & (ndig == 10) & (lead >= _TWO) & (exchange >= _TWO)
+    good = e164 | national
+    values = np.zeros(text_rows.size, dtype=np.int64)
+    good_ndig = np.where(good, ndig, 0)
+    # Gather the digits of all good lines of one length at once: a file has few lengths.
+    for length in np.unique(good_ndig[good]).tolist():
+        rows = np.flatnonzero(good_ndig == length)
+        digits = buf[dstart[rows, None] + np.arange(length)]
+        acc = np.zeros(rows.size, dtype=np.int64)
+        for k in range(length):
+            acc *= 10
+            acc += digits[:, k]
+        acc -= _ZERO * sum(10**k for k in range(length))
+        values[rows] = acc
+    if cc is not None:
+        values[national] += cc * _NATIONAL_SPAN
+    return _Lines(
+        line_count=int(ends.size),
+        starts=starts,
+        ends=ends,
+        values=values[good],
+        bad_rows=text_rows[~good],
+        first_text_row=first_text_row,
+    )
+
+
+def _in_order(parts: list[Int64Array]) -> bool:
+    """Whether the parts, one after another, are already sorted (a file published sorted)."""
+    last: int | None = None
+    for part in parts:
+        if part.size == 0:
+            continue
+        if last is not None and int(part[0]) < last:
+            return False
+        if part.size > 1 and not (part[1:] >= part[:-1]).all():
+            return False
+        last = int(part[-1])
+    return True
+
+
+def _sorted_unique(parts: list[Int64Array]) -> Int64Array:
+    """The parts' numbers sorted, each once, read-only; sorts in place to save a copy."""
+    in_order = _in_order(parts)
+    numbers = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    parts.clear()
+    if not in_order:
+        numbers.sort()
+    if numbers.size > 1:
+        fresh = numbers[1:] != numbers[:-1]
+        if not fresh.all():
+            keep = np.empty(numbers.size, dtype=np.bool_)
+            keep[0] = True
+            keep[1:] = fresh
+            numbers = numbers[keep]
+    numbers.flags.writeable = False
+    return numbers
+
+
+def parse_registry(
+    data: bytes | bytearray,
+    *,
+    national_country_code: int | None = 1,
+    max_reported: int = MAX_REPORTED_LINES,
+) -> ParsedRegistry:
+    """A whole registry file held in memory; see :class:`RegistryParser`."""
+    parser = RegistryParser(national_country_code=national_country_code, max_reported=max_reported)
+    parser.feed(data)
+    return parser.finish()
+
+
+# ------------------------------------------------------------- membership
+def e164_to_int(phone: str) -> int | None:
+    """``+14155550100`` -> ``14155550100``; None for anything not E.164."""
+    if len(phone) < 3 or len(phone) > _MAX_DIGITS + 1 or phone[0] != "+":
+        return None
+    digits = phone[1:]
+    if not (digits.isascii() and digits.isdigit()) or digits[0] == "0":
+        return None
+    return int(digits)
+
+
+def int_to_e164(value: int) -> str:
+    return f"+{value}"
+
+
+def phones_to_ints(phones: Iterable[str], count: int | None = None) -> Int64Array:
+    """E.164 strings as int64; -1 (on no registry) for any that is not E.164."""
+    values = (e164_to_int(p) for p in phones)
+    known = (-1 if v is None else v for v in values)
+    return np.fromiter(known, dtype=np.int64, count=-1 if count is None else count)
+
+
+class RegistryNumbers:
+    """An immutable sorted set of numbers (int64 E.164 digits)."""
+
+    __slots__ = ("_numbers",)
+
+    def __init__(self, sorted_unique: Int64Array) -> None:
+        """Takes the array as is: sorted and unique, as the parser and storage give it."""
+        if sorted_unique.dtype != np.int64 or sorted_unique.ndim != 1:
+            raise ValueError("registry numbers are a 1-D int64 array")
+        view = sorted_unique.view()
+        view.flags.writeable = False
+        self._numbers = view
+
+    @classmethod
+    def from_unsorted(cls, values: Iterable[int] | Int64Array) -> RegistryNumbers:
+        array = np.asarray(values if isinstance(values, np.ndarray) else list(values), np.int64)
+        return cls(np.unique(array))
+
+    @property
+    def array(self) -> Int64Array:
+        """The sorted numbers (read-only)."""
+        return self._numbers
+
+    def __len__(self) -> int:
+        return int(self._numbers.size)
+
+    def __contains__(self, phone: object) -> bool:
+        if not isinstance(phone, str):
+            return False
+        value = e164_to_int(phone)
+        return value is not None and self.contains_int(value)
+
+    def contains_int(self, value: int) -> bool:
+        numbers = self._numbers
+        i = int(np.searchsorted(numbers, value))
+        return i < numbers.size and int(numbers[i]) == value
+
+    def contains_ints(self, values: Int64Array) -> BoolArray:
+        """Membership of each of ``values``; in order, in one vectorised search."""
+        numbers = self._numbers
+        if numbers.size == 0 or values.size == 0:
+            return np.zeros(values.shape, dtype=np.bool_)
+        at = np.searchsorted(numbers, values)
+        np.minimum(at, numbers.size - 1, out=at)
+        found: BoolArray = numbers[at] == values
+        return found
+
+    def contains_many(self, phones: Sequence[str]) -> BoolArray:
+        return self.contains_ints(phones_to_ints(phones, len(phones)))
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryCopy:
+    """The loaded copy of one registry, and the date it was published or downloaded."""
+
+    registry: Registry
+    numbers: RegistryNumbers
+    published_on: date
+    version: str = ""  # who made it, e.g. the storage's load id
+
+    def age_days(self, wall_epoch: float) -> float:
+        """Days from the start (UTC) of ``published_on`` to ``wall_epoch``."""
+        start = datetime(
+            self.published_on.year, self.published_on.month, self.published_on.day, tzinfo=UTC
+        )
+        return (wall_epoch - start.timestamp()) / 86400.0
+
+
+class RegistryIndex:
+    """The loaded copy of each registry; a number on any of them is not called.
+
+    A copy is replaced whole (:meth:`replace`), so a reader always sees one
+    complete copy or the other, never a mix.
+    """
+
+    __slots__ = ("_copies",)
+
+    def __init__(self) -> None:
+        self._copies: dict[Registry, RegistryCopy] = {}
+
+    def replace(self, copy: RegistryCopy) -> None:
+        self._copies[copy.registry] = copy
+
+    def copy_of(self, registry: Registry | str) -> RegistryCopy | None:
+        return self._copies.get(Registry(registry))
+
+    def copies(self) -> tuple[RegistryCopy, ...]:
+        return tuple(self._copies[r] for r in Registry if r in self._copies)
+
+    def __contains__(self, phone: object) -> bool:
+        if not self._copies or not isinstance(phone, str):
+            return False
+        value = e164_to_int(phone)
+        if value is None:
+            return False
+        return any(c.numbers.contains_int(value) for c in self._copies.values())
+
+    def listing(self, phone: str) -> tuple[Registry, ...]:
+        """The registries that list ``phone``, in :class:`Registry` order."""
+        value = e164_to_int(phone)
+        if value is None:
+            return ()
+        return tuple(c.registry for c in self.copies() if c.numbers.contains_int(value))
+
+    def listed_many(self, phones: Sequence[str]) -> BoolArray:
+        """For each of ``phones``, whether any registry lists it (vectorised)."""
+        listed = np.zeros(len(phones), dtype=np.bool_)
+        if not self._copies or not phones:
+            return listed
+        values = phones_to_ints(phones, len(phones))
+        for copy in self._copies.values():
+            listed |= copy.numbers.contains_ints(values)
+        return listed
+
+    def age_days(self, registry: Registry | str, wall_epoch: float) -> float | None:
+        """How old the copy of ``registry`` is at ``wall_epoch``; None if none is loaded."""
+        copy = self.copy_of(registry)
+        return None if copy is None else copy.age_days(wall_epoch)
