@@ -1,0 +1,206 @@
+"""National do-not-call registry copies: their load history and their numbers.
+
+A registry's numbers are stored as its sorted int64 array cut into chunks of
+:data:`CHUNK_NUMBERS`, each one row of little-endian bytes: writing or
+reading 50 million numbers is then fifty 8 MB values, not 50 million rows.
+
+A new load of a registry replaces its current copy inside the caller's
+transaction: the old load is marked replaced and its chunks deleted, the new
+one inserted. Until that transaction commits every other session still sees
+the old copy whole; after, the new one whole. The load rows stay, for audit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialer.compliance.registry import Registry
+from dialer.errors import ConflictError, InvalidInput
+from dialer.storage._sql import new_id
+from dialer.storage._time import as_utc, utcnow
+from dialer.storage.models import DncRegistryChunkRow, DncRegistryLoadRow
+from dialer.storage.records import StoredRegistryLoad
+
+__all__ = [
+    "CHUNK_NUMBERS",
+    "RegistryNumbersRead",
+    "current_loads",
+    "list_loads",
+    "read_numbers",
+    "replace_registry",
+]
+
+# 8 MiB a row: large enough that per-row costs vanish, small enough that one
+# value never strains a driver or a connection's buffers.
+CHUNK_NUMBERS = 1 << 20
+
+_LOADS = cast(Table, DncRegistryLoadRow.__table__)
+_CHUNKS = cast(Table, DncRegistryChunkRow.__table__)
+_WIRE = np.dtype("<i8")  # the bytes' layout, whatever the machine's own
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryNumbersRead:
+    """A load's numbers as read back; ``numbers`` is None if the load was replaced meanwhile."""
+
+    load: StoredRegistryLoad
+    numbers: npt.NDArray[np.int64] | None
+
+
+def _to_record(row: Any) -> StoredRegistryLoad:
+    # By mapping: a result row is a tuple, whose ``count`` is tuple.count.
+    m = row._mapping
+    return StoredRegistryLoad(
+        id=m["id"],
+        registry=Registry(m["registry"]),
+        name=m["name"],
+        published_on=m["published_on"],
+        loaded_at=m["loaded_at"],
+        count=m["count"],
+        rejected_count=m["rejected_count"],
+        duplicates=m["duplicates"],
+        sha256=m["sha256"],
+        replaced_at=m["replaced_at"],
+    )
+
+
+async def replace_registry(
+    session: AsyncSession,
+    /,
+    *,
+    registry: Registry,
+    numbers: npt.NDArray[np.int64],
+    name: str,
+    published_on: date,
+    rejected_count: int = 0,
+    duplicates: int = 0,
+    sha256: str = "",
+    loaded_at: datetime | None = None,
+) -> StoredRegistryLoad:
+    """Make ``numbers`` (sorted, unique) the current copy of ``registry``.
+
+    Raises :class:`InvalidInput` for an empty or unsorted array or a bad
+    name, and :class:`ConflictError` if a concurrent load of the same
+    registry committed first (PostgreSQL; SQLite serialises writers).
+    """
+    registry = Registry(registry)
+    if not name or len(name) > 200:
+        raise InvalidInput("a registry load's name has 1 to 200 characters", field="name")
+    if numbers.ndim != 1 or numbers.size == 0:
+        raise InvalidInput("a registry copy needs at least one number", field="numbers")
+    if numbers.size > 1 and not bool((numbers[1:] > numbers[:-1]).all()):
+        raise InvalidInput("registry numbers must be sorted and unique", field="numbers")
+    now = as_utc(loaded_at, "loaded_at") if loaded_at is not None else utcnow()
+    load_id = new_id()
+    replaced = (
+        await session.execute(
+            update(_LOADS)
+            .where(_LOADS.c.registry == registry.value, _LOADS.c.replaced_at.is_(None))
+            .values(replaced_at=now)
+            .returning(_LOADS.c.id)
+        )
+    ).scalars()
+    old = list(replaced)
+    if old:
+        await session.execute(delete(_CHUNKS).where(_CHUNKS.c.load_id.in_(old)))
+    values = {
+        "id": load_id,
+        "name": name,
+        "loaded_at": now,
+        "count": int(numbers.size),
+        "registry": registry.value,
+        "published_on": published_on,
+        "rejected_count": rejected_count,
+        "duplicates": duplicates,
+        "sha256": sha256,
+        "replaced_at": None,
+    }
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(_LOADS).values(values))
+    except IntegrityError as exc:
+        raise ConflictError(
+            f"another load of registry {registry.value!r} committed first: load the file again"
+        ) from exc
+    # One statement per chunk: the driver holds one 8 MB value at a time.
+    for seq, start in enumerate(range(0, numbers.size, CHUNK_NUMBERS)):
+        chunk = numbers[start : start + CHUNK_NUMBERS]
+        await session.execute(
+            insert(_CHUNKS).values(
+                load_id=load_id,
+                seq=seq,
+                count=int(chunk.size),
+                first_number=int(chunk[0]),
+                last_number=int(chunk[-1]),
+                numbers=chunk.astype(_WIRE, copy=False).tobytes(),
+            )
+        )
+    return StoredRegistryLoad(
+        id=load_id,
+        registry=registry,
+        name=name,
+        published_on=published_on,
+        loaded_at=now,
+        count=int(numbers.size),
+        rejected_count=rejected_count,
+        duplicates=duplicates,
+        sha256=sha256,
+        replaced_at=None,
+    )
+
+
+async def current_loads(session: AsyncSession, /) -> list[StoredRegistryLoad]:
+    """The current load of each registry that has one, in registry order."""
+    stmt = select(_LOADS).where(_LOADS.c.replaced_at.is_(None)).order_by(_LOADS.c.registry)
+    return [_to_record(row) for row in await session.execute(stmt)]
+
+
+async def list_loads(
+    session: AsyncSession, /, *, registry: Registry | None = None, limit: int = 100
+) -> list[StoredRegistryLoad]:
+    """Loads, newest first, current and replaced alike."""
+    stmt = select(_LOADS).order_by(_LOADS.c.loaded_at.desc(), _LOADS.c.id.desc()).limit(limit)
+    if registry is not None:
+        stmt = stmt.where(_LOADS.c.registry == Registry(registry).value)
+    return [_to_record(row) for row in await session.execute(stmt)]
+
+
+async def read_numbers(
+    session: AsyncSession, /, *, load: StoredRegistryLoad
+) -> RegistryNumbersRead:
+    """The numbers of ``load``, one chunk per statement so one 8 MB value is held at a time.
+
+    On PostgreSQL each statement sees the latest commit: if a new load
+    replaced this one between two chunks, the chunks are gone and the answer
+    says so (``numbers`` None); read :func:`current_loads` again.
+    """
+    out = np.empty(load.count, dtype=np.int64)
+    filled = 0
+    seq = 0
+    while filled < load.count:
+        row = (
+            await session.execute(
+                select(
+                    _CHUNKS.c.count.label("size"), _CHUNKS.c.first_number, _CHUNKS.c.numbers
+                ).where(_CHUNKS.c.load_id == load.id, _CHUNKS.c.seq == seq)
+            )
+        ).one_or_none()
+        if row is None:
+            return RegistryNumbersRead(load, None)
+        chunk = np.frombuffer(row.numbers, dtype=_WIRE)
+        damaged = chunk.size != row.size or filled + chunk.size > load.count
+        if damaged or (chunk.size and int(chunk[0]) != row.first_number):
+            raise RuntimeError(f"registry load {load.id}: chunk {seq} is damaged")
+        out[filled : filled + chunk.size] = chunk
+        filled += int(chunk.size)
+        seq += 1
+    out.flags.writeable = False
+    return RegistryNumbersRead(load, out)
