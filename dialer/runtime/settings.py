@@ -33,3 +33,7 @@ class Settings(BaseSettings):
     process_id: str = Field(default_factory=lambda: f"p-{uuid.uuid4().hex[:12]}")
     max_leads_per_request: int = Field(default=100_000, ge=1)
     stats_interval_s: float = Field(default=2.0, gt=0)
+    # National do-not-call registry files: the upload limit, and how often a
+    # process looks for a copy that another one loaded.
+    max_registry_bytes: int = Field(default=1 << 30, ge=1)
+    registry_refresh_s: float = Field(default=30.0, gt=0)
