@@ -39,6 +39,7 @@ __all__ = [
     "RegistryNumbers",
     "RegistryParser",
     "classify_line",
+    "copy_age_days",
     "e164_to_int",
     "int_to_e164",
     "parse_registry",
@@ -550,11 +551,17 @@ class RegistryCopy:
     version: str = ""  # who made it, e.g. the storage's load id
 
     def age_days(self, wall_epoch: float) -> float:
-        """Days from the start (UTC) of ``published_on`` to ``wall_epoch``."""
-        start = datetime(
-            self.published_on.year, self.published_on.month, self.published_on.day, tzinfo=UTC
-        )
-        return (wall_epoch - start.timestamp()) / 86400.0
+        return copy_age_days(self.published_on, wall_epoch)
+
+
+def copy_age_days(published_on: date, wall_epoch: float) -> float:
+    """Days from the start (UTC) of ``published_on`` to ``wall_epoch``.
+
+    A copy dated today is between 0 and 1 day old; "older than 31 days" is
+    ``copy_age_days(...) > 31``.
+    """
+    start = datetime(published_on.year, published_on.month, published_on.day, tzinfo=UTC)
+    return (wall_epoch - start.timestamp()) / 86400.0
 
 
 class RegistryIndex:
