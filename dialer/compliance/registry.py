@@ -69,7 +69,10 @@ NATIONAL_COUNTRY_CODE: Final[dict[Registry, int | None]] = {
 }
 
 MAX_REPORTED_LINES: Final = 1000
-_BLOCK_BYTES: Final = 8 << 20  # bounds every temporary array of the general path
+# Bytes parsed at a time: small enough that a block's arrays stay in the CPU's
+# caches (measured: 1 MB parses a 550 MB file faster than 8 MB), large enough
+# that numpy's per-call cost vanishes. Also the longest line taken.
+_BLOCK_BYTES: Final = 1 << 20
 _MAX_DIGITS: Final = 15
 _SHOWN_CHARS: Final = 40  # of a bad line, in its report
 
@@ -266,8 +269,10 @@ class RegistryParser:
         """One block of whole lines, each ending in a newline."""
         buf = block if isinstance(block, np.ndarray) else np.frombuffer(block, dtype=np.uint8)
         first_line = self._lines + 1
-        fixed = _fixed_width(buf, self._cc) if self._seen_text else None
+        # A block that parses whole as fixed-width lines has no header and no bad line.
+        fixed = _fixed_width(buf, self._cc)
         if fixed is not None:
+            self._seen_text = True
             self._parts.append(fixed)
             self._valid += int(fixed.size)
             self._lines += int(fixed.size)
@@ -298,7 +303,8 @@ class _Lines:
     starts: Int64Array  # per line: offset of its first byte
     ends: Int64Array  # per line: offset of its newline
     values: Int64Array  # the numbers of the good lines, in file order
-    bad_rows: Int64Array  # 0-based rows in the block of the lines that are not numbers
+    good_rows: Int64Array  # 0-based rows in the block of those lines
+    bad_rows: Int64Array  # and of the lines that are not numbers
     first_text_row: int | None  # the first non-blank line's row
 
 
@@ -327,7 +333,10 @@ def _fixed_width(buf: _Bytes, cc: int | None) -> Int64Array | None:
         return None
     plus = int(buf[0] == _PLUS)
     cr = 0
-    width = int(np.argmax(buf == _NL)) + 1
+    head = buf[: _MAX_DIGITS + 4] == _NL  # a fixed-width line is short
+    if not head.any():
+        return None
+    width = int(np.argmax(head)) + 1
     if width >= 2 and buf[width - 2] == _CR:
         cr = 1
     count = width - 1 - cr - plus
@@ -366,33 +375,51 @@ def _fixed_width(buf: _Bytes, cc: int | None) -> Int64Array | None:
     return value
 
 
+def _strip(space: BoolArray, first: Int64Array, last: Int64Array, step: int) -> None:
+    """Move ``first`` forward (``step`` 1) or ``last`` back (-1) over spaces, in place.
+
+    One pass per space: lines rarely have more than one or two, and each pass
+    looks only at the lines still on a space.
+    """
+    moving, bound = (first, last) if step > 0 else (last, first)
+    active = np.flatnonzero((moving - bound) * step <= 0)
+    active = active[space[moving[active]]]
+    while active.size:
+        moving[active] += step
+        active = active[(moving[active] - bound[active]) * step <= 0]
+        active = active[space[moving[active]]]
+
+
 def _parse_lines(buf: _Bytes, cc: int | None) -> _Lines:
-    """Any block of whole lines: strip, validate and convert with array operations."""
+    """Any block of whole lines: strip, validate and convert with array operations.
+
+    Every array here is per line, but for two of the block's size (a mask and
+    a running count), so a block of short lines costs a few passes over it.
+    """
     ends = np.flatnonzero(buf == _NL).astype(np.int64)
     starts = np.empty_like(ends)
     if ends.size:
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
     space = (buf == _SP) | (buf == _TAB) | (buf == _CR) | (buf == _NL)
-    solid = np.flatnonzero(~space)
-    # For each line, the solid (non-space) bytes are solid[lo:hi].
-    lo = np.searchsorted(solid, starts)
-    hi = np.searchsorted(solid, ends)
-    text_rows = np.flatnonzero(hi > lo)
+    # The stripped token of each line is buf[first : last + 1]; empty if last < first.
+    first = starts.copy()
+    last = ends - 1
+    _strip(space, first, last, 1)
+    _strip(space, first, last, -1)
+    text = last >= first
+    text_rows = np.flatnonzero(text)
     first_text_row = int(text_rows[0]) if text_rows.size else None
-    lo, hi = lo[text_rows], hi[text_rows]
-    first = solid[lo]
-    last = solid[hi - 1]
-    # A space inside the token: it spans more bytes than it has solid ones.
-    no_gap = (last - first + 1) == (hi - lo)
+    first, last = first[text_rows], last[text_rows]
     plus = buf[first] == _PLUS
     dstart = first + plus
     ndig = last - dstart + 1
-    # Bytes that are neither space nor digit (the '+' included), by position.
-    other = np.flatnonzero(~space & ((buf - _ZERO) > 9))
-    n_other = np.searchsorted(other, last + 1) - np.searchsorted(other, dstart)
-    clean = no_gap & (n_other == 0) & (ndig >= 1)
-    lead = buf[np.minimum(dstart, buf.size - 1)]
+    # Bytes that are not digits, counted up to each offset: a token is clean
+    # when none lies between its first digit and its last byte.
+    not_digit = np.zeros(buf.size + 1, dtype=np.int32)
+    np.cumsum((buf - _ZERO) > 9, out=not_digit[1:])
+    clean = (ndig >= 1) & (not_digit[last + 1] == not_digit[np.minimum(dstart, last + 1)])
+    lead = buf[dstart]  # within the block: every line ends in a newline
     e164 = clean & plus & (ndig >= 2) & (ndig <= _MAX_DIGITS) & (lead != _ZERO)
     if cc is None:
         national = np.zeros_like(e164)
@@ -400,25 +427,31 @@ def _parse_lines(buf: _Bytes, cc: int | None) -> _Lines:
         exchange = buf[np.where(ndig == 10, dstart + 3, dstart)]
         national = clean & ~plus & (ndig == 10) & (lead >= _TWO) & (exchange >= _TWO)
     good = e164 | national
-    values = np.zeros(text_rows.size, dtype=np.int64)
-    good_ndig = np.where(good, ndig, 0)
-    # Gather the digits of all good lines of one length at once: a file has few lengths.
-    for length in np.unique(good_ndig[good]).tolist():
-        rows = np.flatnonzero(good_ndig == length)
-        digits = buf[dstart[rows, None] + np.arange(length)]
-        acc = np.zeros(rows.size, dtype=np.int64)
-        for k in range(length):
-            acc *= 10
-            acc += digits[:, k]
-        acc -= _ZERO * sum(10**k for k in range(length))
-        values[rows] = acc
+    good_rows = np.flatnonzero(good)
+    values = np.zeros(good_rows.size, dtype=np.int64)
+    starts_good, ndig_good = dstart[good_rows], ndig[good_rows]
+    # Digit by digit from the left, a pass per digit position. While every
+    # line still has a digit there the pass is over whole arrays; after, over
+    # the lines that do.
+    shortest = int(ndig_good.min()) if ndig_good.size else 0
+    for k in range(shortest):
+        values *= 10
+        values += buf[starts_good + k]
+    values -= _ZERO * sum(10**k for k in range(shortest))
+    active = np.flatnonzero(ndig_good > shortest)
+    for k in range(shortest, _MAX_DIGITS):
+        active = active[ndig_good[active] > k]
+        if not active.size:
+            break
+        values[active] = values[active] * 10 + buf[starts_good[active] + k] - _ZERO
     if cc is not None:
-        values[national] += cc * _NATIONAL_SPAN
+        values[national[good_rows]] += cc * _NATIONAL_SPAN
     return _Lines(
         line_count=int(ends.size),
         starts=starts,
         ends=ends,
-        values=values[good],
+        values=values,
+        good_rows=text_rows[good_rows],
         bad_rows=text_rows[~good],
         first_text_row=first_text_row,
     )
@@ -439,7 +472,10 @@ def _in_order(parts: list[Int64Array]) -> bool:
 
 
 def _sorted_unique(parts: list[Int64Array]) -> Int64Array:
-    """The parts' numbers sorted, each once, read-only; sorts in place to save a copy."""
+    """The parts' numbers sorted, each once, read-only; empties ``parts``.
+
+    Sorted in place, to save a copy; not at all if the file was in order.
+    """
     in_order = _in_order(parts)
     numbers = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     parts.clear()
@@ -483,11 +519,55 @@ def int_to_e164(value: int) -> str:
     return f"+{value}"
 
 
-def phones_to_ints(phones: Iterable[str], count: int | None = None) -> Int64Array:
-    """E.164 strings as int64; -1 (on no registry) for any that is not E.164."""
-    values = (e164_to_int(p) for p in phones)
-    known = (-1 if v is None else v for v in values)
-    return np.fromiter(known, dtype=np.int64, count=-1 if count is None else count)
+_PHONES_AT_ONCE: Final = 1 << 19
+
+
+def phones_to_ints(phones: Sequence[str]) -> Int64Array:
+    """E.164 strings as int64, as :func:`e164_to_int` would; -1 (on no registry) for the rest.
+
+    Vectorised: the strings are joined into lines and parsed as a registry
+    file is, E.164 only. Strings the line parser could not tell apart from
+    their neighbours (a newline inside one) or would strip (spaces) go the
+    slow way, one by one.
+    """
+    out = np.full(len(phones), -1, dtype=np.int64)
+    for start in range(0, len(phones), _PHONES_AT_ONCE):
+        batch = phones[start : start + _PHONES_AT_ONCE]
+        out[start : start + len(batch)] = _phones_batch(batch)
+    return out
+
+
+def _one_by_one(phones: Sequence[str]) -> Int64Array:
+    values = (e164_to_int(p) if isinstance(p, str) else None for p in phones)
+    return np.fromiter((-1 if v is None else v for v in values), np.int64, count=len(phones))
+
+
+def _phones_batch(phones: Sequence[str]) -> Int64Array:
+    try:
+        text = "\n".join(phones).encode("utf-8")
+    except (TypeError, UnicodeEncodeError):
+        return _one_by_one(phones)
+    lines_apart = text.count(b"\n") == len(phones) - 1
+    if not text or not lines_apart or any(c in text for c in (b" ", b"\t", b"\r")):
+        return _one_by_one(phones)
+    buf = np.frombuffer(text + b"\n", dtype=np.uint8)
+    fixed = _fixed_width(buf, None)
+    if fixed is not None:
+        return fixed
+    lines = _parse_lines(buf, None)
+    out = np.full(len(phones), -1, dtype=np.int64)
+    out[lines.good_rows] = lines.values
+    return out
+
+
+_SORT_KEYS_FROM: Final = 1024
+
+
+def _search(numbers: Int64Array, values: Int64Array) -> BoolArray:
+    at = np.searchsorted(numbers, values)
+    np.minimum(at, numbers.size - 1, out=at)
+    found: BoolArray = numbers[at] == values
+    return found
 
 
 class RegistryNumbers:
@@ -528,17 +608,25 @@ class RegistryNumbers:
         return i < numbers.size and int(numbers[i]) == value
 
     def contains_ints(self, values: Int64Array) -> BoolArray:
-        """Membership of each of ``values``; in order, in one vectorised search."""
+        """Membership of each of ``values``, in their order, in one vectorised search.
+
+        A big batch is searched in sorted order: each search then starts where
+        the last one ended and walks memory forwards, which for a registry
+        far larger than the CPU caches is several times faster than probing
+        it in the leads' own order, sort included (benchmarks/RESULTS.md).
+        """
         numbers = self._numbers
         if numbers.size == 0 or values.size == 0:
             return np.zeros(values.shape, dtype=np.bool_)
-        at = np.searchsorted(numbers, values)
-        np.minimum(at, numbers.size - 1, out=at)
-        found: BoolArray = numbers[at] == values
+        if values.size < _SORT_KEYS_FROM:
+            return _search(numbers, values)
+        order = np.argsort(values)
+        found = np.empty(values.shape, dtype=np.bool_)
+        found[order] = _search(numbers, values[order])
         return found
 
     def contains_many(self, phones: Sequence[str]) -> BoolArray:
-        return self.contains_ints(phones_to_ints(phones, len(phones)))
+        return self.contains_ints(phones_to_ints(phones))
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,7 +693,7 @@ class RegistryIndex:
         listed = np.zeros(len(phones), dtype=np.bool_)
         if not self._copies or not phones:
             return listed
-        values = phones_to_ints(phones, len(phones))
+        values = phones_to_ints(phones)
         for copy in self._copies.values():
             listed |= copy.numbers.contains_ints(values)
         return listed

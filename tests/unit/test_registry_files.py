@@ -20,6 +20,7 @@ from dialer.compliance.registry import (
     e164_to_int,
     int_to_e164,
     parse_registry,
+    phones_to_ints,
 )
 
 
@@ -323,3 +324,55 @@ def test_the_gate_blocks_registry_numbers_for_every_campaign() -> None:
     other = gate.check(Lead(id="l2", campaign_id="c1", phone="+14155550101"), campaign, noon)
     assert other.allowed
     assert dnc.blocked_many(["+14155550101", "+14155550100"], "c1") == [False, True]
+
+
+def test_a_file_in_order_and_one_out_of_order_give_the_same_copy() -> None:
+    rng = np.random.default_rng(4)
+    values = np.unique(rng.integers(2_000_000_000, 9_999_999_999, 20_000))
+    values = values[(values // 1_000_000) % 10 >= 2]
+    in_order = b"".join(b"%d\n" % v for v in values)
+    shuffled = b"".join(b"%d\n" % v for v in rng.permutation(np.repeat(values, 2)))
+    for data in (in_order, shuffled):
+        parser = RegistryParser(block_bytes=4096)
+        parser.feed(data)
+        assert np.array_equal(parser.finish().numbers, values + 10**10)
+
+
+_phone_text = st.one_of(
+    st.from_regex(r"\A\+[1-9][0-9]{1,14}\Z"),
+    st.from_regex(r"\A\+1[2-9][0-9]{9}\Z"),
+    st.text(max_size=18),
+    st.text("+0123456789 \n\r\t", max_size=18),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_phone_text, max_size=40))
+def test_phones_to_ints_agrees_with_e164_to_int(phones: list[str]) -> None:
+    expected = [-1 if (v := e164_to_int(p)) is None else v for p in phones]
+    assert phones_to_ints(phones).tolist() == expected
+
+
+def test_phones_to_ints_in_batches_and_of_one_width() -> None:
+    phones = [f"+1415555{i:04d}" for i in range(10_000)]
+    assert phones_to_ints(phones).tolist() == [int(p[1:]) for p in phones]
+    mixed = [*phones[:3], "+442079460000", "4155550100", "", "+1 415"]
+    assert phones_to_ints(mixed).tolist() == [
+        *(int(p[1:]) for p in phones[:3]),
+        442079460000,
+        -1,
+        -1,
+        -1,
+    ]
+    assert phones_to_ints([]).tolist() == []
+
+
+def test_a_big_batch_is_searched_in_sorted_order_and_answered_in_its_own() -> None:
+    rng = np.random.default_rng(9)
+    listed = rng.integers(10**10, 2 * 10**10, 20_000)
+    registry = RegistryNumbers.from_unsorted(listed)
+    probes = np.concatenate([rng.integers(10**10, 2 * 10**10, 5000), listed[:5000]])
+    rng.shuffle(probes)
+    expected = np.isin(probes, listed)
+    assert np.array_equal(registry.contains_ints(probes), expected)
+    assert np.array_equal(registry.contains_ints(probes[:100]), expected[:100])
