@@ -1,8 +1,12 @@
 """National do-not-call registry copies: their load history and their numbers.
 
-A registry's numbers are stored as its sorted int64 array cut into chunks of
-:data:`CHUNK_NUMBERS`, each one row of little-endian bytes: writing or
-reading 50 million numbers is then fifty 8 MB values, not 50 million rows.
+A registry's numbers are stored as its sorted array cut into chunks of
+:data:`CHUNK_NUMBERS`, each one row: writing or reading 50 million numbers
+is then about fifty values, not 50 million rows. A chunk is stored as the
+gaps between its numbers (after ``first_number``) in the narrowest unsigned
+type that holds its widest gap: a dense registry's gaps fit in 16 bits, a
+quarter of the raw int64 (benchmarks/RESULTS.md); a chunk across a sparse
+stretch falls back to 32 bits, or to the raw numbers.
 
 A new load of a registry replaces its current copy inside the caller's
 transaction: the old load is marked replaced and its chunks deleted, the new
@@ -33,18 +37,53 @@ __all__ = [
     "CHUNK_NUMBERS",
     "RegistryNumbersRead",
     "current_loads",
+    "decode_chunk",
+    "encode_chunk",
     "list_loads",
     "read_numbers",
     "replace_registry",
 ]
 
-# 8 MiB a row: large enough that per-row costs vanish, small enough that one
-# value never strains a driver or a connection's buffers.
+# At most 8 MiB a row: large enough that per-row costs vanish, small enough
+# that one value never strains a driver or a connection's buffers.
 CHUNK_NUMBERS = 1 << 20
 
 _LOADS = cast(Table, DncRegistryLoadRow.__table__)
 _CHUNKS = cast(Table, DncRegistryChunkRow.__table__)
-_WIRE = np.dtype("<i8")  # the bytes' layout, whatever the machine's own
+# Encodings, narrowest first; the bytes are little-endian whatever the machine.
+_RAW = "i8"
+_GAPS: tuple[tuple[str, np.dtype[Any]], ...] = (("d2", np.dtype("<u2")), ("d4", np.dtype("<u4")))
+_DTYPES: dict[str, np.dtype[Any]] = {_RAW: np.dtype("<i8"), **dict(_GAPS)}
+
+
+def encode_chunk(chunk: npt.NDArray[np.int64]) -> tuple[str, bytes]:
+    """``chunk`` (sorted, unique) as an encoding name and its bytes."""
+    if chunk.size > 1:
+        gaps = np.diff(chunk)
+        widest = int(gaps.max())
+        for name, dtype in _GAPS:
+            if widest <= np.iinfo(dtype).max:
+                return name, gaps.astype(dtype).tobytes()
+    return _RAW, chunk.astype(_DTYPES[_RAW]).tobytes()
+
+
+def decode_chunk(encoding: str, data: bytes, *, first: int, out: npt.NDArray[np.int64]) -> bool:
+    """Fill ``out`` (the chunk's count of numbers) from ``data``; False if they disagree."""
+    dtype = _DTYPES.get(encoding)
+    if dtype is None or len(data) % dtype.itemsize:
+        return False
+    values = np.frombuffer(data, dtype=dtype)
+    if encoding == _RAW:
+        if values.size != out.size:
+            return False
+        out[:] = values
+        return out.size == 0 or int(out[0]) == first
+    if values.size != out.size - 1:
+        return False
+    out[0] = first
+    np.cumsum(values, dtype=np.int64, out=out[1:])
+    out[1:] += first
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +169,10 @@ async def replace_registry(
         raise ConflictError(
             f"another load of registry {registry.value!r} committed first: load the file again"
         ) from exc
-    # One statement per chunk: the driver holds one 8 MB value at a time.
+    # One statement per chunk: the driver holds one value at a time.
     for seq, start in enumerate(range(0, numbers.size, CHUNK_NUMBERS)):
         chunk = numbers[start : start + CHUNK_NUMBERS]
+        encoding, data = encode_chunk(chunk)
         await session.execute(
             insert(_CHUNKS).values(
                 load_id=load_id,
@@ -140,7 +180,8 @@ async def replace_registry(
                 count=int(chunk.size),
                 first_number=int(chunk[0]),
                 last_number=int(chunk[-1]),
-                numbers=chunk.astype(_WIRE, copy=False).tobytes(),
+                encoding=encoding,
+                numbers=data,
             )
         )
     return StoredRegistryLoad(
@@ -189,18 +230,25 @@ async def read_numbers(
         row = (
             await session.execute(
                 select(
-                    _CHUNKS.c.count.label("size"), _CHUNKS.c.first_number, _CHUNKS.c.numbers
+                    _CHUNKS.c.count.label("size"),
+                    _CHUNKS.c.first_number,
+                    _CHUNKS.c.last_number,
+                    _CHUNKS.c.encoding,
+                    _CHUNKS.c.numbers,
                 ).where(_CHUNKS.c.load_id == load.id, _CHUNKS.c.seq == seq)
             )
         ).one_or_none()
         if row is None:
             return RegistryNumbersRead(load, None)
-        chunk = np.frombuffer(row.numbers, dtype=_WIRE)
-        damaged = chunk.size != row.size or filled + chunk.size > load.count
-        if damaged or (chunk.size and int(chunk[0]) != row.first_number):
+        size = int(row.size)
+        segment = out[filled : filled + size]
+        intact = size > 0 and segment.size == size
+        intact = intact and decode_chunk(
+            row.encoding, bytes(row.numbers), first=row.first_number, out=segment
+        )
+        if not intact or int(segment[-1]) != row.last_number:
             raise RuntimeError(f"registry load {load.id}: chunk {seq} is damaged")
-        out[filled : filled + chunk.size] = chunk
-        filled += int(chunk.size)
+        filled += size
         seq += 1
     out.flags.writeable = False
     return RegistryNumbersRead(load, out)

@@ -276,12 +276,14 @@ class DncRegistryLoadRow(Base):
 
 
 class DncRegistryChunkRow(Base):
-    """A run of a registry copy's sorted numbers, as little-endian int64 bytes.
+    """A run of a registry copy's sorted numbers (see :mod:`dialer.storage.dnc_registry`).
 
     A row per million numbers or so rather than a row per number: a restart
-    reads 50 million numbers as fifty 8 MB values instead of 50 million rows,
-    and a load writes them as fast. ``first_number`` and ``last_number``
-    bound the run, so one number can be found by reading one row.
+    reads 50 million numbers as about fifty values instead of 50 million
+    rows, and a load writes them as fast. ``first_number`` and
+    ``last_number`` bound the run, so one number can be found by reading one
+    row; ``encoding`` says how ``numbers`` holds them (``d2``, ``d4``: the
+    gaps after the first as 16- or 32-bit integers; ``i8``: the numbers).
     """
 
     __tablename__ = "dnc_registry_chunks"
@@ -293,6 +295,7 @@ class DncRegistryChunkRow(Base):
     count: Mapped[int] = mapped_column(sa.Integer)
     first_number: Mapped[int] = mapped_column(sa.BigInteger)
     last_number: Mapped[int] = mapped_column(sa.BigInteger)
+    encoding: Mapped[str] = mapped_column(sa.String(4))
     numbers: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from dialer.compliance.registry import Registry
 from dialer.errors import ConflictError, InvalidInput
@@ -246,3 +246,46 @@ async def test_loaded_at_must_be_aware(db: Database) -> None:
                 published_on=D1,
                 loaded_at=datetime(2026, 1, 1),
             )
+
+
+@pytest.mark.parametrize(
+    ("numbers", "encoding"),
+    [
+        (np.arange(14155550000, 14155560000, 3, dtype=np.int64), "d2"),
+        (np.array([14155550000, 14155550000 + 70_000], dtype=np.int64), "d4"),
+        (np.array([12, 14155550100, 999_999_999_999_999], dtype=np.int64), "i8"),
+        (np.array([14155550100], dtype=np.int64), "i8"),
+    ],
+)
+def test_chunks_are_stored_as_gaps_as_narrow_as_they_fit(
+    numbers: np.ndarray, encoding: str
+) -> None:
+    name, data = dnc_registry.encode_chunk(numbers)
+    assert name == encoding
+    out = np.empty(numbers.size, dtype=np.int64)
+    assert dnc_registry.decode_chunk(name, data, first=int(numbers[0]), out=out)
+    assert np.array_equal(out, numbers)
+    # Whatever does not add up is refused, not decoded into something else.
+    assert not dnc_registry.decode_chunk(name, data[:-1], first=int(numbers[0]), out=out)
+    assert not dnc_registry.decode_chunk("zz", data, first=int(numbers[0]), out=out)
+    assert not dnc_registry.decode_chunk(name, data, first=int(numbers[0]), out=out[:0])
+
+
+async def test_dense_sparse_and_mixed_chunks_round_trip(db: Database, small_chunks: int) -> None:
+    dense = np.arange(14155550000, 14155550000 + 3 * 20, 3, dtype=np.int64)
+    sparse = np.array([14155560000 + 70_000 * i for i in range(8)], dtype=np.int64)
+    far = np.array([442079460000, 999_999_999_999_999], dtype=np.int64)
+    numbers = np.concatenate([dense, sparse, far])
+    await store(db, Registry.US, numbers, D1)
+    async with db.transaction() as s:
+        encodings = list(await s.scalars(select(DncRegistryChunkRow.encoding)))
+    assert {"d2", "d4", "i8"} <= set(encodings)
+    assert np.array_equal((await read_current(db))[Registry.US], numbers)
+
+
+async def test_a_damaged_chunk_is_an_error_not_a_wrong_copy(db: Database) -> None:
+    await store(db, Registry.US, np.arange(14155550000, 14155550100, dtype=np.int64), D1)
+    async with db.transaction() as s:
+        await s.execute(update(DncRegistryChunkRow).values(numbers=b"\x01\x00" * 10))
+    with pytest.raises(RuntimeError, match="damaged"):
+        await read_current(db)
