@@ -3,10 +3,9 @@
 A registry's numbers are stored as its sorted array cut into chunks of
 :data:`CHUNK_NUMBERS`, each one row: writing or reading 50 million numbers
 is then about fifty values, not 50 million rows. A chunk is stored as the
-gaps between its numbers (after ``first_number``) in the narrowest unsigned
-type that holds its widest gap: a dense registry's gaps fit in 16 bits, a
-quarter of the raw int64 (benchmarks/RESULTS.md); a chunk across a sparse
-stretch falls back to 32 bits, or to the raw numbers.
+gaps between its numbers (after ``first_number``): in a registry of tens of
+millions nearly all fit in 16 bits, a quarter of the raw int64 (see
+:func:`encode_chunk`; benchmarks/RESULTS.md has the figures).
 
 A new load of a registry replaces its current copy inside the caller's
 transaction: the old load is marked replaced and its chunks deleted, the new
@@ -50,38 +49,76 @@ CHUNK_NUMBERS = 1 << 20
 
 _LOADS = cast(Table, DncRegistryLoadRow.__table__)
 _CHUNKS = cast(Table, DncRegistryChunkRow.__table__)
-# Encodings, narrowest first; the bytes are little-endian whatever the machine.
-_RAW = "i8"
-_GAPS: tuple[tuple[str, np.dtype[Any]], ...] = (("d2", np.dtype("<u2")), ("d4", np.dtype("<u4")))
-_DTYPES: dict[str, np.dtype[Any]] = {_RAW: np.dtype("<i8"), **dict(_GAPS)}
+# The bytes are little-endian whatever the machine's own order.
+_I8, _U4, _U2 = np.dtype("<i8"), np.dtype("<u4"), np.dtype("<u2")
+_NARROW_MAX = int(np.iinfo(_U2).max)
 
 
 def encode_chunk(chunk: npt.NDArray[np.int64]) -> tuple[str, bytes]:
-    """``chunk`` (sorted, unique) as an encoding name and its bytes."""
+    """``chunk`` (sorted, unique) as an encoding name and its bytes, the smallest of:
+
+    - ``d2``: the gaps after the first number as 16-bit integers, the few that
+      do not fit (between NANP area codes, say) listed apart: a count, their
+      positions (32-bit) and their gaps (64-bit), ahead of the 16-bit array;
+    - ``d4``: the gaps as 32-bit integers, for a sparse chunk;
+    - ``i8``: the numbers themselves.
+    """
+    options = [("i8", chunk.astype(_I8).tobytes())]
     if chunk.size > 1:
         gaps = np.diff(chunk)
-        widest = int(gaps.max())
-        for name, dtype in _GAPS:
-            if widest <= np.iinfo(dtype).max:
-                return name, gaps.astype(dtype).tobytes()
-    return _RAW, chunk.astype(_DTYPES[_RAW]).tobytes()
+        wide = np.flatnonzero(gaps > _NARROW_MAX)
+        if 12 * wide.size < 2 * gaps.size:  # else d4 or i8 is smaller anyway
+            narrow = gaps.astype(_U2)
+            narrow[wide] = 0
+            head = np.array([wide.size], dtype=_U4).tobytes()
+            options.append(
+                (
+                    "d2",
+                    head
+                    + wide.astype(_U4).tobytes()
+                    + gaps[wide].astype(_I8).tobytes()
+                    + narrow.tobytes(),
+                )
+            )
+        if int(gaps.max()) <= int(np.iinfo(_U4).max):
+            options.append(("d4", gaps.astype(_U4).tobytes()))
+    return min(options, key=lambda option: len(option[1]))
+
+
+def _gaps(encoding: str, data: bytes, count: int) -> npt.NDArray[np.int64] | None:
+    """The ``count`` gaps ``data`` holds, or None if it does not hold that many."""
+    if encoding == "d4":
+        if len(data) != count * _U4.itemsize:
+            return None
+        return np.frombuffer(data, dtype=_U4).astype(np.int64)
+    if encoding != "d2" or len(data) < _U4.itemsize:
+        return None
+    wide = int(np.frombuffer(data, dtype=_U4, count=1)[0])
+    narrow_at = _U4.itemsize * (1 + wide) + _I8.itemsize * wide
+    if len(data) != narrow_at + count * _U2.itemsize:
+        return None
+    positions = np.frombuffer(data, dtype=_U4, count=wide, offset=_U4.itemsize)
+    if wide and int(positions.max()) >= count:
+        return None
+    gaps = np.frombuffer(data, dtype=_U2, offset=narrow_at).astype(np.int64)
+    gaps[positions] = np.frombuffer(data, dtype=_I8, count=wide, offset=_U4.itemsize * (1 + wide))
+    return gaps
 
 
 def decode_chunk(encoding: str, data: bytes, *, first: int, out: npt.NDArray[np.int64]) -> bool:
     """Fill ``out`` (the chunk's count of numbers) from ``data``; False if they disagree."""
-    dtype = _DTYPES.get(encoding)
-    if dtype is None or len(data) % dtype.itemsize:
-        return False
-    values = np.frombuffer(data, dtype=dtype)
-    if encoding == _RAW:
-        if values.size != out.size:
+    if encoding == "i8":
+        if len(data) != out.size * _I8.itemsize:
             return False
-        out[:] = values
+        out[:] = np.frombuffer(data, dtype=_I8)
         return out.size == 0 or int(out[0]) == first
-    if values.size != out.size - 1:
+    if out.size == 0:
+        return False
+    gaps = _gaps(encoding, data, out.size - 1)
+    if gaps is None:
         return False
     out[0] = first
-    np.cumsum(values, dtype=np.int64, out=out[1:])
+    np.cumsum(gaps, out=out[1:])
     out[1:] += first
     return True
 

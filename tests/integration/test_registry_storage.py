@@ -252,6 +252,14 @@ async def test_loaded_at_must_be_aware(db: Database) -> None:
     ("numbers", "encoding"),
     [
         (np.arange(14155550000, 14155560000, 3, dtype=np.int64), "d2"),
+        # Area codes apart: a few wide gaps, listed beside the 16-bit ones.
+        (
+            np.concatenate(
+                [np.arange(start, start + 30_000, 7) for start in (12015550000, 12125550000)]
+                + [np.array([999_999_999_999_999])]
+            ),
+            "d2",
+        ),
         (np.array([14155550000, 14155550000 + 70_000], dtype=np.int64), "d4"),
         (np.array([12, 14155550100, 999_999_999_999_999], dtype=np.int64), "i8"),
         (np.array([14155550100], dtype=np.int64), "i8"),
