@@ -172,21 +172,8 @@ async def replace_registry(
         raise InvalidInput("a registry load's name has 1 to 200 characters", field="name")
     if numbers.ndim != 1 or numbers.size == 0:
         raise InvalidInput("a registry copy needs at least one number", field="numbers")
-    if numbers.size > 1 and not bool((numbers[1:] > numbers[:-1]).all()):
-        raise InvalidInput("registry numbers must be sorted and unique", field="numbers")
     now = as_utc(loaded_at, "loaded_at") if loaded_at is not None else utcnow()
     load_id = new_id()
-    replaced = (
-        await session.execute(
-            update(_LOADS)
-            .where(_LOADS.c.registry == registry.value, _LOADS.c.replaced_at.is_(None))
-            .values(replaced_at=now)
-            .returning(_LOADS.c.id)
-        )
-    ).scalars()
-    old = list(replaced)
-    if old:
-        await session.execute(delete(_CHUNKS).where(_CHUNKS.c.load_id.in_(old)))
     values = {
         "id": load_id,
         "name": name,
@@ -199,28 +186,15 @@ async def replace_registry(
         "sha256": sha256,
         "replaced_at": None,
     }
+    # In a savepoint: whatever goes wrong half way (a conflict, an unsorted
+    # chunk found late), none of it is left in the caller's transaction.
     try:
         async with session.begin_nested():
-            await session.execute(insert(_LOADS).values(values))
+            await _replace(session, registry=registry, numbers=numbers, values=values)
     except IntegrityError as exc:
         raise ConflictError(
             f"another load of registry {registry.value!r} committed first: load the file again"
         ) from exc
-    # One statement per chunk: the driver holds one value at a time.
-    for seq, start in enumerate(range(0, numbers.size, CHUNK_NUMBERS)):
-        chunk = numbers[start : start + CHUNK_NUMBERS]
-        encoding, data = encode_chunk(chunk)
-        await session.execute(
-            insert(_CHUNKS).values(
-                load_id=load_id,
-                seq=seq,
-                count=int(chunk.size),
-                first_number=int(chunk[0]),
-                last_number=int(chunk[-1]),
-                encoding=encoding,
-                numbers=data,
-            )
-        )
     return StoredRegistryLoad(
         id=load_id,
         registry=registry,
@@ -233,6 +207,48 @@ async def replace_registry(
         sha256=sha256,
         replaced_at=None,
     )
+
+
+async def _replace(
+    session: AsyncSession,
+    *,
+    registry: Registry,
+    numbers: npt.NDArray[np.int64],
+    values: dict[str, Any],
+) -> None:
+    now = values["loaded_at"]
+    replaced = await session.execute(
+        update(_LOADS)
+        .where(_LOADS.c.registry == registry.value, _LOADS.c.replaced_at.is_(None))
+        .values(replaced_at=now)
+        .returning(_LOADS.c.id)
+    )
+    old = list(replaced.scalars())
+    if old:
+        await session.execute(delete(_CHUNKS).where(_CHUNKS.c.load_id.in_(old)))
+    await session.execute(insert(_LOADS).values(values))
+    # One statement per chunk: the driver holds one value at a time, and the
+    # event loop gets a turn between chunks (each is checked and encoded here,
+    # not all 50 million numbers at once).
+    previous: int | None = None
+    for seq, start in enumerate(range(0, numbers.size, CHUNK_NUMBERS)):
+        chunk = numbers[start : start + CHUNK_NUMBERS]
+        ascending = previous is None or int(chunk[0]) > previous
+        if not ascending or (chunk.size > 1 and not bool((chunk[1:] > chunk[:-1]).all())):
+            raise InvalidInput("registry numbers must be sorted and unique", field="numbers")
+        previous = int(chunk[-1])
+        encoding, data = encode_chunk(chunk)
+        await session.execute(
+            insert(_CHUNKS).values(
+                load_id=values["id"],
+                seq=seq,
+                count=int(chunk.size),
+                first_number=int(chunk[0]),
+                last_number=int(chunk[-1]),
+                encoding=encoding,
+                numbers=data,
+            )
+        )
 
 
 async def current_loads(session: AsyncSession, /) -> list[StoredRegistryLoad]:

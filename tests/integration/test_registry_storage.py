@@ -297,3 +297,20 @@ async def test_a_damaged_chunk_is_an_error_not_a_wrong_copy(db: Database) -> Non
         await s.execute(update(DncRegistryChunkRow).values(numbers=b"\x01\x00" * 10))
     with pytest.raises(RuntimeError, match="damaged"):
         await read_current(db)
+
+
+async def test_an_unsorted_chunk_found_late_leaves_nothing_behind(
+    db: Database, small_chunks: int
+) -> None:
+    """Even a caller that catches the error inside its transaction keeps the old copy."""
+    old = sorted_numbers(30, seed=14)
+    await store(db, Registry.US, old, D1)
+    bad = np.concatenate([sorted_numbers(20, seed=15), np.array([10**10], dtype=np.int64)])
+    async with db.transaction() as s:
+        with pytest.raises(InvalidInput, match="sorted"):
+            await dnc_registry.replace_registry(
+                s, registry=Registry.US, numbers=bad, name="late", published_on=D2
+            )
+    assert np.array_equal((await read_current(db))[Registry.US], old)
+    async with db.transaction() as s:
+        assert [x.name for x in await dnc_registry.list_loads(s)] == [f"{Registry.US} {D1}"]
