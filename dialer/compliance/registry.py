@@ -166,7 +166,7 @@ class RegistryParser:
         self._max_reported = max_reported
         self._block_bytes = max(block_bytes, 64)
         self._pending = bytearray()
-        self._parts: list[Int64Array] = []
+        self._kept = _Segments()
         self._lines = 0  # complete lines parsed so far
         self._valid = 0
         self._bad: list[BadLine] = []
@@ -232,8 +232,7 @@ class RegistryParser:
             self._parse(bytes(self._pending) + b"\n")
             self._pending.clear()
         self._finished = True
-        numbers = _sorted_unique(self._parts)
-        self._parts = []
+        numbers = _sorted_unique(self._kept.take())
         return ParsedRegistry(
             numbers=numbers,
             lines=self._lines,
@@ -273,7 +272,7 @@ class RegistryParser:
         fixed = _fixed_width(buf, self._cc)
         if fixed is not None:
             self._seen_text = True
-            self._parts.append(fixed)
+            self._kept.append(fixed)
             self._valid += int(fixed.size)
             self._lines += int(fixed.size)
             return
@@ -287,7 +286,7 @@ class RegistryParser:
                 self._header = _line_text(buf, parsed, row)
                 bad = bad[1:]
         good = parsed.values
-        self._parts.append(good)
+        self._kept.append(good)
         self._valid += int(good.size)
         room = self._max_reported - len(self._bad)
         for row in bad[: max(room, 0)].tolist():
@@ -295,6 +294,46 @@ class RegistryParser:
             text = _line_text(buf, parsed, row)
             self._bad.append(BadLine(first_line + row, text, str(reason)))
         self._bad_count += int(bad.size)
+
+
+class _Segments:
+    """The numbers found so far, copied into a few large arrays.
+
+    Not kept as one small array per block: freed, those would stay in the
+    allocator's heap and the process would keep their memory, on top of the
+    sorted copy made from them. Arrays this large are mapped from the OS one
+    by one and go back to it when freed (glibc's threshold is at most 32 MB).
+    """
+
+    __slots__ = ("_arrays", "_fill")
+
+    _LARGEST = 5 << 20  # numbers: 40 MB
+
+    def __init__(self) -> None:
+        self._arrays: list[Int64Array] = []
+        self._fill = 0  # numbers in the last array
+
+    def append(self, values: Int64Array) -> None:
+        at = 0
+        while at < values.size:
+            if not self._arrays or self._fill == self._arrays[-1].size:
+                kept = sum(a.size for a in self._arrays)
+                size = min(self._LARGEST, max(1 << 16, kept))
+                self._arrays.append(np.empty(size, dtype=np.int64))
+                self._fill = 0
+            last = self._arrays[-1]
+            count = min(values.size - at, last.size - self._fill)
+            last[self._fill : self._fill + count] = values[at : at + count]
+            self._fill += count
+            at += count
+
+    def take(self) -> list[Int64Array]:
+        """The numbers, as views of the arrays; this holds none of them after."""
+        arrays, self._arrays = self._arrays, []
+        if arrays:
+            arrays[-1] = arrays[-1][: self._fill]
+        self._fill = 0
+        return arrays
 
 
 @dataclass(frozen=True, slots=True)
