@@ -53,11 +53,8 @@ import numpy as np
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from dialer.compliance.registry import (  # noqa: E402
-    RegistryNumbers,
-    RegistryParser,
-    phones_to_ints,
-)
+from dialer.compliance.registry import RegistryNumbers, phones_to_ints  # noqa: E402
+from dialer.compliance.registry_file import RegistryParser  # noqa: E402
 
 READ_BYTES = 8 << 20
 GEN_BLOCK = 5_000_000

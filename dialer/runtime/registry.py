@@ -19,13 +19,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from dialer.compliance.registry import (
     NATIONAL_COUNTRY_CODE,
-    BadLine,
     Registry,
     RegistryCopy,
     RegistryIndex,
     RegistryNumbers,
-    RegistryParser,
 )
+from dialer.compliance.registry_file import BadLine, RegistryParser
 from dialer.errors import ConflictError, InvalidInput
 from dialer.runtime.store import RuntimeStore
 from dialer.storage.records import StoredRegistryLoad
