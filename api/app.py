@@ -17,7 +17,7 @@ from api import agent_socket
 from api.deps import ApiKeyDep
 from api.errors import install_error_handlers
 from api.openapi import register_body_models
-from api.routers import agents, calls, campaigns, dnc, leads, operations
+from api.routers import agents, calls, campaigns, dnc, leads, operations, registry
 from api.schemas.dnc import DncCreate
 from api.schemas.leads import LeadBatch
 from dialer.runtime.service import DialerService
@@ -64,7 +64,8 @@ def create_app(
     # Every REST route under the prefix needs the API key; the agent socket
     # authenticates with the agent's own token instead, so it is mounted apart.
     v1 = APIRouter(prefix=API_PREFIX, dependencies=[ApiKeyDep])
-    for module in (campaigns, leads, dnc, agents, calls):
+    # registry before dnc: /dnc/registry is not a phone number for /dnc/{phone}.
+    for module in (campaigns, leads, registry, dnc, agents, calls):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(agent_socket.router, prefix=API_PREFIX)

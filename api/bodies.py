@@ -9,6 +9,7 @@ cannot make us buffer more than the limit either.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -25,6 +26,7 @@ __all__ = [
     "is_json",
     "parse_json_model",
     "read_body",
+    "stream_body",
 ]
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
@@ -63,6 +65,25 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
             raise PayloadTooLarge(_TOO_LARGE)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def stream_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, for consumers that never hold it whole (registry files).
+
+    PayloadTooLarge as soon as it is known to be over ``limit``: before the
+    first byte if Content-Length says so, else when the count passes it.
+    """
+    too_large = f"the request body is over the limit of {limit / (1024 * 1024):g} MB"
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(too_large)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(too_large)
+        if chunk:
+            yield chunk
 
 
 def decode_json(body: bytes) -> Any:

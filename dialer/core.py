@@ -874,22 +874,23 @@ class DialerCore:
         """Dial the next lead that passes every gate; None if none does (or it is blocked).
 
         ``agent`` is the agent the call is for (preview); None for a paced call.
+        A campaign-wide block is decided afresh by the first lead that reaches
+        that rule; with no lead to try, the last verdict stands.
         """
-        if run.held and (agent is not None or run.counts[_READY] > 0):
-            # Leads that wait for an agent come first when one may be had.
-            for _ in range(len(run.held)):
-                call = self._try_dial(campaign_id, run, run.held.popleft(), agent)
-                if call is not None:
-                    return call
-                if run.blocked_reason is not None:
-                    return None
+        held = run.held if run.held and (agent is not None or run.counts[_READY] > 0) else ()
+        if not held and not run.hopper:
+            return None
+        run.blocked_reason = None
+        # Leads that wait for an agent come first when one may be had.
+        for _ in range(len(held)):
+            call = self._try_dial(campaign_id, run, run.held.popleft(), agent)
+            if call is not None or run.blocked_reason is not None:
+                return call
         hopper = run.hopper
         while hopper:
             call = self._try_dial(campaign_id, run, hopper.popleft(), agent)
-            if call is not None:
+            if call is not None or run.blocked_reason is not None:
                 return call
-            if run.blocked_reason is not None:
-                return None
         return None
 
     def _hold(self, run: _Run, lead: Lead, reason: str, retry_at: float | None) -> None:

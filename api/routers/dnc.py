@@ -94,7 +94,12 @@ async def add_dnc(
 async def lookup_dnc(phone: str, service: ServiceDep) -> DncRead:
     """Whether ``phone`` is listed, and on which lists."""
     found = await service.lookup_dnc(phone)
-    return DncRead(phone=found.phone, listed=found.listed, scopes=list(found.scopes))
+    return DncRead(
+        phone=found.phone,
+        listed=found.listed,
+        scopes=list(found.scopes),
+        registries=list(found.registries),
+    )
 
 
 @router.delete("/{phone}", status_code=HTTPStatus.NO_CONTENT, response_class=Response)

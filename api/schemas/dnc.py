@@ -28,3 +28,6 @@ class DncRead(ReadModel):
     scopes: list[str] = Field(
         description='"internal", "registry" or "campaign:<id>" for each list that has it'
     )
+    registries: list[str] = Field(
+        default_factory=list, description='for scope "registry": which ones ("us", "uk", "ca")'
+    )

@@ -20,13 +20,14 @@ disposition, so a number added is never dialed after that.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from dialer.campaign import CampaignSettings, Lead
 from dialer.compliance.hours import check_calling_hours, next_local_midnight, zone
 from dialer.compliance.phones import zones_for_number
 from dialer.compliance.profiles import ComplianceProfile, WeeklyHours, campaign_hours, profile
+from dialer.compliance.registry import RegistryIndex
 from dialer.ports import GateVerdict
 
 __all__ = ["ComplianceGate", "DncIndex", "RegistryAge", "lead_zones"]
@@ -42,13 +43,15 @@ RegistryAge = Callable[[str, float], float | None]
 
 
 class DncIndex:
-    """Numbers not to call: everywhere, or per campaign."""
+    """Numbers not to call: everywhere, per campaign, or on a national registry."""
 
-    __slots__ = ("_campaign", "_everywhere")
+    __slots__ = ("_campaign", "_everywhere", "registries")
 
     def __init__(self) -> None:
         self._everywhere: set[str] = set()
         self._campaign: dict[str, set[str]] = {}
+        # Millions of numbers: sorted arrays, not sets (dialer.compliance.registry).
+        self.registries = RegistryIndex()
 
     def add(self, phone: str, campaign_id: str | None = None) -> None:
         if campaign_id is None:
@@ -66,7 +69,16 @@ class DncIndex:
         if phone in self._everywhere:
             return True
         listed = self._campaign.get(campaign_id)
-        return listed is not None and phone in listed
+        return (listed is not None and phone in listed) or phone in self.registries
+
+    def blocked_many(self, phones: Sequence[str], campaign_id: str) -> list[bool]:
+        """:meth:`blocked` for a batch, with one vectorised search per registry."""
+        on_registry = self.registries.listed_many(phones).tolist()
+        listed = self._campaign.get(campaign_id, set())
+        return [
+            hit or phone in self._everywhere or phone in listed
+            for phone, hit in zip(phones, on_registry, strict=True)
+        ]
 
     def __len__(self) -> int:
         return len(self._everywhere) + sum(len(s) for s in self._campaign.values())
@@ -102,7 +114,9 @@ class ComplianceGate:
         registry_age: RegistryAge | None = None,
     ) -> None:
         self.dnc = dnc
-        self.registry_age = registry_age
+        # How old each national registry copy is: by default the ages of the
+        # copies the do-not-call index holds.
+        self.registry_age = registry_age if registry_age is not None else dnc.registries.age_days
         self._hours: dict[tuple[str, int, int], WeeklyHours] = {}
 
     def hours_for(self, campaign: CampaignSettings) -> WeeklyHours:
@@ -120,7 +134,7 @@ class ComplianceGate:
         self, campaign: CampaignSettings, prof: ComplianceProfile, wall_epoch: float
     ) -> GateVerdict | None:
         """A campaign-wide refusal when its registry copy is missing or too old."""
-        if not campaign.scrub_national_registry or self.registry_age is None:
+        if not campaign.scrub_national_registry:
             return None
         limit = campaign.registry_max_age_days or prof.registry_max_age_days
         age = self.registry_age(prof.registry, wall_epoch)

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
@@ -108,6 +109,16 @@ class DemoFloor:
 
     async def start(self) -> None:
         svc = self.service
+        numbers = demo_numbers(2000, time.time())
+        age = svc.registry_age_days("us")
+        if age is None or age > 1:
+            # A stand-in for the national registry (a real one comes from the
+            # FTC's site, POST /api/v1/dnc/registry): a few of the demo's own
+            # numbers, so the lead load shows them scrubbed.
+            async def registry_file() -> AsyncIterator[bytes]:
+                yield "\n".join(numbers[:: len(numbers) // 20 or 1]).encode()
+
+            await svc.load_registry("us", registry_file(), name="demo registry")
         existing = [c for c in await svc.list_campaigns() if c.settings.name == DEMO_CAMPAIGN]
         if existing:
             campaign = existing[0]
@@ -123,9 +134,13 @@ class DemoFloor:
                     max_attempts=3,
                 )
             )
-            numbers = demo_numbers(2000, time.time())
-            await svc.add_leads(
+            loaded = await svc.add_leads(
                 campaign.id, [{"phone": n, "data": {"demo": True}} for n in numbers]
+            )
+            log.info(
+                "demo floor: %d leads loaded, %d scrubbed as do-not-call",
+                loaded.accepted,
+                loaded.dnc,
             )
         agents = [a for a in await svc.list_agents() if campaign.id in a.agent.campaign_ids]
         while len(agents) < self.agents:

@@ -18,9 +18,9 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dialer.campaign import CampaignSettings, RunState
@@ -45,6 +45,7 @@ from dialer.ports import Telephony
 from dialer.runtime.driver import CoreDriver, ServiceClock
 from dialer.runtime.hub import AgentHub, AgentSession
 from dialer.runtime.metrics import AGENT_STATES, Metrics
+from dialer.runtime.registry import RegistryLoadResult, RegistryManager
 from dialer.runtime.settings import Settings
 from dialer.runtime.store import RuntimeStore
 from dialer.storage.records import (
@@ -55,6 +56,7 @@ from dialer.storage.records import (
     StoredCall,
     StoredCampaign,
     StoredLead,
+    StoredRegistryLoad,
 )
 
 __all__ = [
@@ -100,6 +102,7 @@ class DncLookup:
     phone: str
     listed: bool
     scopes: tuple[str, ...]  # "internal", "registry", "campaign:<id>"
+    registries: tuple[str, ...] = ()  # for scope "registry": which ("us", "uk", "ca")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,7 @@ class DialerService:
         self.dnc = DncIndex()
         self.clock = ServiceClock()
         self.store = RuntimeStore(settings.database_url, owner=settings.process_id)
+        self.registries = RegistryManager(self.store, self.dnc.registries)
         self._telephony = telephony
         self._api_key_hash: str | None = None
         self._driver: CoreDriver | None = None
@@ -148,6 +152,7 @@ class DialerService:
         await self._load_api_key()
         for phone, campaign_id in await self.store.all_dnc():
             self.dnc.add(phone, campaign_id)
+        await self.registries.refresh()  # before the core exists: nothing dials unchecked
         telephony = self._telephony or self._make_telephony()
         self._telephony = telephony
         core = DialerCore(
@@ -171,6 +176,7 @@ class DialerService:
         self._background.append(asyncio.create_task(self._refresh_loop(), name="dialer-stats"))
         self._background.append(asyncio.create_task(self._lag_monitor(), name="dialer-lag"))
         self._background.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        self._background.append(asyncio.create_task(self._registry_loop(), name="dialer-dnc"))
         self.started = True
         if self.settings.demo:
             from dialer.runtime.demo import DemoFloor
@@ -411,7 +417,6 @@ class DialerService:
     ) -> tuple[list[NewLead], list[RowError], int]:
         rejected: list[RowError] = []
         good: list[NewLead] = []
-        dnc = 0
         for i, row in enumerate(rows):
             number = first_row + i
             raw = row.get("phone")
@@ -432,11 +437,11 @@ class DialerService:
             except InvalidInput as exc:
                 rejected.append(RowError(number, shown, str(exc)))
                 continue
-            if self.dnc.blocked(phone, campaign_id):
-                dnc += 1
-                continue
             good.append(NewLead(phone=phone, timezone=tz, data=data, priority=priority))
-        return good, rejected, dnc
+        # One vectorised registry search for the batch, not one per row.
+        blocked = self.dnc.blocked_many([lead.phone for lead in good], campaign_id)
+        dnc = sum(blocked)
+        return [lead for lead, no in zip(good, blocked, strict=True) if not no], rejected, dnc
 
     async def list_leads(
         self, campaign_id: str, *, status: str | None, limit: int, offset: int
@@ -475,10 +480,59 @@ class DialerService:
     async def lookup_dnc(self, phone: str) -> DncLookup:
         normal = normalize_phone(phone)
         scopes = await self.store.dnc_scopes(normal)
+        registries = tuple(r.value for r in self.dnc.registries.listing(normal))
+        if registries:
+            scopes.append(("registry", None))
         names = tuple(
-            sorted(f"campaign:{cid}" if scope == "campaign" else scope for scope, cid in scopes)
+            sorted({f"campaign:{cid}" if scope == "campaign" else scope for scope, cid in scopes})
         )
-        return DncLookup(phone=normal, listed=bool(names), scopes=names)
+        return DncLookup(phone=normal, listed=bool(names), scopes=names, registries=registries)
+
+    # ---------------------------------------------------- national registries
+    async def load_registry(
+        self,
+        registry: str,
+        body: AsyncIterable[bytes],
+        *,
+        name: str | None = None,
+        published_on: date | None = None,
+    ) -> RegistryLoadResult:
+        """Load a registry file (see :meth:`RegistryManager.load_file`).
+
+        Campaigns the old copy had blocked (stale, missing) dial again at once.
+        """
+        result = await self.registries.load_file(
+            registry, body, name=name, published_on=published_on
+        )
+        await self._announce_campaigns()
+        return result
+
+    async def _announce_campaigns(self) -> None:
+        """Tell the core every campaign again: a block it holds may have lifted."""
+        for campaign in await self.store.list_campaigns():
+            await self._push_campaign(campaign.settings, submit=False)
+
+    async def list_registry_loads(
+        self, registry: str | None = None, *, limit: int = 100
+    ) -> list[StoredRegistryLoad]:
+        return await self.registries.list_loads(registry, limit=limit)
+
+    def registry_age_days(self, registry: str, wall_epoch: float | None = None) -> float | None:
+        """Days since ``registry``'s copy in force was published; None if none is loaded."""
+        when = time.time() if wall_epoch is None else wall_epoch
+        return self.registries.age_days(registry, when)
+
+    async def _registry_loop(self) -> None:
+        """Pick up registry copies that other processes on the same database loaded."""
+        while True:
+            await asyncio.sleep(self.settings.registry_refresh_s)
+            try:
+                if await self.registries.refresh():
+                    await self._announce_campaigns()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("refreshing the do-not-call registries failed")
 
     # --------------------------------------------------------------- agents
     async def create_agent(self, name: str, campaign_ids: Sequence[str]) -> tuple[StoredAgent, str]:

@@ -38,3 +38,7 @@ class Settings(BaseSettings):
     # Call records and skipped dials are kept this long, and never less than
     # five years (dialer.storage.retention.MIN_RETENTION_DAYS).
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=MIN_RETENTION_DAYS)
+    # National do-not-call registry files: the upload limit, and how often a
+    # process looks for a copy that another one loaded.
+    max_registry_bytes: int = Field(default=1 << 30, ge=1)
+    registry_refresh_s: float = Field(default=30.0, gt=0)

@@ -9,20 +9,24 @@ lead goes after each attempt.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.calls import CallRecord
 from dialer.campaign import CallOutcome, CampaignSettings, Lead
 from dialer.commands import PlaceCall, SkipLead
+from dialer.compliance.registry import Registry
 from dialer.errors import NotFound
 from dialer.storage import agents as agent_repo
 from dialer.storage import calls as call_repo
 from dialer.storage import campaigns as campaign_repo
 from dialer.storage import dnc as dnc_repo
+from dialer.storage import dnc_registry as registry_repo
 from dialer.storage import leads as lead_repo
 from dialer.storage import retention as retention_repo
 from dialer.storage import skips as skip_repo
@@ -41,6 +45,7 @@ from dialer.storage.records import (
     StoredCall,
     StoredCampaign,
     StoredLead,
+    StoredRegistryLoad,
 )
 
 __all__ = ["DEFAULT_RETRY_DELAYS_S", "RuntimeStore"]
@@ -410,6 +415,63 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             listings = await dnc_repo.lookup(s, phone=phone)
         return [(entry.scope.value, entry.campaign_id) for entry in listings]
+
+    # ------------------------------------------------------ do-not-call registries
+    async def replace_registry(
+        self,
+        registry: Registry,
+        numbers: npt.NDArray[np.int64],
+        *,
+        name: str,
+        published_on: date,
+        rejected_count: int,
+        duplicates: int,
+        sha256: str,
+    ) -> StoredRegistryLoad:
+        async with self.db.transaction() as s:
+            return await registry_repo.replace_registry(
+                s,
+                registry=registry,
+                numbers=numbers,
+                name=name,
+                published_on=published_on,
+                rejected_count=rejected_count,
+                duplicates=duplicates,
+                sha256=sha256,
+            )
+
+    async def current_registry_copies(
+        self, *, held: Collection[str] = ()
+    ) -> list[tuple[StoredRegistryLoad, npt.NDArray[np.int64]]]:
+        """Each registry's current load and its numbers, but for the load ids in ``held``.
+
+        Read chunk by chunk; a load another process replaces meanwhile is read
+        again as its successor (PostgreSQL), so what comes back is never a mix.
+        """
+        copies: list[tuple[StoredRegistryLoad, npt.NDArray[np.int64]]] = []
+        async with self.db.transaction() as s:
+            pending = [c for c in await registry_repo.current_loads(s) if c.id not in held]
+            while pending:
+                load = pending.pop(0)
+                read = await registry_repo.read_numbers(s, load=load)
+                if read.numbers is not None:
+                    copies.append((load, read.numbers))
+                    continue
+                newer = [
+                    c for c in await registry_repo.current_loads(s) if c.registry == load.registry
+                ]
+                pending.extend(newer)
+        return copies
+
+    async def current_registry_loads(self) -> list[StoredRegistryLoad]:
+        async with self.db.transaction() as s:
+            return await registry_repo.current_loads(s)
+
+    async def registry_loads(
+        self, registry: Registry | None, *, limit: int
+    ) -> list[StoredRegistryLoad]:
+        async with self.db.transaction() as s:
+            return await registry_repo.list_loads(s, registry=registry, limit=limit)
 
     # ---------------------------------------------------------------- agents
     async def create_agent(self, name: str, campaign_ids: list[str]) -> tuple[StoredAgent, str]:

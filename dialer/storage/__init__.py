@@ -17,7 +17,7 @@ rows. Every datetime in and out is timezone-aware UTC.
 
 from __future__ import annotations
 
-from dialer.storage import agents, calls, campaigns, dnc, leads, settings_kv
+from dialer.storage import agents, calls, campaigns, dnc, dnc_registry, leads, settings_kv
 from dialer.storage.database import Database, create_engine, normalize_url
 from dialer.storage.migrate import current_revision, head_revision, upgrade, upgrade_async
 from dialer.storage.records import (
@@ -34,6 +34,7 @@ from dialer.storage.records import (
     StoredCall,
     StoredCampaign,
     StoredLead,
+    StoredRegistryLoad,
 )
 
 __all__ = [
@@ -51,12 +52,14 @@ __all__ = [
     "StoredCall",
     "StoredCampaign",
     "StoredLead",
+    "StoredRegistryLoad",
     "agents",
     "calls",
     "campaigns",
     "create_engine",
     "current_revision",
     "dnc",
+    "dnc_registry",
     "head_revision",
     "leads",
     "normalize_url",

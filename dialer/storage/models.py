@@ -9,7 +9,7 @@ mode can drop and recreate them on SQLite.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ __all__ = [
     "CallRow",
     "CampaignRow",
     "DncEntryRow",
+    "DncRegistryChunkRow",
     "DncRegistryLoadRow",
     "LeadRow",
     "SettingRow",
@@ -278,14 +279,61 @@ class DncEntryRow(Base):
 
 
 class DncRegistryLoadRow(Base):
-    """A national registry file loaded into ``dnc_entries`` (scope ``registry``)."""
+    """A national registry file loaded: which registry, whose copy of which date.
+
+    Kept after a newer load replaces it (``replaced_at`` set): the record of
+    which copy was in force when. At most one load per registry is current
+    (``replaced_at IS NULL``, a partial unique index); only the current one
+    keeps its numbers, in :class:`DncRegistryChunkRow`.
+    """
 
     __tablename__ = "dnc_registry_loads"
+    __table_args__ = (
+        sa.Index(
+            "uq_dnc_registry_loads_current",
+            "registry",
+            unique=True,
+            sqlite_where=sa.text("replaced_at IS NULL"),
+            postgresql_where=sa.text("replaced_at IS NULL"),
+        ),
+        sa.Index("ix_dnc_registry_loads_registry_loaded", "registry", "loaded_at"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
     count: Mapped[int] = mapped_column(sa.Integer)
+    # "registry" is the declarative base's own attribute: the column keeps the name.
+    registry_code: Mapped[str] = mapped_column("registry", sa.String(8))
+    published_on: Mapped[date] = mapped_column(sa.Date)
+    rejected_count: Mapped[int] = mapped_column(sa.Integer)
+    duplicates: Mapped[int] = mapped_column(sa.Integer)
+    sha256: Mapped[str] = mapped_column(sa.String(64))  # of the file as uploaded
+    replaced_at: Mapped[datetime | None]
+
+
+class DncRegistryChunkRow(Base):
+    """A run of a registry copy's sorted numbers (see :mod:`dialer.storage.dnc_registry`).
+
+    A row per million numbers or so rather than a row per number: a restart
+    reads 50 million numbers as about fifty values instead of 50 million
+    rows, and a load writes them as fast. ``first_number`` and
+    ``last_number`` bound the run, so one number can be found by reading one
+    row; ``encoding`` says how ``numbers`` holds them (``d2``, ``d4``: the
+    gaps after the first as 16- or 32-bit integers; ``i8``: the numbers).
+    """
+
+    __tablename__ = "dnc_registry_chunks"
+
+    load_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("dnc_registry_loads.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(sa.Integer)
+    first_number: Mapped[int] = mapped_column(sa.BigInteger)
+    last_number: Mapped[int] = mapped_column(sa.BigInteger)
+    encoding: Mapped[str] = mapped_column(sa.String(4))
+    numbers: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
 
 class SettingRow(Base):

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from dialer.campaign import CallOutcome, CampaignSettings, Lead, PastAttempt
+from dialer.compliance.registry import Registry
 
 __all__ = [
     "AbandonmentCounts",
@@ -27,6 +28,7 @@ __all__ = [
     "StoredCall",
     "StoredCampaign",
     "StoredLead",
+    "StoredRegistryLoad",
 ]
 
 
@@ -195,3 +197,23 @@ class DncListing:
     campaign_id: str | None
     source: str
     added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRegistryLoad:
+    """One load of a national registry file. ``replaced_at`` None: the current copy."""
+
+    id: str
+    registry: Registry
+    name: str
+    published_on: date  # when the copy was published or downloaded (the uploader says)
+    loaded_at: datetime
+    count: int  # distinct numbers
+    rejected_count: int  # lines that were not numbers
+    duplicates: int
+    sha256: str
+    replaced_at: datetime | None
+
+    @property
+    def current(self) -> bool:
+        return self.replaced_at is None

@@ -90,6 +90,8 @@ CAMPAIGN = {
     "name": "spring renewals",
     "mode": "progressive",
     "safe_harbor_message": "This was ACME; call us back on 555-0100.",
+    # Reminders to customers: no national registry copy is needed to dial.
+    "scrub_national_registry": False,
 }
 
 

@@ -97,6 +97,7 @@ async def test_ready_then_a_call_is_offered(server: str, rest: httpx.AsyncClient
                 "mode": "power",
                 "dial_ratio": 10,
                 "safe_harbor_message": "ACME calling; call back on 555-0100",
+                "scrub_national_registry": False,
             },
         )
     ).json()

@@ -18,11 +18,16 @@ async def test_add_lookup_delete(client: httpx.AsyncClient) -> None:
     assert [(r["row"], r["phone"]) for r in body["rejected"]] == [(3, "nope")]
 
     found = (await client.get(f"{URL}/+14155550101")).json()
-    assert found == {"phone": "+14155550101", "listed": True, "scopes": ["internal"]}
+    assert found == {
+        "phone": "+14155550101",
+        "listed": True,
+        "scopes": ["internal"],
+        "registries": [],
+    }
 
     assert (await client.delete(f"{URL}/+14155550101")).status_code == 204
     gone = (await client.get(f"{URL}/+14155550101")).json()
-    assert gone == {"phone": "+14155550101", "listed": False, "scopes": []}
+    assert gone == {"phone": "+14155550101", "listed": False, "scopes": [], "registries": []}
 
 
 async def test_lookup_normalises_the_number(client: httpx.AsyncClient) -> None:

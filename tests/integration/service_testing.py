@@ -61,6 +61,10 @@ class Softphone:
 
 
 async def make_campaign(svc: DialerService, **kw: Any) -> str:
+    """A campaign for these tests: one the national registry does not cover unless
+    the test says otherwise (scrubbing has tests of its own), so it dials
+    without a registry copy loaded."""
+    kw.setdefault("scrub_national_registry", False)
     settings = CampaignSettings(
         id=str(uuid.uuid4()),
         name=f"c-{uuid.uuid4().hex[:6]}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -274,3 +275,38 @@ async def test_retention_keeps_five_years_and_purges_older(service: DialerServic
     assert [c.phone for c in page.items] == [recent]
     with pytest.raises(ValueError, match="retention_days"):
         Settings(retention_days=365)
+
+
+async def _registry_body(numbers: list[str]) -> AsyncIterator[bytes]:
+    yield "\n".join(numbers).encode()
+
+
+async def test_a_campaign_without_a_fresh_registry_copy_dials_nothing(
+    service: DialerService,
+) -> None:
+    cid = await make_campaign(service, scrub_national_registry=True, state=RunState.RUNNING)
+    numbers = demo_numbers(3, time.time())
+    await service.add_leads(cid, [{"phone": n} for n in numbers])
+    agent, _ = await service.create_agent("reg", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    await phone.say(type="ready")
+
+    async def blocked() -> bool:
+        return (await service.campaign_stats(cid))["blocked_reason"] == "registry_missing:us"
+
+    await until(blocked)
+    # A copy 40 days old is as good as none.
+    stale = (datetime.now(UTC) - timedelta(days=40)).date()
+    await service.load_registry("us", _registry_body(numbers[:1]), published_on=stale)
+
+    async def stale_now() -> bool:
+        return (await service.campaign_stats(cid))["blocked_reason"] == "registry_stale:us"
+
+    await until(stale_now)
+    assert (await service.campaign_stats(cid))["dialed"] == 0
+    # A fresh copy: the campaign dials at once, and never the number on it.
+    await service.load_registry("us", _registry_body(numbers[:1]))
+    call = await phone.expect("call")
+    assert call["lead"]["phone"] != numbers[0]
+    assert (await service.campaign_stats(cid))["blocked_reason"] is None

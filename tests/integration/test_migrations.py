@@ -36,6 +36,7 @@ TABLES = {
     "campaigns",
     "dnc_entries",
     "skipped_dials",
+    "dnc_registry_chunks",
     "dnc_registry_loads",
     "leads",
     "settings_kv",
@@ -194,3 +195,32 @@ async def test_foreign_keys_are_enforced_after_migrating(empty_url: str) -> None
                 )
     finally:
         await engine.dispose()
+
+
+async def test_registry_loads_from_0001_become_replaced_us_loads(empty_url: str) -> None:
+    """0001 had a bare load table; its rows get a registry and a date, and none is current."""
+    await upgrade_async(empty_url, "0001")
+    engine = create_engine(empty_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO dnc_registry_loads (id, name, loaded_at, count)"
+                    " VALUES ('old', 'ftc', '2026-05-04 23:30:00+00:00', 5)"
+                )
+            )
+        await upgrade_async(empty_url)
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT registry, published_on, replaced_at IS NOT NULL, count,"
+                        " rejected_count FROM dnc_registry_loads"
+                    )
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    assert (row[0], str(row[1]), bool(row[2]), row[3], row[4]) == ("us", "2026-05-04", True, 5, 0)
+    _, diff = await _inspect(empty_url)
+    assert diff == []

@@ -121,13 +121,13 @@ class Bot:
                     if hang_up_first:
                         await ws.send(json.dumps({"type": "hangup", "call_id": msg["call_id"]}))
                 elif msg["type"] == "call_ended":
+                    # The disposition makes the agent ready again by itself; a
+                    # "ready" after it could land in the next call's wrap-up.
                     await ws.send(
                         json.dumps(
                             {"type": "disposition", "call_id": msg["call_id"], "code": "done"}
                         )
                     )
-                    if self.ready:
-                        await ws.send(json.dumps({"type": "ready"}))
 
     async def connect_then_vanish(self) -> None:
         async with websockets.connect(self.url) as ws:
@@ -157,10 +157,20 @@ async def test_floor_invariants_over_real_sockets(
         assert r.status_code == 201, r.text
         cid = r.json()["id"]
         numbers = demo_numbers(400, time.time())
+        # A fresh copy of the national registry, with two of the numbers on it.
+        registry = "\n".join(["phone", *numbers[:2]]).encode()
+        r = await http.post(
+            "/api/v1/dnc/registry",
+            params={"registry": "us"},
+            content=registry,
+            headers={"content-type": "text/plain"},
+        )
+        assert r.status_code == 201, r.text
         r = await http.post(
             f"/api/v1/campaigns/{cid}/leads", json={"leads": [{"phone": n} for n in numbers]}
         )
         assert r.status_code in (200, 201), r.text
+        assert r.json()["dnc"] == 2  # scrubbed against the registry at load
         agents = []
         for name in ("a", "b", "c", "d", "paused", "gone"):
             r = await http.post("/api/v1/agents", json={"name": name, "campaign_ids": [cid]})
@@ -205,6 +215,7 @@ async def test_floor_invariants_over_real_sockets(
                 break
 
     assert len(records) > 20
+    assert not {rec["phone"] for rec in records} & set(numbers[:2]), "dialed a registry number"
     offered = {cid_: bot.id for bot in workers for _, cid_ in bot.calls}
     assert sum(len(b.calls) for b in workers) == len(offered), "a call went to two agents"
     assert paused.calls == [] and gone.calls == []
