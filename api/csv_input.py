@@ -20,6 +20,7 @@ __all__ = ["CsvRows", "decode_csv", "dnc_rows", "lead_rows"]
 
 PHONE_COLUMN = "phone"
 TIMEZONE_COLUMN = "timezone"
+PRIORITY_COLUMN = "priority"
 
 
 @dataclass(slots=True)
@@ -64,7 +65,8 @@ def _records(text: str) -> list[tuple[int, list[str]]]:
 
 
 def lead_rows(text: str) -> CsvRows:
-    """Lead rows from a CSV with a header naming ``phone`` (and optionally ``timezone``).
+    """Lead rows from a CSV with a header naming ``phone`` (and optionally ``timezone``
+    and ``priority``, an integer: higher is dialed first).
 
     Every other column goes into the lead's ``data`` under its header name.
     """
@@ -81,8 +83,11 @@ def lead_rows(text: str) -> CsvRows:
         )
     phone_at = lowered.index(PHONE_COLUMN)
     tz_at = lowered.index(TIMEZONE_COLUMN) if TIMEZONE_COLUMN in lowered else None
+    priority_at = lowered.index(PRIORITY_COLUMN) if PRIORITY_COLUMN in lowered else None
     data_columns = [
-        (i, name) for i, name in enumerate(header) if i not in (phone_at, tz_at) and name
+        (i, name)
+        for i, name in enumerate(header)
+        if i not in (phone_at, tz_at, priority_at) and name
     ]
     out = CsvRows()
     for line, cells in records[1:]:
@@ -95,6 +100,10 @@ def lead_rows(text: str) -> CsvRows:
         row: dict[str, Any] = {"phone": cells[phone_at].strip()}
         if tz_at is not None and cells[tz_at].strip():
             row["timezone"] = cells[tz_at].strip()
+        if priority_at is not None and cells[priority_at].strip():
+            text = cells[priority_at].strip()
+            # Not a number: passed on as text, for the row's own rejection.
+            row["priority"] = int(text) if text.lstrip("+-").isdigit() else text
         row["data"] = {name: cells[i] for i, name in data_columns}
         out.rows.append(row)
         out.lines.append(line)

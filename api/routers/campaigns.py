@@ -22,10 +22,16 @@ from api.schemas.campaigns import (
 from api.schemas.operations import CampaignStatsRead
 from dialer.campaign import RunState
 from dialer.errors import InvalidInput
+from dialer.runtime.service import DialerService
+from dialer.storage.records import StoredCampaign
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+
+def _read(service: DialerService, stored: StoredCampaign) -> CampaignRead:
+    return campaign_read(stored, service.blocked_reason(stored.id))
 
 
 @router.post("", status_code=HTTPStatus.CREATED, response_model=CampaignRead)
@@ -34,17 +40,17 @@ async def create_campaign(body: CampaignCreate, service: ServiceDep) -> Campaign
         settings = settings_from_create(str(uuid.uuid4()), body)
     except ValueError as exc:  # the core's own checks, should the schema ever lag them
         raise InvalidInput(str(exc)) from None
-    return campaign_read(await service.create_campaign(settings))
+    return _read(service, await service.create_campaign(settings))
 
 
 @router.get("", response_model=list[CampaignRead])
 async def list_campaigns(service: ServiceDep) -> list[CampaignRead]:
-    return [campaign_read(c) for c in await service.list_campaigns()]
+    return [_read(service, c) for c in await service.list_campaigns()]
 
 
 @router.get("/{campaign_id}", response_model=CampaignRead)
 async def get_campaign(campaign_id: str, service: ServiceDep) -> CampaignRead:
-    return campaign_read(await service.get_campaign(campaign_id))
+    return _read(service, await service.get_campaign(campaign_id))
 
 
 @router.patch("/{campaign_id}", response_model=CampaignRead)
@@ -56,12 +62,12 @@ async def update_campaign(
     current = await service.get_campaign(campaign_id)
     changes = settings_changes(body, current.settings)
     if not changes:
-        return campaign_read(current)
-    return campaign_read(await service.update_campaign(campaign_id, changes))
+        return _read(service, current)
+    return _read(service, await service.update_campaign(campaign_id, changes))
 
 
 async def _set_state(service: ServiceDep, campaign_id: str, state: RunState) -> CampaignRead:
-    return campaign_read(await service.set_campaign_state(campaign_id, state))
+    return _read(service, await service.set_campaign_state(campaign_id, state))
 
 
 @router.post("/{campaign_id}/start", response_model=CampaignRead)

@@ -238,6 +238,10 @@ class CampaignRead(ReadModel):
     registry_max_age_days: int | None
     personal_callback_wait_s: float
     pacer_options: dict[str, float | str]
+    blocked_reason: str | None = Field(
+        default=None,
+        description="why a running campaign dials nothing (e.g. registry_stale:us); null if none",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -296,9 +300,10 @@ def settings_changes(body: CampaignUpdate, current: CampaignSettings) -> dict[st
     return changes
 
 
-def campaign_read(stored: StoredCampaign) -> CampaignRead:
+def campaign_read(stored: StoredCampaign, blocked_reason: str | None = None) -> CampaignRead:
     s = stored.settings
     return CampaignRead(
+        blocked_reason=blocked_reason,
         id=s.id,
         name=s.name,
         mode=s.mode,

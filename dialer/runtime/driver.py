@@ -146,6 +146,10 @@ class CoreDriver:
         ]
 
     async def stop(self) -> None:
+        # A claim in flight is a database transaction: let it end, not cancel it
+        # half way (its leads are released with the rest of this process's).
+        if self._claims:
+            await asyncio.wait(list(self._claims), timeout=5.0)
         for task in [*self._tasks, *self._claims]:
             task.cancel()
         for task in [*self._tasks, *self._claims]:

@@ -132,6 +132,8 @@ class DialerService:
         self._api_key_hash: str | None = None
         self._driver: CoreDriver | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._last_window = 0.0
         self._demo: Any = None
         self.generated_api_key: str | None = None
         self.started = False
@@ -173,10 +175,26 @@ class DialerService:
         for campaign in await self.store.list_campaigns():
             await self._push_campaign(campaign.settings, submit=False)
         await self.driver.start()
-        self._background.append(asyncio.create_task(self._refresh_loop(), name="dialer-stats"))
-        self._background.append(asyncio.create_task(self._lag_monitor(), name="dialer-lag"))
-        self._background.append(asyncio.create_task(self._retention_loop(), name="retention"))
-        self._background.append(asyncio.create_task(self._registry_loop(), name="dialer-dnc"))
+        self._stopping.clear()
+        self._background += [
+            asyncio.create_task(self._lag_monitor(), name="dialer-lag"),
+            asyncio.create_task(
+                self._every(self.settings.stats_interval_s, self._refresh, "refreshing figures"),
+                name="dialer-stats",
+            ),
+            # Once a day (and at start), records past their retention period go.
+            asyncio.create_task(
+                self._every(86_400.0, self.purge_old_records, "the retention job", first=True),
+                name="dialer-retention",
+            ),
+            # Registry copies that other processes on the same database loaded.
+            asyncio.create_task(
+                self._every(
+                    self.settings.registry_refresh_s, self._refresh_registries, "registries"
+                ),
+                name="dialer-dnc",
+            ),
+        ]
         self.started = True
         if self.settings.demo:
             from dialer.runtime.demo import DemoFloor
@@ -187,11 +205,16 @@ class DialerService:
     async def stop(self) -> None:
         if self._demo is not None:
             await self._demo.stop()
-        for task in self._background:
-            task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Loops finish the round they are in: one cancelled inside a database
+        # transaction could leave SQLite's write lock held by a lost connection.
+        self._stopping.set()
+        if self._background:
+            _done, late = await asyncio.wait(self._background, timeout=10.0)
+            for task in late:
+                task.cancel()
+            for task in self._background:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self._background.clear()
         if self._driver is not None:
             await self._driver.stop()
@@ -340,6 +363,12 @@ class DialerService:
         stored = await self.store.update_campaign(settings)
         await self._push_campaign(stored.settings)
         return stored
+
+    def blocked_reason(self, campaign_id: str) -> str | None:
+        """Why a running campaign dials nothing just now (None: nothing stops it)."""
+        if campaign_id not in self.core.campaign_ids():
+            return None
+        return self.core.stats(campaign_id).blocked_reason
 
     async def campaign_stats(self, campaign_id: str) -> dict[str, Any]:
         campaign = await self.store.get_campaign(campaign_id)
@@ -522,17 +551,9 @@ class DialerService:
         when = time.time() if wall_epoch is None else wall_epoch
         return self.registries.age_days(registry, when)
 
-    async def _registry_loop(self) -> None:
-        """Pick up registry copies that other processes on the same database loaded."""
-        while True:
-            await asyncio.sleep(self.settings.registry_refresh_s)
-            try:
-                if await self.registries.refresh():
-                    await self._announce_campaigns()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("refreshing the do-not-call registries failed")
+    async def _refresh_registries(self) -> None:
+        if await self.registries.refresh():
+            await self._announce_campaigns()
 
     # --------------------------------------------------------------- agents
     async def create_agent(self, name: str, campaign_ids: Sequence[str]) -> tuple[StoredAgent, str]:
@@ -701,38 +722,39 @@ class DialerService:
     async def _lag_monitor(self, period_s: float = 0.05) -> None:
         """How late the event loop wakes a sleeper: blocking work shows up here."""
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping.is_set():
             start = loop.time()
             await asyncio.sleep(period_s)
             self.metrics.loop_lag.observe(max(0.0, loop.time() - start - period_s))
 
-    async def _retention_loop(self, period_s: float = 86_400.0) -> None:
-        """Once a day (and at start), records past their retention period go."""
-        while True:
-            try:
-                await self.purge_old_records()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("the retention job failed; it runs again tomorrow")
-            await asyncio.sleep(period_s)
+    async def _every(
+        self,
+        period_s: float,
+        work: Callable[[], Awaitable[object]],
+        what: str,
+        *,
+        first: bool = False,
+    ) -> None:
+        """Run ``work`` every ``period_s`` (at once too, if ``first``) until the service stops.
 
-    async def _refresh_loop(self) -> None:
-        """Gauges every few seconds; the core's window counts from the records."""
-        last_window = 0.0
-        while True:
-            await asyncio.sleep(self.settings.stats_interval_s)
+        A failure is logged and the next round comes as usual.
+        """
+        if not first:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), period_s)
+        while not self._stopping.is_set():
             try:
-                refresh_window = time.monotonic() - last_window >= _WINDOW_REFRESH_S
-                await self._refresh(refresh_window)
-                if refresh_window:
-                    last_window = time.monotonic()
-            except asyncio.CancelledError:
-                raise
+                await work()
             except Exception:
-                log.exception("refreshing figures failed")
+                log.exception("%s failed; trying again in %.0f s", what, period_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), period_s)
 
-    async def _refresh(self, refresh_window: bool) -> None:
+    async def _refresh(self) -> None:
+        """Gauges every few seconds; now and then, the core's window counts from the records."""
+        refresh_window = time.monotonic() - self._last_window >= _WINDOW_REFRESH_S
+        if refresh_window:
+            self._last_window = time.monotonic()
         m = self.metrics
         now = datetime.now(UTC)
         for campaign in await self.store.list_campaigns():

@@ -110,6 +110,9 @@ class FakeService:
         self.campaigns[campaign_id] = stored
         return stored
 
+    def blocked_reason(self, campaign_id: str) -> str | None:
+        return None
+
     async def campaign_stats(self, campaign_id: str) -> dict[str, Any]:
         campaign = await self.get_campaign(campaign_id)
         return {

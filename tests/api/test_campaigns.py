@@ -14,7 +14,7 @@ READ_FIELDS = {
     "amd", "safe_harbor_message", "target_agent_wait_s", "wrap_up_limit_s",
     "pacer_options", "created_at", "updated_at", "compliance_profile", "max_attempts_per_day",
     "assume_time_zone", "scrub_national_registry", "registry_max_age_days",
-    "personal_callback_wait_s",
+    "personal_callback_wait_s", "blocked_reason",
 }  # fmt: skip
 
 

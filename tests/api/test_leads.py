@@ -94,6 +94,27 @@ async def test_csv_rows_are_numbered_by_line(
     assert listed["+14155550101"]["timezone"] is None
 
 
+async def test_csv_priority_column_orders_leads_and_a_bad_one_is_its_rows_fault(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    text = (
+        "phone,priority,name\n"
+        "+14155550100,5,Ada\n"  # 2
+        "+14155550101,high,Bob\n"  # 3: not a number
+        "+14155550102,,Cy\n"  # 4: none given
+        "+14155550103,-2,Dee\n"  # 5
+    )
+    response = await client.post(_url(campaign), content=text.encode(), headers=CSV)
+    body = response.json()
+    assert body["accepted"] == 3
+    assert [(r["row"], "priority" in r["reason"]) for r in body["rejected"]] == [(3, True)]
+    listed = {lead["phone"]: lead for lead in (await client.get(_url(campaign))).json()}
+    assert listed["+14155550100"]["priority"] == 5
+    assert listed["+14155550102"]["priority"] == 0
+    assert listed["+14155550103"]["priority"] == -2
+    assert listed["+14155550100"]["data"] == {"name": "Ada"}
+
+
 async def test_csv_header_is_case_insensitive_and_bom_tolerant(
     client: httpx.AsyncClient, campaign: dict[str, Any]
 ) -> None:

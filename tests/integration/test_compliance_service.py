@@ -305,6 +305,7 @@ async def test_a_campaign_without_a_fresh_registry_copy_dials_nothing(
 
     await until(stale_now)
     assert (await service.campaign_stats(cid))["dialed"] == 0
+    assert service.blocked_reason(cid) == "registry_stale:us"  # GET /campaigns/{id} says so
     # A fresh copy: the campaign dials at once, and never the number on it.
     await service.load_registry("us", _registry_body(numbers[:1]))
     call = await phone.expect("call")
