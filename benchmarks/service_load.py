@@ -145,6 +145,9 @@ async def run_floor(
                 "name": f"load-{agents}-{uuid.uuid4().hex[:6]}",
                 "mode": "predictive",
                 "ring_timeout_s": 15,
+                "safe_harbor_message": "This was the load test; call us back on 555-0100.",
+                # Made-up numbers, no national registry copy: a latency benchmark.
+                "scrub_national_registry": False,
             },
         )
         r.raise_for_status()
