@@ -1,0 +1,137 @@
+"""``dialer simulate`` and ``dialer sweep`` as a user runs them: output, files, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dialer.cli import EXIT_BAD_INPUT, app
+
+SHORT = """
+name = "cli-short"
+seed = 5
+duration_s = 1800
+[agents]
+count = 6
+talk_s = { dist = "exponential", mean = 60.0 }
+wrap_s = { dist = "exponential", mean = 10.0 }
+[callees]
+human = 0.3
+machine = 0.1
+busy = 0.05
+invalid = 0.05
+answer_delay_s = { dist = "lognormal", mean = 8.0, sd = 4.0 }
+fail_delay_s = { dist = "uniform", low = 1.0, high = 4.0 }
+machine_talk_s = { dist = "fixed", value = 8.0 }
+[campaign]
+mode = "progressive"
+max_abandon_rate = 0.03
+ring_timeout_s = 20.0
+leads = 100000
+"""
+
+REPORT_KEYS = {
+    "name", "seed", "mode", "duration_s", "attempts", "human_answered", "machine_answered",
+    "abandoned", "abandon_rate", "occupancy", "connects_per_agent_hour", "mean_agent_wait_s",
+    "occupancy_limit",
+}  # fmt: skip
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "short.toml"
+    path.write_text(SHORT)
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_simulate_prints_a_summary(scenario: Path) -> None:
+    code, out, _ = run("simulate", str(scenario))
+    assert code == 0
+    for label in ("occupancy", "abandonment", "connects per agent hour", "mean agent wait"):
+        assert label in out
+    assert "limit" in out  # the occupancy limit beside the occupancy
+
+
+def test_simulate_json_is_the_report_object_and_overrides_apply(scenario: Path) -> None:
+    code, out, _ = run(
+        "simulate", str(scenario), "--json", "--mode", "power", "--dial-ratio", "2.5", "--seed", "9"
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert set(report) >= REPORT_KEYS
+    assert (report["mode"], report["dial_ratio"], report["seed"]) == ("power", 2.5, 9)
+    assert report["occupancy_limit"] == pytest.approx(60 / 70)
+    again = json.loads(run("simulate", str(scenario), "--json", "--seed", "9")[1])
+    assert again["seed"] == 9 and again["mode"] == "progressive"
+    assert again["abandoned"] == 0  # progressive without AMD
+
+
+def test_simulate_writes_a_decision_trace(scenario: Path, tmp_path: Path) -> None:
+    trace = tmp_path / "decisions.jsonl"
+    code, _, _ = run("simulate", str(scenario), "--mode", "predictive", "--trace", str(trace))
+    assert code == 0
+    lines = trace.read_text().splitlines()
+    assert len(lines) > 100
+    rows = [json.loads(line) for line in lines]
+    assert {"t", "calls", "dial_level", "agents_ready", "lines_ringing"} <= set(rows[0])
+    assert [r["t"] for r in rows] == sorted(r["t"] for r in rows)
+    # Once warm, a decision says what abandonment it predicted.
+    assert any("predicted_abandon" in r for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("replace", "key"),
+    [
+        (("seed = 5\n", "seed = 5\nsurprise = 1\n"), "surprise"),
+        (("human = 0.3", "human = 0.9"), "callees"),
+        (("ring_timeout_s = 20.0", "ring_timeout_s = 14.0"), "campaign.ring_timeout_s"),
+        (("mean = 60.0 }", "mean = -60.0 }"), "agents.talk_s.mean"),
+        (("count = 6", "count = [[60, 6]]"), "agents.count"),
+    ],
+)
+def test_a_bad_scenario_exits_2_naming_the_key(
+    tmp_path: Path, replace: tuple[str, str], key: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(SHORT.replace(*replace))
+    code, out, err = run("simulate", str(path))
+    assert code == EXIT_BAD_INPUT
+    assert key in err and out == ""
+
+
+def test_bad_overrides_exit_2(scenario: Path) -> None:
+    assert run("simulate", str(scenario), "--mode", "psychic")[0] == EXIT_BAD_INPUT
+    assert run("simulate", str(scenario), "--dial-ratio", "0")[0] == EXIT_BAD_INPUT
+    assert run("simulate", str(scenario.with_name("missing.toml")))[0] == EXIT_BAD_INPUT
+
+
+def test_sweep_names_the_best_ratio_and_writes_the_plot(scenario: Path, tmp_path: Path) -> None:
+    plot = tmp_path / "sweep.png"
+    code, out, _ = run(
+        "sweep", str(scenario), "--ratios", "1.0:3.0:1.0", "--seeds", "2", "--plot", str(plot),
+        "--workers", "1",
+    )  # fmt: skip
+    assert code == 0
+    assert "Hindsight-best fixed ratio" in out or "No ratio kept" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, _ = run(
+        "sweep", str(scenario), "--ratios", "1,2", "--seeds", "2", "--json", "--workers", "1"
+    )
+    table = json.loads(out)
+    assert [p["ratio"] for p in table["points"]] == [1.0, 2.0]
+    best = table["best_ratio"]
+    within = [p for p in table["points"] if p["within_cap"]]
+    assert best == max(within, key=lambda p: p["occupancy"])["ratio"]
+
+
+def test_sweep_refuses_a_bad_grid(scenario: Path) -> None:
+    assert run("sweep", str(scenario), "--ratios", "3:1:0.5")[0] == EXIT_BAD_INPUT
+    assert run("sweep", str(scenario), "--seeds", "0")[0] == EXIT_BAD_INPUT
