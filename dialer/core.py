@@ -66,13 +66,34 @@ __all__ = ["AgentCounts", "CampaignStats", "DecisionLog", "DialerCore"]
 
 import numpy as np
 
+# Enum members as module constants: Python 3.11's EnumType.__getattr__ sends
+# every ``CallState.X`` through a slow lookup (about ten times a global's
+# cost), and the core tests states several times for every event it handles.
+_LOGGED_OUT = AgentState.LOGGED_OUT
+_READY = AgentState.READY
+_ON_CALL = AgentState.ON_CALL
+_WRAP_UP = AgentState.WRAP_UP
+_PAUSED = AgentState.PAUSED
+_DIALING = CallState.DIALING
+_ANSWERED = CallState.ANSWERED
+_WAITING = CallState.WAITING
+_OFFERED = CallState.OFFERED
+_BRIDGED = CallState.BRIDGED
+_ENDED = CallState.ENDED
+_RUNNING = RunState.RUNNING
+_PREVIEW = DialMode.PREVIEW
+_MACHINE = CallOutcome.MACHINE
+_FAILED = CallOutcome.FAILED
+
 _STATES = tuple(AgentState)
-_STATE_INDEX = {s: i for i, s in enumerate(_STATES)}
-_READY = _STATE_INDEX[AgentState.READY]
-_ON_CALL = _STATE_INDEX[AgentState.ON_CALL]
-_WRAP = _STATE_INDEX[AgentState.WRAP_UP]
-_PAUSED = _STATE_INDEX[AgentState.PAUSED]
-_LOGGED_OUT = _STATE_INDEX[AgentState.LOGGED_OUT]
+# Keyed by the member's value: an Enum key would hash through a Python-level
+# ``Enum.__hash__`` on every agent transition.
+_STATE_INDEX = {s._value_: i for i, s in enumerate(_STATES)}
+_I_READY = _STATE_INDEX[_READY._value_]
+_I_ON_CALL = _STATE_INDEX[_ON_CALL._value_]
+_I_WRAP = _STATE_INDEX[_WRAP_UP._value_]
+_I_PAUSED = _STATE_INDEX[_PAUSED._value_]
+_I_LOGGED_OUT = _STATE_INDEX[_LOGGED_OUT._value_]
 
 # Timer kinds (heap entries are (at, seq, kind, key); stale ones are skipped).
 _RING = 0
@@ -198,6 +219,10 @@ class DialerCore:
         self._agents: dict[str, Agent] = {}
         self._ready: dict[str, Agent] = {}  # insertion order = longest ready first
         self._calls: dict[str, Call] = {}  # live calls, and ended ones awaiting disposition
+        # Each logged-in agent's NotifyAgentState for every state, by state index:
+        # commands are immutable values, so one made at log-in serves every
+        # transition (an agent changes state several times per call).
+        self._notices: dict[str, tuple[NotifyAgentState, ...]] = {}
         self._timers: list[tuple[float, int, int, str]] = []
         self._seq = 0
         self._call_seq = 0
@@ -259,7 +284,7 @@ class DialerCore:
             state=run.settings.state,
             mode=run.settings.mode,
             lines_in_flight=run.lines_in_flight,
-            agents=AgentCounts(c[_READY], c[_ON_CALL], c[_WRAP], c[_PAUSED]),
+            agents=AgentCounts(c[_I_READY], c[_I_ON_CALL], c[_I_WRAP], c[_I_PAUSED]),
             dialed=run.dialed,
             human_answered=run.human_answered,
             machine_answered=run.machine_answered,
@@ -274,7 +299,7 @@ class DialerCore:
 
     def agent_state(self, agent_id: str) -> AgentState:
         agent = self._agents.get(agent_id)
-        return agent.state if agent is not None else AgentState.LOGGED_OUT
+        return agent.state if agent is not None else _LOGGED_OUT
 
     def agent_call(self, agent_id: str) -> str | None:
         agent = self._agents.get(agent_id)
@@ -312,15 +337,15 @@ class DialerCore:
     def _timer_live(self, kind: int, key: str, at: float) -> bool:
         if kind == _RING:
             call = self._calls.get(key)
-            return call is not None and call.state is CallState.DIALING
+            return call is not None and call.state is _DIALING
         if kind == _CONNECT:
             call = self._calls.get(key)
-            return call is not None and call.state is CallState.WAITING
+            return call is not None and call.state is _WAITING
         if kind == _PACE:
             run = self._runs.get(key)
             return run is not None and run.next_decision_at == at
         agent = self._agents.get(key)
-        return agent is not None and agent.state is AgentState.WRAP_UP
+        return agent is not None and agent.state is _WRAP_UP
 
     def _fire_timers(self, now: float) -> None:
         timers = self._timers
@@ -345,19 +370,19 @@ class DialerCore:
         after = agent.state
         if after is before:
             return
-        b = _STATE_INDEX[before]
-        a = _STATE_INDEX[after]
+        b = _STATE_INDEX[before._value_]
+        a = _STATE_INDEX[after._value_]
         for cid in agent.campaign_ids:
-            counts = self._counts_for(cid)
+            counts = self._counts[cid]  # made at log-in
             counts[b] -= 1
             counts[a] += 1
             if cid in self._runs:
                 self._dirty[cid] = None
-        if after is AgentState.READY:
+        if after is _READY:
             self._ready[agent.id] = agent
-        elif before is AgentState.READY:
+        elif before is _READY:
             del self._ready[agent.id]
-        self._out.append(NotifyAgentState(agent.id, after.value))
+        self._out.append(self._notices[agent.id][a])
 
     def _record(self, call: Call) -> None:
         if self._emit_records:
@@ -383,7 +408,7 @@ class DialerCore:
             run.window_abandoned = ev.window_abandoned
         run.window_ends_at = ev.window_ends_at
         self._update_cap(run)
-        if s.state is RunState.RUNNING:
+        if s.state is _RUNNING:
             self._dirty[s.id] = None
             self._schedule_decision(s.id, run)
             self._want_leads(s.id, run)
@@ -411,7 +436,7 @@ class DialerCore:
 
     def _schedule_decision(self, campaign_id: str, run: _Run) -> None:
         interval = run.pacer.decision_interval_s
-        if interval is None or run.settings.state is not RunState.RUNNING:
+        if interval is None or run.settings.state is not _RUNNING:
             return
         if run.next_decision_at is None:
             run.next_decision_at = self._now + interval
@@ -420,29 +445,30 @@ class DialerCore:
     # --------------------------------------------------------------- agents
     def _on_agent_logged_in(self, ev: AgentLoggedIn) -> None:
         agent = self._agents.get(ev.agent_id)
-        if agent is not None and agent.state is not AgentState.LOGGED_OUT:
+        if agent is not None and agent.state is not _LOGGED_OUT:
             if agent.campaign_ids == ev.campaign_ids:
                 return  # a reconnect that logs in again changes nothing
             raise IllegalTransition("agent", agent.state.value, "log in to other campaigns")
         agent = Agent(ev.agent_id, ev.campaign_ids, self._now)
         self._agents[ev.agent_id] = agent
+        self._notices[agent.id] = tuple(NotifyAgentState(agent.id, st.value) for st in _STATES)
         for cid in agent.campaign_ids:
-            self._counts_for(cid)[_LOGGED_OUT] += 1
+            self._counts_for(cid)[_I_LOGGED_OUT] += 1
         agent.login(self._now)
-        self._set_agent(agent, AgentState.LOGGED_OUT)
+        self._set_agent(agent, _LOGGED_OUT)
 
     def _on_agent_ready(self, ev: AgentReady) -> None:
         agent = self._agent(ev.agent_id)
-        if agent.state is AgentState.READY:
+        if agent.state is _READY:
             return
-        if agent.state is AgentState.ON_CALL:
+        if agent.state is _ON_CALL:
             # "Ready" races with the next call offer after a disposition, and
             # on a call it can only mean "keep me taking calls": drop any
             # pause asked for during this call.
             agent.pause_pending = False
             return
         before = agent.state
-        if before is AgentState.WRAP_UP:
+        if before is _WRAP_UP:
             raise IllegalTransition("agent", before.value, "become ready before a disposition")
         agent.ready(self._now)
         self._set_agent(agent, before)
@@ -450,7 +476,7 @@ class DialerCore:
 
     def _on_agent_paused(self, ev: AgentPaused) -> None:
         agent = self._agent(ev.agent_id)
-        if agent.state is AgentState.LOGGED_OUT:
+        if agent.state is _LOGGED_OUT:
             return
         before = agent.state
         agent.pause(self._now)
@@ -462,21 +488,22 @@ class DialerCore:
         agent.logout(self._now)
         self._set_agent(agent, before)
         for cid in agent.campaign_ids:
-            self._counts_for(cid)[_LOGGED_OUT] -= 1
+            self._counts_for(cid)[_I_LOGGED_OUT] -= 1
         del self._agents[agent.id]
+        del self._notices[agent.id]
 
     def _on_agent_hung_up(self, ev: AgentHungUp) -> None:
         agent = self._agent(ev.agent_id)
         call = self._calls.get(ev.call_id)
         if call is None or agent.call_id != ev.call_id:
             raise IllegalTransition("agent", agent.state.value, f"hang up call {ev.call_id}")
-        if call.state in (CallState.OFFERED, CallState.BRIDGED):
+        if call.state in (_OFFERED, _BRIDGED):
             self._out.append(HangUpCall(call.id))
             self._end_connected(call, agent)
 
     def _on_disposition(self, ev: DispositionSubmitted) -> None:
         agent = self._agent(ev.agent_id)
-        if agent.state is not AgentState.WRAP_UP or agent.call_id != ev.call_id:
+        if agent.state is not _WRAP_UP or agent.call_id != ev.call_id:
             raise IllegalTransition("agent", agent.state.value, f"disposition {ev.call_id}")
         call = self._calls.pop(ev.call_id)
         call.disposition = ev.code
@@ -484,7 +511,7 @@ class DialerCore:
         if ev.machine and not call.machine:
             # Without AMD only the agent can tell a machine from a person.
             call.machine = True
-            call.outcome = CallOutcome.MACHINE
+            call.outcome = _MACHINE
             if run is not None:
                 run.human_answered -= 1
                 run.machine_answered += 1
@@ -510,7 +537,7 @@ class DialerCore:
         before = agent.state
         agent.finish_wrap_up(self._now)
         self._set_agent(agent, before)
-        if self.agent_state(agent.id) is AgentState.READY:  # or paused, if asked
+        if self.agent_state(agent.id) is _READY:  # or paused, if asked
             self._offer_waiting(agent)
 
     def _wrap_limit(self, agent: Agent) -> None:
@@ -520,9 +547,9 @@ class DialerCore:
     def _on_agent_requested_dial(self, ev: AgentRequestedDial) -> None:
         agent = self._agent(ev.agent_id)
         run = self._run(ev.campaign_id)
-        if agent.state is not AgentState.READY or ev.campaign_id not in agent.campaign_ids:
+        if agent.state is not _READY or ev.campaign_id not in agent.campaign_ids:
             raise IllegalTransition("agent", agent.state.value, "dial a preview call")
-        if run.settings.state is not RunState.RUNNING:
+        if run.settings.state is not _RUNNING:
             raise IllegalTransition("campaign", run.settings.state.value, "dial")
         call = self._dial_next(ev.campaign_id, run, agent.id)
         if call is not None:
@@ -535,13 +562,13 @@ class DialerCore:
     def _live_call(self, call_id: str) -> Call | None:
         """A call an adapter event is about; None for calls already over."""
         call = self._calls.get(call_id)
-        if call is None or call.state is CallState.ENDED:
+        if call is None or call.state is _ENDED:
             return None
         return call
 
     def _on_call_answered(self, ev: CallAnswered) -> None:
         call = self._live_call(ev.call_id)
-        if call is None or call.state is not CallState.DIALING:
+        if call is None or call.state is not _DIALING:
             return  # the answer lost the race with our ring timeout or cancel
         run = self._runs[call.campaign_id]
         del run.dialing[call.id]
@@ -556,7 +583,7 @@ class DialerCore:
 
     def _on_amd_classified(self, ev: AmdClassified) -> None:
         call = self._live_call(ev.call_id)
-        if call is None or call.state is not CallState.ANSWERED:
+        if call is None or call.state is not _ANSWERED:
             return
         run = self._runs[call.campaign_id]
         del run.amd_pending[call.id]
@@ -619,7 +646,7 @@ class DialerCore:
 
     def _on_call_bridged(self, ev: CallBridged) -> None:
         call = self._live_call(ev.call_id)
-        if call is None or call.state is not CallState.OFFERED:
+        if call is None or call.state is not _OFFERED:
             return
         call.bridge(self._now)
         assert call.agent_id is not None
@@ -630,7 +657,7 @@ class DialerCore:
 
     def _on_call_failed(self, ev: CallFailed) -> None:
         call = self._live_call(ev.call_id)
-        if call is None or call.state is not CallState.DIALING:
+        if call is None or call.state is not _DIALING:
             return
         run = self._runs[call.campaign_id]
         del run.dialing[call.id]
@@ -670,14 +697,14 @@ class DialerCore:
         run = self._runs[call.campaign_id]
         state = call.state
         self._dirty[call.campaign_id] = None
-        if state is CallState.DIALING:
+        if state is _DIALING:
             del run.dialing[call.id]
-            call.fail(self._now, CallOutcome.FAILED)
+            call.fail(self._now, _FAILED)
             self._release_preview(call)
-        elif state is CallState.ANSWERED:
+        elif state is _ANSWERED:
             del run.amd_pending[call.id]
             call.end(self._now)  # gone during the greeting: AMD never judged it
-        elif state is CallState.WAITING:
+        elif state is _WAITING:
             # The person gave up waiting for an agent: that is an abandoned call.
             self._abandon(call)
             return
@@ -692,14 +719,14 @@ class DialerCore:
 
     def _end_connected(self, call: Call, agent: Agent) -> None:
         """A call that reached an agent ended; the agent wraps up (or is freed)."""
-        never_connected = call.state is CallState.OFFERED
+        never_connected = call.state is _OFFERED
         call.end(self._now)
         before = agent.state
         if never_connected:
             agent.release(self._now)
             self._set_agent(agent, before)
             self._finish(call)
-            if agent.state is AgentState.READY:
+            if agent.state is _READY:
                 self._offer_waiting(agent)
             return
         agent.end_call(self._now)
@@ -761,7 +788,7 @@ class DialerCore:
 
     def _pace(self, campaign_id: str, run: _Run) -> None:
         settings = run.settings
-        if settings.state is not RunState.RUNNING or settings.mode is DialMode.PREVIEW:
+        if settings.state is not _RUNNING or settings.mode is _PREVIEW:
             return
         if run.capped:
             self._update_cap(run)
@@ -787,10 +814,10 @@ class DialerCore:
             run.window_ends_at - now if run.window_ends_at is not None else s.abandon_window_s
         )
         window_humans, window_abandoned = self._window_estimate(run)
-        ready = c[_READY]
-        on_call = c[_ON_CALL]
-        wrap = c[_WRAP]
-        paused = c[_PAUSED]
+        ready = c[_I_READY]
+        on_call = c[_I_ON_CALL]
+        wrap = c[_I_WRAP]
+        paused = c[_I_PAUSED]
         # Positional, straight into the tuple: this runs for every decision.
         snap = _new_snapshot(
             PacingSnapshot,
@@ -837,11 +864,11 @@ class DialerCore:
             if cid not in agent.campaign_ids:
                 continue
             st = agent.state
-            if st is AgentState.ON_CALL:
+            if st is _ON_CALL:
                 on_call.append(now - agent.since)
-            elif st is AgentState.WRAP_UP:
+            elif st is _WRAP_UP:
                 wrap.append(now - agent.since)
-            elif st is AgentState.READY:
+            elif st is _READY:
                 ready.append(now - agent.since)
         return snap._replace(
             ringing_ages_s=ringing,
