@@ -84,6 +84,9 @@ _RUNNING = RunState.RUNNING
 _PREVIEW = DialMode.PREVIEW
 _MACHINE = CallOutcome.MACHINE
 _FAILED = CallOutcome.FAILED
+# CallFailed's outcome string to the member: ``CallOutcome(value)`` runs
+# EnumType.__call__ in Python, dozens of times dearer than this lookup.
+_OUTCOMES = {o.value: o for o in CallOutcome}
 
 _STATES = tuple(AgentState)
 # Keyed by the member's value: an Enum key would hash through a Python-level
@@ -147,6 +150,7 @@ class _Run:
         "amd_pending",
         "capped",
         "counts",
+        "decide_counts",
         "dial_level",
         "dialed",
         "dialing",
@@ -156,6 +160,7 @@ class _Run:
         "leads_requested",
         "machine_answered",
         "next_decision_at",
+        "observes",
         "pacer",
         "settings",
         "verified_humans",
@@ -168,7 +173,7 @@ class _Run:
 
     def __init__(self, settings: CampaignSettings, pacer: Pacer, counts: list[int]) -> None:
         self.settings = settings
-        self.pacer = pacer
+        self.set_pacer(pacer)
         self.counts = counts  # agents by state index, shared with the core's table
         self.hopper: deque[Lead] = deque()
         self.leads_requested = False
@@ -189,6 +194,14 @@ class _Run:
         self.dial_level = 0.0
         self.capped = False
         self.next_decision_at: float | None = None
+
+    def set_pacer(self, pacer: Pacer) -> None:
+        self.pacer = pacer
+        # The optional parts of the pacer protocol (see pacing.snapshot.CountPacer).
+        self.decide_counts: Callable[[int, int], tuple[int, float]] | None = getattr(
+            pacer, "decide_counts", None
+        )
+        self.observes: bool = getattr(pacer, "observes", True)
 
     @property
     def lines_in_flight(self) -> int:
@@ -398,7 +411,7 @@ class DialerCore:
         else:
             old = run.settings
             if old.mode != s.mode or old.dial_ratio != s.dial_ratio:
-                run.pacer = self._pacer_factory(s)
+                run.set_pacer(self._pacer_factory(s))
             run.settings = s
         # Counts from the records win: they cover restarts, other processes,
         # and calls leaving a rolling window.
@@ -516,15 +529,21 @@ class DialerCore:
                 run.human_answered -= 1
                 run.machine_answered += 1
                 run.window_human_answered -= 1
-                run.pacer.observe(
-                    AttemptResolved(self._now, "machine", _answer_delay(call), corrected=True)
-                )
+                if run.observes:
+                    run.pacer.observe(
+                        AttemptResolved(self._now, "machine", _answer_delay(call), corrected=True)
+                    )
         if run is not None and call.bridged_at is not None:
             if call.machine:
                 run.verified_machines += 1
             else:
                 run.verified_humans += 1
-        if run is not None and call.bridged_at is not None and call.ended_at is not None:
+        if (
+            run is not None
+            and run.observes
+            and call.bridged_at is not None
+            and call.ended_at is not None
+        ):
             run.pacer.observe(
                 HandlingEnded(
                     self._now,
@@ -578,7 +597,8 @@ class DialerCore:
         if amd:
             run.amd_pending[call.id] = call
             return
-        run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
+        if run.observes:
+            run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
         self._human_waiting(call, run)
 
     def _on_amd_classified(self, ev: AmdClassified) -> None:
@@ -591,11 +611,13 @@ class DialerCore:
         call.classify(self._now, ev.machine)
         if ev.machine:
             run.machine_answered += 1
-            run.pacer.observe(AttemptResolved(self._now, "machine", _answer_delay(call)))
+            if run.observes:
+                run.pacer.observe(AttemptResolved(self._now, "machine", _answer_delay(call)))
             self._out.append(HangUpCall(call.id))
             self._finish(call)
             return
-        run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
+        if run.observes:
+            run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
         self._human_waiting(call, run)
 
     def _human_waiting(self, call: Call, run: _Run) -> None:
@@ -661,9 +683,12 @@ class DialerCore:
             return
         run = self._runs[call.campaign_id]
         del run.dialing[call.id]
-        outcome = CallOutcome(ev.outcome)
+        outcome = _OUTCOMES.get(ev.outcome)
+        if outcome is None:
+            outcome = CallOutcome(ev.outcome)  # raises ValueError, as it always did
         call.fail(self._now, outcome)
-        run.pacer.observe(AttemptResolved(self._now, outcome.value, self._now - call.dialed_at))
+        if run.observes:
+            run.pacer.observe(AttemptResolved(self._now, outcome.value, self._now - call.dialed_at))
         self._dirty[call.campaign_id] = None
         self._release_preview(call)
         self._finish(call)
@@ -672,7 +697,8 @@ class DialerCore:
         run = self._runs[call.campaign_id]
         del run.dialing[call.id]
         call.end(self._now)
-        run.pacer.observe(AttemptResolved(self._now, "no_answer", self._now - call.dialed_at))
+        if run.observes:
+            run.pacer.observe(AttemptResolved(self._now, "no_answer", self._now - call.dialed_at))
         self._dirty[call.campaign_id] = None
         self._out.append(CancelCall(call.id))
         self._release_preview(call)
@@ -792,15 +818,23 @@ class DialerCore:
             return
         if run.capped:
             self._update_cap(run)
-        snapshot = self._snapshot(run)
-        decision = run.pacer.decide(snapshot)
-        calls = decision.calls
+        decide_counts = run.decide_counts
+        if decide_counts is not None and self._decision_log is None:
+            # This pacer reads two counts only: no snapshot to build.
+            ready = run.counts[_I_READY]
+            lines = len(run.dialing) + len(run.amd_pending) + len(run.waiting)
+            calls, level = decide_counts(ready, lines)
+        else:
+            snapshot = self._snapshot(run)
+            decision = run.pacer.decide(snapshot)
+            calls, level = decision.calls, decision.dial_level
+            ready, lines = snapshot.agents_ready, snapshot.lines_in_flight
+            if self._decision_log is not None:
+                self._decision_log(campaign_id, snapshot, decision)
         if run.capped:
             # At the cap: progressive until the window is back under it.
-            calls = min(calls, snapshot.agents_ready - snapshot.lines_in_flight)
-        run.dial_level = decision.dial_level if not run.capped else 1.0
-        if self._decision_log is not None:
-            self._decision_log(campaign_id, snapshot, decision)
+            calls = min(calls, ready - lines)
+        run.dial_level = level if not run.capped else 1.0
         for _ in range(calls):
             if self._dial_next(campaign_id, run, None) is None:
                 break

@@ -250,3 +250,48 @@ def test_ready_while_on_a_call_cancels_a_pending_pause_and_nothing_else() -> Non
     core.handle(CallHungUp(c1.call_id), 4.0)
     cmds = core.handle(DispositionSubmitted("a1", c1.call_id, "ok"), 5.0)
     assert NotifyAgentState("a1", "ready") in cmds
+
+
+def test_count_pacers_answer_through_decide_counts_as_decide_would() -> None:
+    from pacing.fixed import PreviewPacer, ProgressivePacer
+    from pacing.snapshot import PacingSnapshot
+
+    for pacer in (PowerPacer(2.5), PowerPacer(0.3), ProgressivePacer(), PreviewPacer()):
+        for ready in range(0, 12):
+            for lines in range(0, 30, 3):
+                snap = PacingSnapshot(
+                    0.0, ready, ready, 0, 0, 0, lines, 0, 0, 0.0, 0.0, 0.03, 60.0, 20.0, 2.0, False
+                )
+                decision = pacer.decide(snap)
+                assert pacer.decide_counts(ready, lines) == (decision.calls, decision.dial_level)
+
+
+def _scripted_run(decision_log: object | None) -> list[Command]:
+    """One campaign through answers, waits, an abandon and a ring timeout."""
+    core = DialerCore(
+        clock=FixedOffsetClock(0.0),
+        pacer_factory=lambda s: PowerPacer(2.5),
+        decision_log=decision_log,  # type: ignore[arg-type]
+    )
+    out = core.handle(CampaignUpdated(settings()), 0.0)
+    out += core.handle(LeadsClaimed("camp", leads(40)), 0.0)
+    out += login(core, "a1", 0.0) + login(core, "a2", 0.5)
+    placed = [c.call_id for c in of(out, PlaceCall)]
+    out += core.handle(CallAnswered(placed[0]), 3.0)
+    out += core.handle(CallBridged(placed[0]), 3.0)
+    out += core.handle(CallFailed(placed[1], "busy"), 3.5)
+    out += core.handle(CallAnswered(placed[2]), 4.0)
+    out += core.handle(CallAnswered(placed[3]), 4.5)
+    out += core.handle(Tick(), 7.0)
+    out += core.handle(CallHungUp(placed[0]), 30.0)
+    out += core.handle(DispositionSubmitted("a1", placed[0], "ok"), 35.0)
+    return out
+
+
+def test_a_traced_core_decides_exactly_as_an_untraced_one() -> None:
+    # With a decision log the core builds a snapshot and asks ``decide``;
+    # without one it takes the count pacer's shortcut. Same commands either way.
+    seen: list[object] = []
+    traced = _scripted_run(lambda cid, snap, decision: seen.append(decision))
+    assert seen
+    assert traced == _scripted_run(None)
