@@ -117,49 +117,36 @@ def campaign_settings(scenario: Scenario, state: RunState = RunState.RUNNING) ->
 class _LeadStream:
     """Per-lead draws in blocks, in lead order (common random numbers)."""
 
-    __slots__ = (
-        "_answer",
-        "_block",
-        "_fail",
-        "_mtalk",
-        "_rng",
-        "_scenario",
-        "_talk",
-        "_u_amd",
-        "_u_outcome",
-    )
+    __slots__ = ("_block", "_rng", "_rows", "_scenario")
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
         self._scenario = scenario
         self._rng = rng
         self._block = -1
+        self._rows: list[tuple[float, float, float, float, float, float]] = []
 
     def _fill(self, block: int) -> None:
         rng = self._rng
         sc = self._scenario
-        self._u_outcome = rng.random(_BLOCK).tolist()
-        self._u_amd = rng.random(_BLOCK).tolist()
-        self._answer = sc.callees.answer_delay_s.sample(rng, _BLOCK).tolist()
-        self._fail = sc.callees.fail_delay_s.sample(rng, _BLOCK).tolist()
-        self._talk = sc.agents.talk_s.sample(rng, _BLOCK).tolist()
-        self._mtalk = sc.callees.machine_talk_s.sample(rng, _BLOCK).tolist()
+        u_outcome = rng.random(_BLOCK).tolist()
+        u_amd = rng.random(_BLOCK).tolist()
+        answer = sc.callees.answer_delay_s.sample(rng, _BLOCK).tolist()
+        fail = sc.callees.fail_delay_s.sample(rng, _BLOCK).tolist()
+        talk = sc.agents.talk_s.sample(rng, _BLOCK).tolist()
+        mtalk = sc.callees.machine_talk_s.sample(rng, _BLOCK).tolist()
+        # One tuple per lead, made here in C rather than at every placement.
+        self._rows = list(zip(u_outcome, u_amd, answer, fail, talk, mtalk, strict=True))
         self._block = block
 
     def draws(self, lead: int) -> tuple[float, float, float, float, float, float]:
+        """(outcome uniform, AMD uniform, answer delay, fail delay, talk, machine talk)."""
         block, i = divmod(lead, _BLOCK)
         if block != self._block:
             if block < self._block:
                 raise ValueError("leads are drawn in order")
             while self._block < block:
                 self._fill(self._block + 1)
-        return (
-            self._u_outcome[i],
-            self._u_amd[i],
-            self._answer[i],
-            self._fail[i],
-            self._talk[i],
-            self._mtalk[i],
-        )
+        return self._rows[i]
 
 
 class _Stepwise:
@@ -172,6 +159,10 @@ class _Stepwise:
         self._values = [v for _, v in steps]
         self._i = 0
 
+    @property
+    def times(self) -> list[float]:
+        return self._times
+
     def at(self, t: float) -> float:
         # Time only moves forward in a run, so advance the cursor.
         times = self._times
@@ -180,6 +171,43 @@ class _Stepwise:
             i += 1
         self._i = i
         return self._values[i]
+
+
+class _Thresholds:
+    """The callee shares as cumulative thresholds for one uniform draw.
+
+    ``at(t)`` is (human, + machine, + busy, + invalid) at ``t``, summed in that
+    order; it is recomputed only when one of the four schedules steps, not at
+    every placement.
+    """
+
+    __slots__ = ("_changes", "_i", "_next", "_parts", "_value")
+
+    def __init__(self, parts: tuple[_Stepwise, _Stepwise, _Stepwise, _Stepwise]) -> None:
+        self._parts = parts
+        self._changes = [*sorted({t for p in parts for t in p.times}), math.inf]
+        self._i = 0
+        self._value = self._sum(self._changes[0])
+        self._next = self._changes[1]
+
+    def _sum(self, t: float) -> tuple[float, float, float, float]:
+        human, machine, busy, invalid = self._parts
+        ph = human.at(t)
+        pm = ph + machine.at(t)
+        pb = pm + busy.at(t)
+        return ph, pm, pb, pb + invalid.at(t)
+
+    def at(self, t: float) -> tuple[float, float, float, float]:
+        if t >= self._next:
+            # Time only moves forward in a run, so advance the cursor.
+            changes = self._changes
+            i = self._i
+            while changes[i + 1] <= t:
+                i += 1
+            self._i = i
+            self._next = changes[i + 1]
+            self._value = self._sum(t)
+        return self._value
 
 
 @dataclass(slots=True)
@@ -218,10 +246,14 @@ class _Simulation:
         self.progress = progress
         self.settings = campaign_settings(scenario)
         cal = scenario.callees
-        self.p_human = _Stepwise(cal.human.steps)
-        self.p_machine = _Stepwise(cal.machine.steps)
-        self.p_busy = _Stepwise(cal.busy.steps)
-        self.p_invalid = _Stepwise(cal.invalid.steps)
+        self.shares = _Thresholds(
+            (
+                _Stepwise(cal.human.steps),
+                _Stepwise(cal.machine.steps),
+                _Stepwise(cal.busy.steps),
+                _Stepwise(cal.invalid.steps),
+            )
+        )
         amd = scenario.amd
         self.amd = amd.enabled
         self.amd_detect_s = amd.detect_s
@@ -286,17 +318,20 @@ class _Simulation:
         progress = self.progress
         next_progress = 0.0
         step = self.duration_s / 200.0
+        step_before = k.step_before
         while True:
-            t_sim = k.peek()
+            # The core's own deadline goes first when it is due no later than
+            # the world's next entry.
             deadline = core.next_deadline()
-            if deadline is not None and deadline <= t_sim:
+            entry = step_before(math.inf if deadline is None else deadline)
+            if entry is None:
+                if deadline is None:
+                    break
                 k.advance(deadline)
                 self.events += 1
                 self._process(core.handle(_TICK, k.now), k.now)
                 continue
-            if t_sim == math.inf:
-                break
-            kind, a, b = k.step()
+            kind, a, b = entry
             handlers[kind](a, b)
             if progress is not None and k.now >= next_progress:
                 progress(min(k.now, self.duration_s))
@@ -351,10 +386,7 @@ class _Simulation:
         self.attempts += 1
         lead = int(cmd.lead_id)
         u, u_amd, answer_s, fail_s, talk_s, mtalk_s = self.leads.draws(lead)
-        ph = self.p_human.at(now)
-        pm = ph + self.p_machine.at(now)
-        pb = pm + self.p_busy.at(now)
-        pi = pb + self.p_invalid.at(now)
+        ph, pm, pb, pi = self.shares.at(now)
         k = self.kernel
         if u < pm:
             truth = _HUMAN if u < ph else _MACHINE
