@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from dialer.campaign import CallOutcome
 from dialer.errors import IllegalTransition
+from dialer.frozen import fast_init
 
 __all__ = ["Call", "CallRecord", "CallState"]
 
@@ -45,6 +46,7 @@ _MACHINE = CallOutcome.MACHINE
 _NO_ANSWER = CallOutcome.NO_ANSWER
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """The record of one attempt (spec/api.md's call record, in driver seconds)."""

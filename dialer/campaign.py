@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialer.frozen import fast_init
+
 __all__ = [
     "CallOutcome",
     "CampaignSettings",
@@ -89,6 +91,7 @@ class CampaignSettings:
             raise ValueError("connect_deadline_s must be positive")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Lead:
     """A number to dial. ``phone`` is E.164; ``timezone`` an IANA name if known."""

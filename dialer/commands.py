@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dialer.calls import CallRecord
+from dialer.frozen import fast_init
 
 __all__ = [
     "AbandonCall",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlaceCall:
     call_id: str
@@ -38,6 +40,7 @@ class PlaceCall:
     agent_id: str | None = None  # preview: the agent the call is dialed for
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelCall:
     """Give up on an attempt that is still ringing (ring timeout)."""
@@ -45,12 +48,14 @@ class CancelCall:
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BridgeCall:
     call_id: str
     agent_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AbandonCall:
     """No agent in time: play the safe-harbor message, then hang up."""
@@ -59,6 +64,7 @@ class AbandonCall:
     message: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HangUpCall:
     """Hang up a connected or answered call (agent hang-up, machine, AMD)."""
@@ -66,6 +72,7 @@ class HangUpCall:
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NotifyAgentState:
     """Tell the agent's softphone its new state (ready, paused, on_call, wrap_up)."""
@@ -74,6 +81,7 @@ class NotifyAgentState:
     state: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RecordCall:
     """A call record changed (answered, bridged, ended): persist it."""
@@ -81,6 +89,7 @@ class RecordCall:
     record: CallRecord
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RequestLeads:
     """The hopper runs low: claim up to ``count`` dialable leads for the campaign."""
@@ -89,6 +98,7 @@ class RequestLeads:
     count: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SkipLead:
     """A claimed lead was not dialed; ``reason`` is the compliance decision."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialer.campaign import CampaignSettings, Lead
+from dialer.frozen import fast_init
 
 __all__ = [
     "AgentHungUp",
@@ -34,6 +35,7 @@ __all__ = [
 
 
 # --- campaigns and leads -----------------------------------------------------
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CampaignUpdated:
     """A campaign was created or its settings (including run state) changed."""
@@ -48,11 +50,13 @@ class CampaignUpdated:
     window_ends_at: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CampaignRemoved:
     campaign_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LeadsClaimed:
     """Leads the store claimed for this core's hopper, answering ``RequestLeads``.
@@ -66,17 +70,20 @@ class LeadsClaimed:
 
 
 # --- agents ------------------------------------------------------------------
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentLoggedIn:
     agent_id: str
     campaign_ids: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentReady:
     agent_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentPaused:
     """The agent asked for a pause, or its softphone went away."""
@@ -85,17 +92,20 @@ class AgentPaused:
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentLoggedOut:
     agent_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentHungUp:
     agent_id: str
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DispositionSubmitted:
     agent_id: str
@@ -107,6 +117,7 @@ class DispositionSubmitted:
     machine: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentRequestedDial:
     """Preview mode: the agent asks for its next call (optionally a given lead)."""
@@ -117,6 +128,7 @@ class AgentRequestedDial:
 
 
 # --- telephony ---------------------------------------------------------------
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallAnswered:
     """The far end picked up (person or machine: with AMD, classification follows)."""
@@ -124,12 +136,14 @@ class CallAnswered:
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AmdClassified:
     call_id: str
     machine: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallFailed:
     """The attempt ended before any answer: ``busy``, ``invalid`` or ``failed``."""
@@ -138,6 +152,7 @@ class CallFailed:
     outcome: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallBridged:
     """Telephony confirmed that the call and its agent are connected."""
@@ -145,6 +160,7 @@ class CallBridged:
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallHungUp:
     """The far end hung up (or the line dropped)."""
@@ -153,6 +169,7 @@ class CallHungUp:
 
 
 # --- time --------------------------------------------------------------------
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Tick:
     """Nothing happened but time passed: the driver woke at ``next_deadline()``."""
