@@ -39,7 +39,11 @@ _PAUSED = AgentState.PAUSED
 
 
 class Agent:
-    """One agent's live state. ``since`` is when it entered its current state."""
+    """One agent's live state. ``since`` is when it entered its current state.
+
+    Every transition sets ``state`` and ``since`` together, written out in
+    each (not through a helper): they run several times per simulated call.
+    """
 
     __slots__ = (
         "call_id",
@@ -65,25 +69,24 @@ class Agent:
     def _illegal(self, action: str) -> IllegalTransition:
         return IllegalTransition("agent", self.state.value, action)
 
-    def _enter(self, state: AgentState, now: float) -> None:
-        self.state = state
-        self.since = now
-
     def login(self, now: float) -> None:
         if self.state is not _LOGGED_OUT:
             raise self._illegal("log in")
-        self._enter(_PAUSED, now)
+        self.state = _PAUSED
+        self.since = now
 
     def ready(self, now: float) -> None:
         if self.state is not _PAUSED:
             raise self._illegal("become ready")
         self.pause_pending = False
-        self._enter(_READY, now)
+        self.state = _READY
+        self.since = now
 
     def pause(self, now: float) -> bool:
         """Pause now, or after the current call's wrap-up. True if paused at once."""
         if self.state in (_READY, _WRAP_UP):
-            self._enter(_PAUSED, now)
+            self.state = _PAUSED
+            self.since = now
             return True
         if self.state is _PAUSED:
             return False
@@ -97,7 +100,8 @@ class Agent:
             raise self._illegal("take a call")
         self.call_id = call_id
         self.talk_started_at = None
-        self._enter(_ON_CALL, now)
+        self.state = _ON_CALL
+        self.since = now
 
     def connected(self, now: float) -> None:
         if self.state is not _ON_CALL:
@@ -111,15 +115,18 @@ class Agent:
         self.call_id = None
         if self.pause_pending:
             self.pause_pending = False
-            self._enter(_PAUSED, now)
+            self.state = _PAUSED
+            self.since = now
         else:
-            self._enter(_READY, now)
+            self.state = _READY
+            self.since = now
 
     def end_call(self, now: float) -> None:
         if self.state is not _ON_CALL:
             raise self._illegal("end a call")
         self.wrap_started_at = now
-        self._enter(_WRAP_UP, now)
+        self.state = _WRAP_UP
+        self.since = now
 
     def finish_wrap_up(self, now: float) -> None:
         """Disposition given: ready again, or paused if a pause was asked for."""
@@ -128,12 +135,15 @@ class Agent:
         self.call_id = None
         if self.pause_pending:
             self.pause_pending = False
-            self._enter(_PAUSED, now)
+            self.state = _PAUSED
+            self.since = now
         else:
-            self._enter(_READY, now)
+            self.state = _READY
+            self.since = now
 
     def logout(self, now: float) -> None:
         if self.state is _ON_CALL:
             raise self._illegal("log out")
         self.call_id = None
-        self._enter(_LOGGED_OUT, now)
+        self.state = _LOGGED_OUT
+        self.since = now

@@ -275,8 +275,12 @@ class DialerCore:
         out: list[Command] = []
         self._out = out
         self._handlers[type(event)](event)
-        self._fire_timers(now)
-        self._pace_dirty()
+        # Most events have no timer due and the core's own calls to check.
+        timers = self._timers
+        if timers and timers[0][0] <= now:
+            self._fire_timers(now)
+        if self._dirty:
+            self._pace_dirty()
         return out
 
     def next_deadline(self) -> float | None:
@@ -284,7 +288,11 @@ class DialerCore:
         timers = self._timers
         while timers:
             at, _, kind, key = timers[0]
-            if self._timer_live(kind, key, at):
+            if kind == _RING:  # the usual top: _timer_live's first case, inline
+                call = self._calls.get(key)
+                if call is not None and call.state is _DIALING:
+                    return at
+            elif self._timer_live(kind, key, at):
                 return at
             heapq.heappop(timers)
         return None
@@ -398,8 +406,8 @@ class DialerCore:
         self._out.append(self._notices[agent.id][a])
 
     def _record(self, call: Call) -> None:
-        if self._emit_records:
-            self._out.append(RecordCall(call.record()))
+        """Emit the call's record; callers check ``_emit_records`` (off in the simulator)."""
+        self._out.append(RecordCall(call.record()))
 
     # ------------------------------------------------------------ campaigns
     def _on_campaign_updated(self, ev: CampaignUpdated) -> None:
@@ -552,11 +560,12 @@ class DialerCore:
                     machine=call.machine,
                 )
             )
-        self._record(call)
+        if self._emit_records:
+            self._record(call)
         before = agent.state
         agent.finish_wrap_up(self._now)
         self._set_agent(agent, before)
-        if self.agent_state(agent.id) is _READY:  # or paused, if asked
+        if agent.state is _READY:  # or paused, if asked
             self._offer_waiting(agent)
 
     def _wrap_limit(self, agent: Agent) -> None:
@@ -586,7 +595,7 @@ class DialerCore:
         return call
 
     def _on_call_answered(self, ev: CallAnswered) -> None:
-        call = self._live_call(ev.call_id)
+        call = self._calls.get(ev.call_id)  # ended calls are not dialing
         if call is None or call.state is not _DIALING:
             return  # the answer lost the race with our ring timeout or cancel
         run = self._runs[call.campaign_id]
@@ -602,7 +611,7 @@ class DialerCore:
         self._human_waiting(call, run)
 
     def _on_amd_classified(self, ev: AmdClassified) -> None:
-        call = self._live_call(ev.call_id)
+        call = self._calls.get(ev.call_id)  # ended calls are not answered
         if call is None or call.state is not _ANSWERED:
             return
         run = self._runs[call.campaign_id]
@@ -628,7 +637,8 @@ class DialerCore:
             if agent is not None and agent.call_id == call.id:
                 call.offer(agent.id)
                 self._out.append(BridgeCall(call.id, agent.id))
-                self._record(call)
+                if self._emit_records:
+                    self._record(call)
                 return
         agent = self._longest_ready(call.campaign_id)
         if agent is not None:
@@ -663,11 +673,12 @@ class DialerCore:
         before = agent.state
         agent.take_call(call.id, self._now)
         self._set_agent(agent, before)
-        self._record(call)
+        if self._emit_records:
+            self._record(call)
         self._out.append(BridgeCall(call.id, agent.id))
 
     def _on_call_bridged(self, ev: CallBridged) -> None:
-        call = self._live_call(ev.call_id)
+        call = self._calls.get(ev.call_id)  # ended calls are not offered
         if call is None or call.state is not _OFFERED:
             return
         call.bridge(self._now)
@@ -675,10 +686,11 @@ class DialerCore:
         agent = self._agents.get(call.agent_id)
         if agent is not None and agent.call_id == call.id:
             agent.connected(self._now)
-        self._record(call)
+        if self._emit_records:
+            self._record(call)
 
     def _on_call_failed(self, ev: CallFailed) -> None:
-        call = self._live_call(ev.call_id)
+        call = self._calls.get(ev.call_id)  # ended calls are not dialing
         if call is None or call.state is not _DIALING:
             return
         run = self._runs[call.campaign_id]
@@ -690,7 +702,8 @@ class DialerCore:
         if run.observes:
             run.pacer.observe(AttemptResolved(self._now, outcome.value, self._now - call.dialed_at))
         self._dirty[call.campaign_id] = None
-        self._release_preview(call)
+        if call.preview_agent_id is not None:
+            self._release_preview(call)
         self._finish(call)
 
     def _ring_timeout(self, call: Call) -> None:
@@ -701,7 +714,8 @@ class DialerCore:
             run.pacer.observe(AttemptResolved(self._now, "no_answer", self._now - call.dialed_at))
         self._dirty[call.campaign_id] = None
         self._out.append(CancelCall(call.id))
-        self._release_preview(call)
+        if call.preview_agent_id is not None:
+            self._release_preview(call)
         self._finish(call)
 
     def _abandon(self, call: Call) -> None:
@@ -726,7 +740,8 @@ class DialerCore:
         if state is _DIALING:
             del run.dialing[call.id]
             call.fail(self._now, _FAILED)
-            self._release_preview(call)
+            if call.preview_agent_id is not None:
+                self._release_preview(call)
         elif state is _ANSWERED:
             del run.amd_pending[call.id]
             call.end(self._now)  # gone during the greeting: AMD never judged it
@@ -757,14 +772,15 @@ class DialerCore:
             return
         agent.end_call(self._now)
         self._set_agent(agent, before)
-        self._record(call)  # kept in _calls until the disposition
+        if self._emit_records:
+            self._record(call)  # kept in _calls until the disposition
         limit = self._runs[call.campaign_id].settings.wrap_up_limit_s
         if limit is not None:
             self._schedule(self._now + limit, _WRAP_LIMIT, agent.id)
 
     def _release_preview(self, call: Call) -> None:
-        if call.preview_agent_id is None:
-            return
+        """Free the agent a preview call was dialed for (callers check it was one)."""
+        assert call.preview_agent_id is not None
         agent = self._agents.get(call.preview_agent_id)
         if agent is not None and agent.call_id == call.id:
             before = agent.state
@@ -773,7 +789,8 @@ class DialerCore:
 
     def _finish(self, call: Call) -> None:
         del self._calls[call.id]
-        self._record(call)
+        if self._emit_records:
+            self._record(call)
 
     # --------------------------------------------------------------- pacing
     def _on_tick(self, ev: Tick) -> None:
@@ -805,9 +822,10 @@ class DialerCore:
         )
 
     def _pace_dirty(self) -> None:
-        while self._dirty:
-            cid = next(iter(self._dirty))
-            del self._dirty[cid]
+        dirty = self._dirty
+        while dirty:
+            cid = next(iter(dirty))
+            del dirty[cid]
             run = self._runs.get(cid)
             if run is not None and run.pacer.decision_interval_s is None:
                 self._pace(cid, run)
@@ -835,9 +853,10 @@ class DialerCore:
             # At the cap: progressive until the window is back under it.
             calls = min(calls, ready - lines)
         run.dial_level = level if not run.capped else 1.0
-        for _ in range(calls):
-            if self._dial_next(campaign_id, run, None) is None:
-                break
+        if calls > 0:  # most decisions dial nothing
+            for _ in range(calls):
+                if self._dial_next(campaign_id, run, None) is None:
+                    break
         self._want_leads(campaign_id, run)
 
     def _snapshot(self, run: _Run) -> PacingSnapshot:
@@ -934,16 +953,17 @@ class DialerCore:
             self._calls[call_id] = call
             run.dialing[call_id] = call
             run.dialed += 1
+            # Positional: keywords would cost a dict per call placed.
             self._out.append(
                 PlaceCall(
-                    call_id=call_id,
-                    campaign_id=campaign_id,
-                    lead_id=lead.id,
-                    phone=lead.phone,
-                    ring_timeout_s=settings.ring_timeout_s,
-                    amd=settings.amd and agent_id is None,
-                    caller_id=settings.caller_id,
-                    agent_id=agent_id,
+                    call_id,
+                    campaign_id,
+                    lead.id,
+                    lead.phone,
+                    settings.ring_timeout_s,
+                    settings.amd and agent_id is None,
+                    settings.caller_id,
+                    agent_id,
                 )
             )
             self._schedule(self._now + settings.ring_timeout_s, _RING, call_id)

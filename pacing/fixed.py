@@ -34,8 +34,8 @@ class PowerPacer:
 
     def decide_counts(self, agents_ready: int, lines_in_flight: int) -> tuple[int, float]:
         """The whole decision from the two counts it reads (see CountPacer)."""
-        target = round_half_up(self.dial_ratio * agents_ready)
-        return max(0, target - lines_in_flight), self.dial_ratio
+        calls = round_half_up(self.dial_ratio * agents_ready) - lines_in_flight
+        return (calls if calls > 0 else 0), self.dial_ratio
 
     def observe(self, observation: Observation) -> None:
         """Fixed ratios learn nothing."""
