@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from dialer.clock import FixedOffsetClock
 from dialer.commands import (
     AbandonCall,
     BridgeCall,
+    CancelCall,
     HangUpCall,
     NotifyAgentState,
     PlaceCall,
@@ -76,10 +78,9 @@ CAMPAIGN_ID = "sim"
 # The shift starts at noon UTC: calling hours never bite in the simulator.
 _SHIFT_START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
-# Truth codes per call.
+# Truth codes of an answered call.
 _HUMAN = 0
 _MACHINE = 1
-_OTHER = 2
 
 
 def campaign_settings(scenario: Scenario, state: RunState = RunState.RUNNING) -> CampaignSettings:
@@ -212,11 +213,11 @@ class _Thresholds:
 
 @dataclass(slots=True)
 class _SimCall:
-    lead: int
-    truth: int  # _HUMAN, _MACHINE, _OTHER
+    """The truth about a call that will be answered (the only ones tracked)."""
+
+    truth: int  # _HUMAN or _MACHINE
     talk_s: float
     machine_talk_s: float
-    answered: bool = False
     bridged_at: float | None = None
 
 
@@ -284,7 +285,7 @@ class _Simulation:
         self.logged_in_s = 0.0
         self.wait_total_s = 0.0
         self.wait_count = 0
-        self.outcomes: dict[str, int] = {}
+        self.outcomes: Counter[str] = Counter()
         self.events = 0  # events the core handled
 
     # -------------------------------------------------------------- drawing
@@ -346,18 +347,24 @@ class _Simulation:
 
     def _feed(self, event: Event, now: float) -> None:
         self.events += 1
-        self._process(self.core.handle(event, now), now)
+        commands = self.core.handle(event, now)
+        if commands:  # a bridge confirmation, say, usually causes none
+            self._process(commands, now)
 
     # ------------------------------------------------------- core commands
     def _process(self, commands: list[Any], now: float) -> None:
         # Dispatch on the exact type (faster than isinstance chains in this
         # hot loop); ``Any`` because mypy does not narrow on ``type(x) is``.
+        # Most frequent first; CancelCall, SkipLead and RecordCall need nothing
+        # from the world here.
         for cmd in commands:
             t = type(cmd)
-            if t is PlaceCall:
-                self._place(cmd, now)
-            elif t is NotifyAgentState:
+            if t is NotifyAgentState:
                 self._agent_state(cmd.agent_id, cmd.state, now)
+            elif t is PlaceCall:
+                self._place(cmd, now)
+            elif t is CancelCall:
+                continue
             elif t is BridgeCall:
                 self._bridge(cmd, now)
             elif t is AbandonCall:
@@ -373,7 +380,6 @@ class _Simulation:
                         self.amd_false_positive += 1
             elif t is RequestLeads:
                 self._supply_leads(cmd.count, now)
-            # CancelCall, SkipLead and RecordCall need nothing from the world here.
 
     def _supply_leads(self, count: int, now: float) -> None:
         start = self.next_lead
@@ -388,23 +394,18 @@ class _Simulation:
         u, u_amd, answer_s, fail_s, talk_s, mtalk_s = self.leads.draws(lead)
         ph, pm, pb, pi = self.shares.at(now)
         k = self.kernel
-        if u < pm:
-            truth = _HUMAN if u < ph else _MACHINE
-            call = _SimCall(lead, truth, talk_s, mtalk_s)
-            self.calls[cmd.call_id] = call
-            if answer_s < self.ring_timeout_s:
-                k.schedule(now + answer_s, _ANSWER, cmd.call_id, u_amd)
-            else:
-                self._count("no_answer")
+        # Only calls that will be answered are tracked: the world has nothing
+        # more to say about the others (their CancelCall needs no answer), and
+        # keeping them would grow self.calls by every ring-out of the shift.
+        if u < pm and answer_s < self.ring_timeout_s:
+            self.calls[cmd.call_id] = _SimCall(_HUMAN if u < ph else _MACHINE, talk_s, mtalk_s)
+            k.schedule(now + answer_s, _ANSWER, cmd.call_id, u_amd)
+        elif u < pm:
+            self.outcomes["no_answer"] += 1  # would answer after the ring timeout
         elif u < pi:
-            self.calls[cmd.call_id] = _SimCall(lead, _OTHER, 0.0, 0.0)
             k.schedule(now + fail_s, _FAIL, cmd.call_id, "busy" if u < pb else "invalid")
         else:
-            self.calls[cmd.call_id] = _SimCall(lead, _OTHER, 0.0, 0.0)
-            self._count("no_answer")
-
-    def _count(self, outcome: str) -> None:
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            self.outcomes["no_answer"] += 1
 
     def _bridge(self, cmd: BridgeCall, now: float) -> None:
         call = self.calls[cmd.call_id]
@@ -450,13 +451,12 @@ class _Simulation:
         call = self.calls.get(call_id)
         if call is None:
             return
-        call.answered = True
         if call.truth == _HUMAN:
             self.human_answered += 1
-            self._count("human")
+            self.outcomes["human"] += 1
         else:
             self.machine_answered += 1
-            self._count("machine")
+            self.outcomes["machine"] += 1
         if self.amd:
             if call.truth == _HUMAN:
                 machine = u_amd < self.p_fp.at(now)
@@ -466,8 +466,7 @@ class _Simulation:
         self._feed(CallAnswered(call_id), now)
 
     def _on_fail(self, call_id: str, outcome: str) -> None:
-        self._count(outcome)
-        self.calls.pop(call_id, None)
+        self.outcomes[outcome] += 1
         self._feed(CallFailed(call_id, outcome), self.kernel.now)
 
     def _on_amd(self, call_id: str, machine: bool) -> None:
@@ -490,7 +489,9 @@ class _Simulation:
         assert call_id is not None
         # The agent knows when it was a machine (without AMD nothing else does).
         machine = self._machine_calls.pop(call_id, False)
-        self._feed(DispositionSubmitted(agent, call_id, "done", machine=machine), self.kernel.now)
+        # Positional (no callback, no notes): keywords would cost a dict per call.
+        event = DispositionSubmitted(agent, call_id, "done", None, None, machine)
+        self._feed(event, self.kernel.now)
 
     # ------------------------------------------------------------- staffing
     def _on_staffing(self, count: int, _: object) -> None:
