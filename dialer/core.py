@@ -99,6 +99,7 @@ _I_PAUSED = _STATE_INDEX[_PAUSED._value_]
 _I_LOGGED_OUT = _STATE_INDEX[_LOGGED_OUT._value_]
 
 # Timer kinds (heap entries are (at, seq, kind, key); stale ones are skipped).
+# Ring timers usually live in a FIFO of their own instead: see _schedule_ring.
 _RING = 0
 _CONNECT = 1
 _PACE = 2
@@ -237,6 +238,8 @@ class DialerCore:
         # transition (an agent changes state several times per call).
         self._notices: dict[str, tuple[NotifyAgentState, ...]] = {}
         self._timers: list[tuple[float, int, int, str]] = []
+        # Ring timers as (at, seq, call), in the order they fall due.
+        self._rings: deque[tuple[float, int, Call]] = deque()
         self._seq = 0
         self._call_seq = 0
         self._dirty: dict[str, None] = {}
@@ -276,8 +279,9 @@ class DialerCore:
         self._out = out
         self._handlers[type(event)](event)
         # Most events have no timer due and the core's own calls to check.
+        rings = self._rings
         timers = self._timers
-        if timers and timers[0][0] <= now:
+        if (rings and rings[0][0] <= now) or (timers and timers[0][0] <= now):
             self._fire_timers(now)
         if self._dirty:
             self._pace_dirty()
@@ -285,17 +289,16 @@ class DialerCore:
 
     def next_deadline(self) -> float | None:
         """When the core next needs waking with a ``Tick`` (None: only on events)."""
+        rings = self._rings
+        while rings and rings[0][2].state is not _DIALING:
+            rings.popleft()  # answered, failed or hung up before it rang out
         timers = self._timers
         while timers:
             at, _, kind, key = timers[0]
-            if kind == _RING:  # the usual top: _timer_live's first case, inline
-                call = self._calls.get(key)
-                if call is not None and call.state is _DIALING:
-                    return at
-            elif self._timer_live(kind, key, at):
-                return at
+            if self._timer_live(kind, key, at):
+                return at if not rings or at < rings[0][0] else rings[0][0]
             heapq.heappop(timers)
-        return None
+        return rings[0][0] if rings else None
 
     def stats(self, campaign_id: str) -> CampaignStats:
         run = self._run(campaign_id)
@@ -355,6 +358,23 @@ class DialerCore:
         self._seq += 1
         heapq.heappush(self._timers, (at, self._seq, kind, key))
 
+    def _schedule_ring(self, at: float, call: Call) -> None:
+        """The ring timeout of a call just placed.
+
+        Every call of a campaign rings for the same time and ``now`` never
+        goes back, so ring timers come due in the order they are set: a FIFO
+        holds them without heap operations (one per call placed). A timer
+        that would fall due before the last one queued (campaigns with
+        different ring timeouts) goes on the heap instead. Both share the
+        sequence numbers, so timers fire in (at, seq) order as before.
+        """
+        self._seq += 1
+        rings = self._rings
+        if rings and at < rings[-1][0]:
+            heapq.heappush(self._timers, (at, self._seq, _RING, call.id))
+        else:
+            rings.append((at, self._seq, call))
+
     def _timer_live(self, kind: int, key: str, at: float) -> bool:
         if kind == _RING:
             call = self._calls.get(key)
@@ -369,8 +389,20 @@ class DialerCore:
         return agent is not None and agent.state is _WRAP_UP
 
     def _fire_timers(self, now: float) -> None:
+        rings = self._rings
         timers = self._timers
-        while timers and timers[0][0] <= now:
+        while True:
+            if (
+                rings
+                and rings[0][0] <= now
+                and not (timers and timers[0][:2] < rings[0][:2])  # the heap's is older
+            ):
+                call = rings.popleft()[2]
+                if call.state is _DIALING:
+                    self._ring_timeout(call)
+                continue
+            if not timers or timers[0][0] > now:
+                return
             at, _, kind, key = heapq.heappop(timers)
             if not self._timer_live(kind, key, at):
                 continue
@@ -966,7 +998,7 @@ class DialerCore:
                     agent_id,
                 )
             )
-            self._schedule(self._now + settings.ring_timeout_s, _RING, call_id)
+            self._schedule_ring(self._now + settings.ring_timeout_s, call)
             return call
         return None
 

@@ -295,3 +295,27 @@ def test_a_traced_core_decides_exactly_as_an_untraced_one() -> None:
     traced = _scripted_run(lambda cid, snap, decision: seen.append(decision))
     assert seen
     assert traced == _scripted_run(None)
+
+
+def test_ring_timeouts_fire_in_time_order_across_campaigns_with_different_timeouts() -> None:
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    for cid, ring in (("slow", 30.0), ("fast", 20.0)):
+        core.handle(CampaignUpdated(settings(id=cid, ring_timeout_s=ring)), 0.0)
+        core.handle(LeadsClaimed(cid, tuple(replace(x, campaign_id=cid) for x in leads(3))), 0.0)
+    core.handle(AgentLoggedIn("a1", ("slow",)), 0.0)
+    slow = of(core.handle(AgentReady("a1"), 0.0), PlaceCall)[0]
+    core.handle(AgentLoggedIn("a2", ("fast",)), 1.0)
+    fast = of(core.handle(AgentReady("a2"), 1.0), PlaceCall)[0]
+    assert core.next_deadline() == pytest.approx(21.0)  # the later call rings out first
+    cmds = core.handle(Tick(), 21.0)
+    assert of(cmds, CancelCall) == [CancelCall(fast.call_id)]
+    (fast2,) = of(cmds, PlaceCall)  # rings out at 41
+    assert core.next_deadline() == pytest.approx(30.0)
+    cmds = core.handle(Tick(), 30.0)
+    assert of(cmds, CancelCall) == [CancelCall(slow.call_id)]
+    (slow2,) = of(cmds, PlaceCall)  # rings out at 60
+    # A call answered before its ring timeout leaves no deadline behind.
+    core.handle(CallAnswered(fast2.call_id), 35.0)
+    core.handle(CallBridged(fast2.call_id), 35.0)
+    assert core.next_deadline() == pytest.approx(60.0)
+    assert of(core.handle(Tick(), 60.0), CancelCall) == [CancelCall(slow2.call_id)]
