@@ -385,7 +385,7 @@ class _Simulation:
         start = self.next_lead
         stop = min(self.leads_total, start + count)
         self.next_lead = stop
-        leads = tuple(Lead(str(i), CAMPAIGN_ID, "") for i in range(start, stop))
+        leads = tuple([Lead(str(i), CAMPAIGN_ID, "") for i in range(start, stop)])
         self._feed(LeadsClaimed(CAMPAIGN_ID, leads, exhausted=stop >= self.leads_total), now)
 
     def _place(self, cmd: PlaceCall, now: float) -> None:
