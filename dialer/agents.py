@@ -29,8 +29,21 @@ class AgentState(enum.Enum):
     PAUSED = "paused"
 
 
+# Members as module constants: Python 3.11's EnumType.__getattr__ makes every
+# ``AgentState.X`` a slow lookup, and these transitions run for every simulated event.
+_LOGGED_OUT = AgentState.LOGGED_OUT
+_READY = AgentState.READY
+_ON_CALL = AgentState.ON_CALL
+_WRAP_UP = AgentState.WRAP_UP
+_PAUSED = AgentState.PAUSED
+
+
 class Agent:
-    """One agent's live state. ``since`` is when it entered its current state."""
+    """One agent's live state. ``since`` is when it entered its current state.
+
+    Every transition sets ``state`` and ``since`` together, written out in
+    each (not through a helper): they run several times per simulated call.
+    """
 
     __slots__ = (
         "call_id",
@@ -46,7 +59,7 @@ class Agent:
     def __init__(self, agent_id: str, campaign_ids: tuple[str, ...], now: float) -> None:
         self.id = agent_id
         self.campaign_ids = campaign_ids
-        self.state = AgentState.LOGGED_OUT
+        self.state = _LOGGED_OUT
         self.since = now
         self.call_id: str | None = None
         self.pause_pending = False
@@ -56,75 +69,81 @@ class Agent:
     def _illegal(self, action: str) -> IllegalTransition:
         return IllegalTransition("agent", self.state.value, action)
 
-    def _enter(self, state: AgentState, now: float) -> None:
-        self.state = state
+    def login(self, now: float) -> None:
+        if self.state is not _LOGGED_OUT:
+            raise self._illegal("log in")
+        self.state = _PAUSED
         self.since = now
 
-    def login(self, now: float) -> None:
-        if self.state is not AgentState.LOGGED_OUT:
-            raise self._illegal("log in")
-        self._enter(AgentState.PAUSED, now)
-
     def ready(self, now: float) -> None:
-        if self.state is not AgentState.PAUSED:
+        if self.state is not _PAUSED:
             raise self._illegal("become ready")
         self.pause_pending = False
-        self._enter(AgentState.READY, now)
+        self.state = _READY
+        self.since = now
 
     def pause(self, now: float) -> bool:
         """Pause now, or after the current call's wrap-up. True if paused at once."""
-        if self.state in (AgentState.READY, AgentState.WRAP_UP):
-            self._enter(AgentState.PAUSED, now)
+        if self.state in (_READY, _WRAP_UP):
+            self.state = _PAUSED
+            self.since = now
             return True
-        if self.state is AgentState.PAUSED:
+        if self.state is _PAUSED:
             return False
-        if self.state is AgentState.ON_CALL:
+        if self.state is _ON_CALL:
             self.pause_pending = True
             return False
         raise self._illegal("pause")
 
     def take_call(self, call_id: str, now: float) -> None:
-        if self.state is not AgentState.READY:
+        if self.state is not _READY:
             raise self._illegal("take a call")
         self.call_id = call_id
         self.talk_started_at = None
-        self._enter(AgentState.ON_CALL, now)
+        self.state = _ON_CALL
+        self.since = now
 
     def connected(self, now: float) -> None:
-        if self.state is not AgentState.ON_CALL:
+        if self.state is not _ON_CALL:
             raise self._illegal("connect")
         self.talk_started_at = now
 
     def release(self, now: float) -> None:
         """The call offered to (or dialed for) the agent never connected."""
-        if self.state is not AgentState.ON_CALL:
+        if self.state is not _ON_CALL:
             raise self._illegal("release")
         self.call_id = None
         if self.pause_pending:
             self.pause_pending = False
-            self._enter(AgentState.PAUSED, now)
+            self.state = _PAUSED
+            self.since = now
         else:
-            self._enter(AgentState.READY, now)
+            self.state = _READY
+            self.since = now
 
     def end_call(self, now: float) -> None:
-        if self.state is not AgentState.ON_CALL:
+        if self.state is not _ON_CALL:
             raise self._illegal("end a call")
         self.wrap_started_at = now
-        self._enter(AgentState.WRAP_UP, now)
+        self.state = _WRAP_UP
+        self.since = now
 
     def finish_wrap_up(self, now: float) -> None:
         """Disposition given: ready again, or paused if a pause was asked for."""
-        if self.state is not AgentState.WRAP_UP:
+        if self.state is not _WRAP_UP:
             raise self._illegal("close wrap-up")
         self.call_id = None
         if self.pause_pending:
             self.pause_pending = False
-            self._enter(AgentState.PAUSED, now)
+            self.state = _PAUSED
+            self.since = now
         else:
-            self._enter(AgentState.READY, now)
+            self.state = _READY
+            self.since = now
 
     def logout(self, now: float) -> None:
-        if self.state is AgentState.ON_CALL:
+        if self.state is _ON_CALL:
             raise self._illegal("log out")
         self.call_id = None
-        self._enter(AgentState.LOGGED_OUT, now)
+        self.state = _LOGGED_OUT
+        self.since = now

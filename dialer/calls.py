@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from dialer.campaign import CallOutcome
 from dialer.errors import IllegalTransition
+from dialer.frozen import fast_init
 
 __all__ = ["Call", "CallRecord", "CallState"]
 
@@ -32,6 +33,20 @@ class CallState(enum.Enum):
     ENDED = "ended"
 
 
+# Members as module constants: Python 3.11's EnumType.__getattr__ makes every
+# ``CallState.X`` a slow lookup, and these transitions run for every simulated event.
+_DIALING = CallState.DIALING
+_ANSWERED = CallState.ANSWERED
+_WAITING = CallState.WAITING
+_OFFERED = CallState.OFFERED
+_BRIDGED = CallState.BRIDGED
+_ENDED = CallState.ENDED
+_HUMAN = CallOutcome.HUMAN
+_MACHINE = CallOutcome.MACHINE
+_NO_ANSWER = CallOutcome.NO_ANSWER
+
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """The record of one attempt (spec/api.md's call record, in driver seconds)."""
@@ -94,7 +109,7 @@ class Call:
         self.phone = phone
         self.dialed_at = dialed_at
         self.preview_agent_id = preview_agent_id
-        self.state = CallState.DIALING
+        self.state = _DIALING
         self.agent_id: str | None = None
         self.outcome: CallOutcome | None = None
         self.abandoned = False
@@ -112,48 +127,48 @@ class Call:
 
     # --- transitions ---------------------------------------------------------
     def answer(self, now: float, amd: bool) -> None:
-        if self.state is not CallState.DIALING:
+        if self.state is not _DIALING:
             raise self._illegal("answer")
         self.answered_at = now
-        self.outcome = CallOutcome.HUMAN
+        self.outcome = _HUMAN
         if amd:
-            self.state = CallState.ANSWERED
+            self.state = _ANSWERED
         else:
             self.classified_at = now
-            self.state = CallState.WAITING
+            self.state = _WAITING
 
     def classify(self, now: float, machine: bool) -> None:
-        if self.state is not CallState.ANSWERED:
+        if self.state is not _ANSWERED:
             raise self._illegal("classify")
         self.classified_at = now
         self.amd_verdict = "machine" if machine else "human"
         if machine:
             self.machine = True
-            self.outcome = CallOutcome.MACHINE
+            self.outcome = _MACHINE
             self.end(now)
         else:
-            self.state = CallState.WAITING
+            self.state = _WAITING
 
     def offer(self, agent_id: str) -> None:
-        if self.state is not CallState.WAITING:
+        if self.state is not _WAITING:
             raise self._illegal("offer")
         self.agent_id = agent_id
-        self.state = CallState.OFFERED
+        self.state = _OFFERED
 
     def bridge(self, now: float) -> None:
-        if self.state is not CallState.OFFERED:
+        if self.state is not _OFFERED:
             raise self._illegal("bridge")
         self.bridged_at = now
-        self.state = CallState.BRIDGED
+        self.state = _BRIDGED
 
     def fail(self, now: float, outcome: CallOutcome) -> None:
-        if self.state is not CallState.DIALING:
+        if self.state is not _DIALING:
             raise self._illegal("fail")
         self.outcome = outcome
         self.end(now)
 
     def abandon(self, now: float) -> None:
-        if self.state not in (CallState.WAITING, CallState.ANSWERED):
+        if self.state not in (_WAITING, _ANSWERED):
             raise self._illegal("abandon")
         # A person waiting for an agent who gets none is abandoned. A call
         # the agent said was a machine is never counted (see ``machine``).
@@ -161,12 +176,12 @@ class Call:
         self.end(now)
 
     def end(self, now: float) -> None:
-        if self.state is CallState.ENDED:
+        if self.state is _ENDED:
             raise self._illegal("end")
         if self.outcome is None:
-            self.outcome = CallOutcome.NO_ANSWER
+            self.outcome = _NO_ANSWER
         self.ended_at = now
-        self.state = CallState.ENDED
+        self.state = _ENDED
 
     # --- views ---------------------------------------------------------------
     @property

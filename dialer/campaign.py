@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialer.frozen import fast_init
+
 __all__ = [
     "CallOutcome",
     "CampaignSettings",
@@ -121,6 +123,7 @@ class PastAttempt:
     amd_machine: bool = False  # AMD judged a machine (not: an agent said so)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Lead:
     """A number to dial. ``phone`` is E.164; ``timezone`` an IANA name if known."""

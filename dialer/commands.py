@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dialer.calls import CallRecord
+from dialer.frozen import fast_init
 
 __all__ = [
     "AbandonCall",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlaceCall:
     call_id: str
@@ -39,6 +41,7 @@ class PlaceCall:
     agent_id: str | None = None  # preview: the agent the call is dialed for
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelCall:
     """Give up on an attempt that is still ringing (ring timeout)."""
@@ -46,12 +49,14 @@ class CancelCall:
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BridgeCall:
     call_id: str
     agent_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AbandonCall:
     """No agent in time: play the safe-harbor message, then hang up."""
@@ -60,6 +65,7 @@ class AbandonCall:
     message: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HangUpCall:
     """Hang up a connected or answered call (agent hang-up, machine, AMD)."""
@@ -67,6 +73,7 @@ class HangUpCall:
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NotifyAgentState:
     """Tell the agent's softphone its new state (ready, paused, on_call, wrap_up)."""
@@ -75,6 +82,7 @@ class NotifyAgentState:
     state: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RecordCall:
     """A call record changed (answered, bridged, ended): persist it."""
@@ -82,6 +90,7 @@ class RecordCall:
     record: CallRecord
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RequestLeads:
     """The hopper runs low: claim up to ``count`` dialable leads for the campaign."""
@@ -90,6 +99,7 @@ class RequestLeads:
     count: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SkipLead:
     """A claimed lead was not dialed; ``reason`` is the compliance decision."""

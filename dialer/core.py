@@ -67,15 +67,40 @@ __all__ = ["AgentCounts", "CampaignStats", "DecisionLog", "DialerCore"]
 
 import numpy as np
 
+# Enum members as module constants: Python 3.11's EnumType.__getattr__ sends
+# every ``CallState.X`` through a slow lookup (about ten times a global's
+# cost), and the core tests states several times for every event it handles.
+_LOGGED_OUT = AgentState.LOGGED_OUT
+_READY = AgentState.READY
+_ON_CALL = AgentState.ON_CALL
+_WRAP_UP = AgentState.WRAP_UP
+_PAUSED = AgentState.PAUSED
+_DIALING = CallState.DIALING
+_ANSWERED = CallState.ANSWERED
+_WAITING = CallState.WAITING
+_OFFERED = CallState.OFFERED
+_BRIDGED = CallState.BRIDGED
+_ENDED = CallState.ENDED
+_RUNNING = RunState.RUNNING
+_PREVIEW = DialMode.PREVIEW
+_MACHINE = CallOutcome.MACHINE
+_FAILED = CallOutcome.FAILED
+# CallFailed's outcome string to the member: ``CallOutcome(value)`` runs
+# EnumType.__call__ in Python, dozens of times dearer than this lookup.
+_OUTCOMES = {o.value: o for o in CallOutcome}
+
 _STATES = tuple(AgentState)
-_STATE_INDEX = {s: i for i, s in enumerate(_STATES)}
-_READY = _STATE_INDEX[AgentState.READY]
-_ON_CALL = _STATE_INDEX[AgentState.ON_CALL]
-_WRAP = _STATE_INDEX[AgentState.WRAP_UP]
-_PAUSED = _STATE_INDEX[AgentState.PAUSED]
-_LOGGED_OUT = _STATE_INDEX[AgentState.LOGGED_OUT]
+# Keyed by the member's value: an Enum key would hash through a Python-level
+# ``Enum.__hash__`` on every agent transition.
+_STATE_INDEX = {s._value_: i for i, s in enumerate(_STATES)}
+_I_READY = _STATE_INDEX[_READY._value_]
+_I_ON_CALL = _STATE_INDEX[_ON_CALL._value_]
+_I_WRAP = _STATE_INDEX[_WRAP_UP._value_]
+_I_PAUSED = _STATE_INDEX[_PAUSED._value_]
+_I_LOGGED_OUT = _STATE_INDEX[_LOGGED_OUT._value_]
 
 # Timer kinds (heap entries are (at, seq, kind, key); stale ones are skipped).
+# Ring timers usually live in a FIFO of their own instead: see _schedule_ring.
 _RING = 0
 _CONNECT = 1
 _PACE = 2
@@ -130,6 +155,7 @@ class _Run:
         "blocked_reason",
         "capped",
         "counts",
+        "decide_counts",
         "dial_level",
         "dialed",
         "dialing",
@@ -140,10 +166,12 @@ class _Run:
         "leads_requested",
         "machine_answered",
         "next_decision_at",
+        "observes",
         "pacer",
         "settings",
         "verified_humans",
         "verified_machines",
+        "version",
         "waiting",
         "window_abandoned",
         "window_ends_at",
@@ -152,7 +180,7 @@ class _Run:
 
     def __init__(self, settings: CampaignSettings, pacer: Pacer, counts: list[int]) -> None:
         self.settings = settings
-        self.pacer = pacer
+        self.set_pacer(pacer)
         self.counts = counts  # agents by state index, shared with the core's table
         self.hopper: deque[Lead] = deque()
         # Leads the gate allows only with an agent reserved, none free yet.
@@ -175,7 +203,16 @@ class _Run:
         self.dial_level = 0.0
         self.capped = False
         self.blocked_reason: str | None = None
+        self.version: float | None = None  # when the settings held were stored
         self.next_decision_at: float | None = None
+
+    def set_pacer(self, pacer: Pacer) -> None:
+        self.pacer = pacer
+        # The optional parts of the pacer protocol (see pacing.snapshot.CountPacer).
+        self.decide_counts: Callable[[int, int], tuple[int, float]] | None = getattr(
+            pacer, "decide_counts", None
+        )
+        self.observes: bool = getattr(pacer, "observes", True)
 
     @property
     def lines_in_flight(self) -> int:
@@ -206,7 +243,13 @@ class DialerCore:
         self._agents: dict[str, Agent] = {}
         self._ready: dict[str, Agent] = {}  # insertion order = longest ready first
         self._calls: dict[str, Call] = {}  # live calls, and ended ones awaiting disposition
+        # Each logged-in agent's NotifyAgentState for every state, by state index:
+        # commands are immutable values, so one made at log-in serves every
+        # transition (an agent changes state several times per call).
+        self._notices: dict[str, tuple[NotifyAgentState, ...]] = {}
         self._timers: list[tuple[float, int, int, str]] = []
+        # Ring timers as (at, seq, call), in the order they fall due.
+        self._rings: deque[tuple[float, int, Call]] = deque()
         self._seq = 0
         self._call_seq = 0
         self._dirty: dict[str, None] = {}
@@ -245,19 +288,27 @@ class DialerCore:
         out: list[Command] = []
         self._out = out
         self._handlers[type(event)](event)
-        self._fire_timers(now)
-        self._pace_dirty()
+        # Most events have no timer due and the core's own calls to check.
+        rings = self._rings
+        timers = self._timers
+        if (rings and rings[0][0] <= now) or (timers and timers[0][0] <= now):
+            self._fire_timers(now)
+        if self._dirty:
+            self._pace_dirty()
         return out
 
     def next_deadline(self) -> float | None:
         """When the core next needs waking with a ``Tick`` (None: only on events)."""
+        rings = self._rings
+        while rings and rings[0][2].state is not _DIALING:
+            rings.popleft()  # answered, failed or hung up before it rang out
         timers = self._timers
         while timers:
             at, _, kind, key = timers[0]
             if self._timer_live(kind, key, at):
-                return at
+                return at if not rings or at < rings[0][0] else rings[0][0]
             heapq.heappop(timers)
-        return None
+        return rings[0][0] if rings else None
 
     def stats(self, campaign_id: str) -> CampaignStats:
         run = self._run(campaign_id)
@@ -267,7 +318,7 @@ class DialerCore:
             state=run.settings.state,
             mode=run.settings.mode,
             lines_in_flight=run.lines_in_flight,
-            agents=AgentCounts(c[_READY], c[_ON_CALL], c[_WRAP], c[_PAUSED]),
+            agents=AgentCounts(c[_I_READY], c[_I_ON_CALL], c[_I_WRAP], c[_I_PAUSED]),
             dialed=run.dialed,
             human_answered=run.human_answered,
             machine_answered=run.machine_answered,
@@ -283,7 +334,7 @@ class DialerCore:
 
     def agent_state(self, agent_id: str) -> AgentState:
         agent = self._agents.get(agent_id)
-        return agent.state if agent is not None else AgentState.LOGGED_OUT
+        return agent.state if agent is not None else _LOGGED_OUT
 
     def agent_call(self, agent_id: str) -> str | None:
         agent = self._agents.get(agent_id)
@@ -297,7 +348,7 @@ class DialerCore:
     def call_agent(self, call_id: str) -> str | None:
         """The agent a live call has reached (offered or bridged); None otherwise."""
         call = self._calls.get(call_id)
-        if call is None or call.state is CallState.ENDED:
+        if call is None or call.state is _ENDED:
             return None
         return call.agent_id
 
@@ -330,22 +381,51 @@ class DialerCore:
         self._seq += 1
         heapq.heappush(self._timers, (at, self._seq, kind, key))
 
+    def _schedule_ring(self, at: float, call: Call) -> None:
+        """The ring timeout of a call just placed.
+
+        Every call of a campaign rings for the same time and ``now`` never
+        goes back, so ring timers come due in the order they are set: a FIFO
+        holds them without heap operations (one per call placed). A timer
+        that would fall due before the last one queued (campaigns with
+        different ring timeouts) goes on the heap instead. Both share the
+        sequence numbers, so timers fire in (at, seq) order as before.
+        """
+        self._seq += 1
+        rings = self._rings
+        if rings and at < rings[-1][0]:
+            heapq.heappush(self._timers, (at, self._seq, _RING, call.id))
+        else:
+            rings.append((at, self._seq, call))
+
     def _timer_live(self, kind: int, key: str, at: float) -> bool:
         if kind == _RING:
             call = self._calls.get(key)
-            return call is not None and call.state is CallState.DIALING
+            return call is not None and call.state is _DIALING
         if kind == _CONNECT:
             call = self._calls.get(key)
-            return call is not None and call.state is CallState.WAITING
+            return call is not None and call.state is _WAITING
         if kind == _PACE:
             run = self._runs.get(key)
             return run is not None and run.next_decision_at == at
         agent = self._agents.get(key)
-        return agent is not None and agent.state is AgentState.WRAP_UP
+        return agent is not None and agent.state is _WRAP_UP
 
     def _fire_timers(self, now: float) -> None:
+        rings = self._rings
         timers = self._timers
-        while timers and timers[0][0] <= now:
+        while True:
+            if (
+                rings
+                and rings[0][0] <= now
+                and not (timers and timers[0][:2] < rings[0][:2])  # the heap's is older
+            ):
+                call = rings.popleft()[2]
+                if call.state is _DIALING:
+                    self._ring_timeout(call)
+                continue
+            if not timers or timers[0][0] > now:
+                return
             at, _, kind, key = heapq.heappop(timers)
             if not self._timer_live(kind, key, at):
                 continue
@@ -366,23 +446,23 @@ class DialerCore:
         after = agent.state
         if after is before:
             return
-        b = _STATE_INDEX[before]
-        a = _STATE_INDEX[after]
+        b = _STATE_INDEX[before._value_]
+        a = _STATE_INDEX[after._value_]
         for cid in agent.campaign_ids:
-            counts = self._counts_for(cid)
+            counts = self._counts[cid]  # made at log-in
             counts[b] -= 1
             counts[a] += 1
             if cid in self._runs:
                 self._dirty[cid] = None
-        if after is AgentState.READY:
+        if after is _READY:
             self._ready[agent.id] = agent
-        elif before is AgentState.READY:
+        elif before is _READY:
             del self._ready[agent.id]
-        self._out.append(NotifyAgentState(agent.id, after.value))
+        self._out.append(self._notices[agent.id][a])
 
     def _record(self, call: Call) -> None:
-        if self._emit_records:
-            self._out.append(RecordCall(call.record()))
+        """Emit the call's record; callers check ``_emit_records`` (off in the simulator)."""
+        self._out.append(RecordCall(call.record()))
 
     # ------------------------------------------------------------ campaigns
     def _on_campaign_updated(self, ev: CampaignUpdated) -> None:
@@ -391,11 +471,17 @@ class DialerCore:
         if run is None:
             run = _Run(s, self._pacer_factory(s), self._counts_for(s.id))
             self._runs[s.id] = run
+        elif ev.version is not None and run.version is not None and ev.version < run.version:
+            # Settings read before a newer change was announced (a periodic
+            # refresh racing a start or a PATCH): only their counts are news.
+            s = run.settings
         else:
             old = run.settings
             if old.mode != s.mode or old.dial_ratio != s.dial_ratio:
-                run.pacer = self._pacer_factory(s)
+                run.set_pacer(self._pacer_factory(s))
             run.settings = s
+        if ev.version is not None and (run.version is None or ev.version > run.version):
+            run.version = ev.version
         # Counts from the records win: they cover restarts, other processes,
         # and calls leaving a rolling window.
         if ev.window_human_answered is not None:
@@ -404,7 +490,7 @@ class DialerCore:
             run.window_abandoned = ev.window_abandoned
         run.window_ends_at = ev.window_ends_at
         self._update_cap(run)
-        if s.state is RunState.RUNNING:
+        if s.state is _RUNNING:
             self._dirty[s.id] = None
             self._schedule_decision(s.id, run)
             self._want_leads(s.id, run)
@@ -432,7 +518,7 @@ class DialerCore:
 
     def _schedule_decision(self, campaign_id: str, run: _Run) -> None:
         interval = run.pacer.decision_interval_s
-        if interval is None or run.settings.state is not RunState.RUNNING:
+        if interval is None or run.settings.state is not _RUNNING:
             return
         if run.next_decision_at is None:
             run.next_decision_at = self._now + interval
@@ -441,29 +527,30 @@ class DialerCore:
     # --------------------------------------------------------------- agents
     def _on_agent_logged_in(self, ev: AgentLoggedIn) -> None:
         agent = self._agents.get(ev.agent_id)
-        if agent is not None and agent.state is not AgentState.LOGGED_OUT:
+        if agent is not None and agent.state is not _LOGGED_OUT:
             if agent.campaign_ids == ev.campaign_ids:
                 return  # a reconnect that logs in again changes nothing
             raise IllegalTransition("agent", agent.state.value, "log in to other campaigns")
         agent = Agent(ev.agent_id, ev.campaign_ids, self._now)
         self._agents[ev.agent_id] = agent
+        self._notices[agent.id] = tuple(NotifyAgentState(agent.id, st.value) for st in _STATES)
         for cid in agent.campaign_ids:
-            self._counts_for(cid)[_LOGGED_OUT] += 1
+            self._counts_for(cid)[_I_LOGGED_OUT] += 1
         agent.login(self._now)
-        self._set_agent(agent, AgentState.LOGGED_OUT)
+        self._set_agent(agent, _LOGGED_OUT)
 
     def _on_agent_ready(self, ev: AgentReady) -> None:
         agent = self._agent(ev.agent_id)
-        if agent.state is AgentState.READY:
+        if agent.state is _READY:
             return
-        if agent.state is AgentState.ON_CALL:
+        if agent.state is _ON_CALL:
             # "Ready" races with the next call offer after a disposition, and
             # on a call it can only mean "keep me taking calls": drop any
             # pause asked for during this call.
             agent.pause_pending = False
             return
         before = agent.state
-        if before is AgentState.WRAP_UP:
+        if before is _WRAP_UP:
             raise IllegalTransition("agent", before.value, "become ready before a disposition")
         agent.ready(self._now)
         self._set_agent(agent, before)
@@ -471,7 +558,7 @@ class DialerCore:
 
     def _on_agent_paused(self, ev: AgentPaused) -> None:
         agent = self._agent(ev.agent_id)
-        if agent.state is AgentState.LOGGED_OUT:
+        if agent.state is _LOGGED_OUT:
             return
         before = agent.state
         agent.pause(self._now)
@@ -483,21 +570,22 @@ class DialerCore:
         agent.logout(self._now)
         self._set_agent(agent, before)
         for cid in agent.campaign_ids:
-            self._counts_for(cid)[_LOGGED_OUT] -= 1
+            self._counts_for(cid)[_I_LOGGED_OUT] -= 1
         del self._agents[agent.id]
+        del self._notices[agent.id]
 
     def _on_agent_hung_up(self, ev: AgentHungUp) -> None:
         agent = self._agent(ev.agent_id)
         call = self._calls.get(ev.call_id)
         if call is None or agent.call_id != ev.call_id:
             raise IllegalTransition("agent", agent.state.value, f"hang up call {ev.call_id}")
-        if call.state in (CallState.OFFERED, CallState.BRIDGED):
+        if call.state in (_OFFERED, _BRIDGED):
             self._out.append(HangUpCall(call.id))
             self._end_connected(call, agent)
 
     def _on_disposition(self, ev: DispositionSubmitted) -> None:
         agent = self._agent(ev.agent_id)
-        if agent.state is not AgentState.WRAP_UP or agent.call_id != ev.call_id:
+        if agent.state is not _WRAP_UP or agent.call_id != ev.call_id:
             raise IllegalTransition("agent", agent.state.value, f"disposition {ev.call_id}")
         call = self._calls.pop(ev.call_id)
         call.disposition = ev.code
@@ -505,20 +593,26 @@ class DialerCore:
         if ev.machine and not call.machine:
             # Without AMD only the agent can tell a machine from a person.
             call.machine = True
-            call.outcome = CallOutcome.MACHINE
+            call.outcome = _MACHINE
             if run is not None:
                 run.human_answered -= 1
                 run.machine_answered += 1
                 run.window_human_answered -= 1
-                run.pacer.observe(
-                    AttemptResolved(self._now, "machine", _answer_delay(call), corrected=True)
-                )
+                if run.observes:
+                    run.pacer.observe(
+                        AttemptResolved(self._now, "machine", _answer_delay(call), corrected=True)
+                    )
         if run is not None and call.bridged_at is not None:
             if call.machine:
                 run.verified_machines += 1
             else:
                 run.verified_humans += 1
-        if run is not None and call.bridged_at is not None and call.ended_at is not None:
+        if (
+            run is not None
+            and run.observes
+            and call.bridged_at is not None
+            and call.ended_at is not None
+        ):
             run.pacer.observe(
                 HandlingEnded(
                     self._now,
@@ -527,11 +621,12 @@ class DialerCore:
                     machine=call.machine,
                 )
             )
-        self._record(call)
+        if self._emit_records:
+            self._record(call)
         before = agent.state
         agent.finish_wrap_up(self._now)
         self._set_agent(agent, before)
-        if self.agent_state(agent.id) is AgentState.READY:  # or paused, if asked
+        if agent.state is _READY:  # or paused, if asked
             self._offer_waiting(agent)
 
     def _wrap_limit(self, agent: Agent) -> None:
@@ -541,9 +636,9 @@ class DialerCore:
     def _on_agent_requested_dial(self, ev: AgentRequestedDial) -> None:
         agent = self._agent(ev.agent_id)
         run = self._run(ev.campaign_id)
-        if agent.state is not AgentState.READY or ev.campaign_id not in agent.campaign_ids:
+        if agent.state is not _READY or ev.campaign_id not in agent.campaign_ids:
             raise IllegalTransition("agent", agent.state.value, "dial a preview call")
-        if run.settings.state is not RunState.RUNNING:
+        if run.settings.state is not _RUNNING:
             raise IllegalTransition("campaign", run.settings.state.value, "dial")
         if ev.lead is not None:
             self._try_dial(ev.campaign_id, run, ev.lead, agent, chosen=True)
@@ -555,13 +650,13 @@ class DialerCore:
     def _live_call(self, call_id: str) -> Call | None:
         """A call an adapter event is about; None for calls already over."""
         call = self._calls.get(call_id)
-        if call is None or call.state is CallState.ENDED:
+        if call is None or call.state is _ENDED:
             return None
         return call
 
     def _on_call_answered(self, ev: CallAnswered) -> None:
-        call = self._live_call(ev.call_id)
-        if call is None or call.state is not CallState.DIALING:
+        call = self._calls.get(ev.call_id)  # ended calls are not dialing
+        if call is None or call.state is not _DIALING:
             return  # the answer lost the race with our ring timeout or cancel
         run = self._runs[call.campaign_id]
         del run.dialing[call.id]
@@ -571,12 +666,13 @@ class DialerCore:
         if amd:
             run.amd_pending[call.id] = call
             return
-        run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
+        if run.observes:
+            run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
         self._human_waiting(call, run)
 
     def _on_amd_classified(self, ev: AmdClassified) -> None:
-        call = self._live_call(ev.call_id)
-        if call is None or call.state is not CallState.ANSWERED:
+        call = self._calls.get(ev.call_id)  # ended calls are not answered
+        if call is None or call.state is not _ANSWERED:
             return
         run = self._runs[call.campaign_id]
         del run.amd_pending[call.id]
@@ -584,11 +680,13 @@ class DialerCore:
         call.classify(self._now, ev.machine)
         if ev.machine:
             run.machine_answered += 1
-            run.pacer.observe(AttemptResolved(self._now, "machine", _answer_delay(call)))
+            if run.observes:
+                run.pacer.observe(AttemptResolved(self._now, "machine", _answer_delay(call)))
             self._out.append(HangUpCall(call.id))
             self._finish(call)
             return
-        run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
+        if run.observes:
+            run.pacer.observe(AttemptResolved(self._now, "human", _answer_delay(call)))
         self._human_waiting(call, run)
 
     def _human_waiting(self, call: Call, run: _Run) -> None:
@@ -599,7 +697,8 @@ class DialerCore:
             if agent is not None and agent.call_id == call.id:
                 call.offer(agent.id)
                 self._out.append(BridgeCall(call.id, agent.id))
-                self._record(call)
+                if self._emit_records:
+                    self._record(call)
                 return
         agent = self._longest_ready(call.campaign_id)
         if agent is not None:
@@ -634,41 +733,49 @@ class DialerCore:
         before = agent.state
         agent.take_call(call.id, self._now)
         self._set_agent(agent, before)
-        self._record(call)
+        if self._emit_records:
+            self._record(call)
         self._out.append(BridgeCall(call.id, agent.id))
 
     def _on_call_bridged(self, ev: CallBridged) -> None:
-        call = self._live_call(ev.call_id)
-        if call is None or call.state is not CallState.OFFERED:
+        call = self._calls.get(ev.call_id)  # ended calls are not offered
+        if call is None or call.state is not _OFFERED:
             return
         call.bridge(self._now)
         assert call.agent_id is not None
         agent = self._agents.get(call.agent_id)
         if agent is not None and agent.call_id == call.id:
             agent.connected(self._now)
-        self._record(call)
+        if self._emit_records:
+            self._record(call)
 
     def _on_call_failed(self, ev: CallFailed) -> None:
-        call = self._live_call(ev.call_id)
-        if call is None or call.state is not CallState.DIALING:
+        call = self._calls.get(ev.call_id)  # ended calls are not dialing
+        if call is None or call.state is not _DIALING:
             return
         run = self._runs[call.campaign_id]
         del run.dialing[call.id]
-        outcome = CallOutcome(ev.outcome)
+        outcome = _OUTCOMES.get(ev.outcome)
+        if outcome is None:
+            outcome = CallOutcome(ev.outcome)  # raises ValueError, as it always did
         call.fail(self._now, outcome)
-        run.pacer.observe(AttemptResolved(self._now, outcome.value, self._now - call.dialed_at))
+        if run.observes:
+            run.pacer.observe(AttemptResolved(self._now, outcome.value, self._now - call.dialed_at))
         self._dirty[call.campaign_id] = None
-        self._release_preview(call)
+        if call.preview_agent_id is not None:
+            self._release_preview(call)
         self._finish(call)
 
     def _ring_timeout(self, call: Call) -> None:
         run = self._runs[call.campaign_id]
         del run.dialing[call.id]
         call.end(self._now)
-        run.pacer.observe(AttemptResolved(self._now, "no_answer", self._now - call.dialed_at))
+        if run.observes:
+            run.pacer.observe(AttemptResolved(self._now, "no_answer", self._now - call.dialed_at))
         self._dirty[call.campaign_id] = None
         self._out.append(CancelCall(call.id))
-        self._release_preview(call)
+        if call.preview_agent_id is not None:
+            self._release_preview(call)
         self._finish(call)
 
     def _abandon(self, call: Call) -> None:
@@ -690,14 +797,15 @@ class DialerCore:
         run = self._runs[call.campaign_id]
         state = call.state
         self._dirty[call.campaign_id] = None
-        if state is CallState.DIALING:
+        if state is _DIALING:
             del run.dialing[call.id]
-            call.fail(self._now, CallOutcome.FAILED)
-            self._release_preview(call)
-        elif state is CallState.ANSWERED:
+            call.fail(self._now, _FAILED)
+            if call.preview_agent_id is not None:
+                self._release_preview(call)
+        elif state is _ANSWERED:
             del run.amd_pending[call.id]
             call.end(self._now)  # gone during the greeting: AMD never judged it
-        elif state is CallState.WAITING:
+        elif state is _WAITING:
             # The person gave up waiting for an agent: that is an abandoned call.
             self._abandon(call)
             return
@@ -712,26 +820,27 @@ class DialerCore:
 
     def _end_connected(self, call: Call, agent: Agent) -> None:
         """A call that reached an agent ended; the agent wraps up (or is freed)."""
-        never_connected = call.state is CallState.OFFERED
+        never_connected = call.state is _OFFERED
         call.end(self._now)
         before = agent.state
         if never_connected:
             agent.release(self._now)
             self._set_agent(agent, before)
             self._finish(call)
-            if agent.state is AgentState.READY:
+            if agent.state is _READY:
                 self._offer_waiting(agent)
             return
         agent.end_call(self._now)
         self._set_agent(agent, before)
-        self._record(call)  # kept in _calls until the disposition
+        if self._emit_records:
+            self._record(call)  # kept in _calls until the disposition
         limit = self._runs[call.campaign_id].settings.wrap_up_limit_s
         if limit is not None:
             self._schedule(self._now + limit, _WRAP_LIMIT, agent.id)
 
     def _release_preview(self, call: Call) -> None:
-        if call.preview_agent_id is None:
-            return
+        """Free the agent a preview call was dialed for (callers check it was one)."""
+        assert call.preview_agent_id is not None
         agent = self._agents.get(call.preview_agent_id)
         if agent is not None and agent.call_id == call.id:
             before = agent.state
@@ -740,7 +849,8 @@ class DialerCore:
 
     def _finish(self, call: Call) -> None:
         del self._calls[call.id]
-        self._record(call)
+        if self._emit_records:
+            self._record(call)
 
     # --------------------------------------------------------------- pacing
     def _on_tick(self, ev: Tick) -> None:
@@ -772,31 +882,41 @@ class DialerCore:
         )
 
     def _pace_dirty(self) -> None:
-        while self._dirty:
-            cid = next(iter(self._dirty))
-            del self._dirty[cid]
+        dirty = self._dirty
+        while dirty:
+            cid = next(iter(dirty))
+            del dirty[cid]
             run = self._runs.get(cid)
             if run is not None and run.pacer.decision_interval_s is None:
                 self._pace(cid, run)
 
     def _pace(self, campaign_id: str, run: _Run) -> None:
         settings = run.settings
-        if settings.state is not RunState.RUNNING or settings.mode is DialMode.PREVIEW:
+        if settings.state is not _RUNNING or settings.mode is _PREVIEW:
             return
         if run.capped:
             self._update_cap(run)
-        snapshot = self._snapshot(run)
-        decision = run.pacer.decide(snapshot)
-        calls = decision.calls
+        decide_counts = run.decide_counts
+        if decide_counts is not None and self._decision_log is None:
+            # This pacer reads two counts only: no snapshot to build.
+            ready = run.counts[_I_READY]
+            lines = len(run.dialing) + len(run.amd_pending) + len(run.waiting)
+            calls, level = decide_counts(ready, lines)
+        else:
+            snapshot = self._snapshot(run)
+            decision = run.pacer.decide(snapshot)
+            calls, level = decision.calls, decision.dial_level
+            ready, lines = snapshot.agents_ready, snapshot.lines_in_flight
+            if self._decision_log is not None:
+                self._decision_log(campaign_id, snapshot, decision)
         if run.capped:
             # At the cap: progressive until the window is back under it.
-            calls = min(calls, snapshot.agents_ready - snapshot.lines_in_flight)
-        run.dial_level = decision.dial_level if not run.capped else 1.0
-        if self._decision_log is not None:
-            self._decision_log(campaign_id, snapshot, decision)
-        for _ in range(calls):
-            if self._dial_next(campaign_id, run, None) is None:
-                break
+            calls = min(calls, ready - lines)
+        run.dial_level = level if not run.capped else 1.0
+        if calls > 0:  # most decisions dial nothing
+            for _ in range(calls):
+                if self._dial_next(campaign_id, run, None) is None:
+                    break
         self._want_leads(campaign_id, run)
 
     def _snapshot(self, run: _Run) -> PacingSnapshot:
@@ -807,10 +927,10 @@ class DialerCore:
             run.window_ends_at - now if run.window_ends_at is not None else s.abandon_window_s
         )
         window_humans, window_abandoned = self._window_estimate(run)
-        ready = c[_READY]
-        on_call = c[_ON_CALL]
-        wrap = c[_WRAP]
-        paused = c[_PAUSED]
+        ready = c[_I_READY]
+        on_call = c[_I_ON_CALL]
+        wrap = c[_I_WRAP]
+        paused = c[_I_PAUSED]
         # Positional, straight into the tuple: this runs for every decision.
         snap = _new_snapshot(
             PacingSnapshot,
@@ -857,11 +977,11 @@ class DialerCore:
             if cid not in agent.campaign_ids:
                 continue
             st = agent.state
-            if st is AgentState.ON_CALL:
+            if st is _ON_CALL:
                 on_call.append(now - agent.since)
-            elif st is AgentState.WRAP_UP:
+            elif st is _WRAP_UP:
                 wrap.append(now - agent.since)
-            elif st is AgentState.READY:
+            elif st is _READY:
                 ready.append(now - agent.since)
         return snap._replace(
             ringing_ages_s=ringing,
@@ -877,7 +997,7 @@ class DialerCore:
         A campaign-wide block is decided afresh by the first lead that reaches
         that rule; with no lead to try, the last verdict stands.
         """
-        held = run.held if run.held and (agent is not None or run.counts[_READY] > 0) else ()
+        held = run.held if run.held and (agent is not None or run.counts[_I_READY] > 0) else ()
         if not held and not run.hopper:
             return None
         run.blocked_reason = None
@@ -972,20 +1092,21 @@ class DialerCore:
         self._calls[call_id] = call
         run.dialing[call_id] = call
         run.dialed += 1
+        # Positional: keywords would cost a dict per call placed.
         self._out.append(
             PlaceCall(
-                call_id=call_id,
-                campaign_id=campaign_id,
-                lead_id=lead.id,
-                phone=lead.phone,
-                ring_timeout_s=settings.ring_timeout_s,
+                call_id,
+                campaign_id,
+                lead.id,
+                lead.phone,
+                settings.ring_timeout_s,
                 # A person an agent waits for is never judged by a machine.
-                amd=settings.amd and agent_id is None,
-                caller_id=settings.caller_id,
-                agent_id=agent_id,
+                settings.amd and agent_id is None,
+                settings.caller_id,
+                agent_id,
             )
         )
-        self._schedule(self._now + settings.ring_timeout_s, _RING, call_id)
+        self._schedule_ring(self._now + settings.ring_timeout_s, call)
         if for_agent is not None:
             before = for_agent.state
             for_agent.take_call(call_id, self._now)

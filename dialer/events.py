@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialer.campaign import CampaignSettings, Lead
+from dialer.frozen import fast_init
 
 __all__ = [
     "AgentHungUp",
@@ -34,6 +35,7 @@ __all__ = [
 
 
 # --- campaigns and leads -----------------------------------------------------
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CampaignUpdated:
     """A campaign was created or its settings (including run state) changed."""
@@ -46,13 +48,18 @@ class CampaignUpdated:
     # Where the compliance window ends, on the driver clock (the simulator: the
     # end of the shift); None for a rolling window that never ends.
     window_ends_at: float | None = None
+    # When these settings were stored: older settings than the core holds are
+    # ignored (their window counts still apply). None: always newest.
+    version: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CampaignRemoved:
     campaign_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LeadsClaimed:
     """Leads the store claimed for this core's hopper, answering ``RequestLeads``.
@@ -66,17 +73,20 @@ class LeadsClaimed:
 
 
 # --- agents ------------------------------------------------------------------
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentLoggedIn:
     agent_id: str
     campaign_ids: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentReady:
     agent_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentPaused:
     """The agent asked for a pause, or its softphone went away."""
@@ -85,17 +95,20 @@ class AgentPaused:
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentLoggedOut:
     agent_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentHungUp:
     agent_id: str
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DispositionSubmitted:
     agent_id: str
@@ -107,6 +120,7 @@ class DispositionSubmitted:
     machine: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AgentRequestedDial:
     """The agent asks for a call: the campaign's next lead (preview), or ``lead`` (manual).
@@ -121,6 +135,7 @@ class AgentRequestedDial:
 
 
 # --- telephony ---------------------------------------------------------------
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallAnswered:
     """The far end picked up (person or machine: with AMD, classification follows)."""
@@ -128,12 +143,14 @@ class CallAnswered:
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AmdClassified:
     call_id: str
     machine: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallFailed:
     """The attempt ended before any answer: ``busy``, ``invalid`` or ``failed``."""
@@ -142,6 +159,7 @@ class CallFailed:
     outcome: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallBridged:
     """Telephony confirmed that the call and its agent are connected."""
@@ -149,6 +167,7 @@ class CallBridged:
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallHungUp:
     """The far end hung up (or the line dropped)."""
@@ -157,6 +176,7 @@ class CallHungUp:
 
 
 # --- time --------------------------------------------------------------------
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Tick:
     """Nothing happened but time passed: the driver woke at ``next_deadline()``."""

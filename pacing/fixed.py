@@ -21,6 +21,7 @@ class PowerPacer:
     name = "power"
     decision_interval_s: float | None = None
     needs_detail = False
+    observes = False  # see CountPacer
 
     def __init__(self, dial_ratio: float) -> None:
         if dial_ratio <= 0:
@@ -28,10 +29,15 @@ class PowerPacer:
         self.dial_ratio = dial_ratio
 
     def decide(self, snapshot: PacingSnapshot) -> PacingDecision:
-        target = round_half_up(self.dial_ratio * snapshot.agents_ready)
-        return PacingDecision(
-            calls=max(0, target - snapshot.lines_in_flight), dial_level=self.dial_ratio
-        )
+        calls, level = self.decide_counts(snapshot.agents_ready, snapshot.lines_in_flight)
+        return PacingDecision(calls=calls, dial_level=level)
+
+    def decide_counts(self, agents_ready: int, lines_in_flight: int) -> tuple[int, float]:
+        """The whole decision from the two counts it reads (see CountPacer)."""
+        # round_half_up(dial_ratio x ready), written out: this runs after
+        # nearly every event the core handles.
+        calls = math.floor(self.dial_ratio * agents_ready + 0.5) - lines_in_flight
+        return (calls if calls > 0 else 0), self.dial_ratio
 
     def observe(self, observation: Observation) -> None:
         """Fixed ratios learn nothing."""
@@ -52,9 +58,13 @@ class PreviewPacer:
     name = "preview"
     decision_interval_s: float | None = None
     needs_detail = False
+    observes = False  # see CountPacer
 
     def decide(self, snapshot: PacingSnapshot) -> PacingDecision:
         return PacingDecision(calls=0, dial_level=0.0)
+
+    def decide_counts(self, agents_ready: int, lines_in_flight: int) -> tuple[int, float]:
+        return 0, 0.0
 
     def observe(self, observation: Observation) -> None:
         """Preview learns nothing."""

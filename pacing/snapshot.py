@@ -28,6 +28,7 @@ from pacing.observations import Observation
 
 __all__ = [
     "EMPTY",
+    "CountPacer",
     "Pacer",
     "PacingDecision",
     "PacingSnapshot",
@@ -123,3 +124,22 @@ class Pacer(Protocol):
     def observe(self, observation: Observation) -> None:
         """Learn from an outcome of this campaign's own calls."""
         ...
+
+
+class CountPacer(Pacer, Protocol):
+    """Optional, on top of :class:`Pacer`: a pacer that reads only two counts.
+
+    A pacer whose decision depends on nothing but ``agents_ready`` and
+    ``lines_in_flight`` (fixed ratios) may offer ``decide_counts``, returning
+    ``(calls, dial_level)``: exactly what ``decide`` answers for any snapshot
+    with those two figures. The core then asks through it and builds no
+    snapshot, which it would otherwise do after almost every event. The core
+    finds it with ``getattr``, so pacers without it need no change; it still
+    calls ``decide`` whenever it traces decisions.
+
+    A pacer may also set ``observes = False`` when ``observe`` learns nothing:
+    the core then builds no observations for it. Without the attribute the
+    core assumes the pacer observes.
+    """
+
+    def decide_counts(self, agents_ready: int, lines_in_flight: int) -> tuple[int, float]: ...

@@ -39,6 +39,19 @@ class Kernel:
         self.now = at
         return kind, a, b
 
+    def step_before(self, limit: float) -> tuple[int, Any, Any] | None:
+        """``step()`` if the next entry is due strictly before ``limit``, else None.
+
+        One call where a driver interleaving another clock would need two
+        (``peek`` and ``step``); nothing is popped when it returns None.
+        """
+        heap = self._heap
+        if heap and heap[0][0] < limit:
+            at, _, kind, a, b = heapq.heappop(heap)
+            self.now = at
+            return kind, a, b
+        return None
+
     def advance(self, at: float) -> None:
         """Move ``now`` forward to ``at`` (an instant chosen outside the heap)."""
         if at > self.now:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from dialer.clock import FixedOffsetClock
 from dialer.commands import (
     AbandonCall,
     BridgeCall,
+    CancelCall,
     HangUpCall,
     NotifyAgentState,
     PlaceCall,
@@ -76,10 +78,9 @@ CAMPAIGN_ID = "sim"
 # The shift starts at noon UTC: calling hours never bite in the simulator.
 _SHIFT_START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
-# Truth codes per call.
+# Truth codes of an answered call.
 _HUMAN = 0
 _MACHINE = 1
-_OTHER = 2
 
 
 def campaign_settings(scenario: Scenario, state: RunState = RunState.RUNNING) -> CampaignSettings:
@@ -117,49 +118,36 @@ def campaign_settings(scenario: Scenario, state: RunState = RunState.RUNNING) ->
 class _LeadStream:
     """Per-lead draws in blocks, in lead order (common random numbers)."""
 
-    __slots__ = (
-        "_answer",
-        "_block",
-        "_fail",
-        "_mtalk",
-        "_rng",
-        "_scenario",
-        "_talk",
-        "_u_amd",
-        "_u_outcome",
-    )
+    __slots__ = ("_block", "_rng", "_rows", "_scenario")
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
         self._scenario = scenario
         self._rng = rng
         self._block = -1
+        self._rows: list[tuple[float, float, float, float, float, float]] = []
 
     def _fill(self, block: int) -> None:
         rng = self._rng
         sc = self._scenario
-        self._u_outcome = rng.random(_BLOCK).tolist()
-        self._u_amd = rng.random(_BLOCK).tolist()
-        self._answer = sc.callees.answer_delay_s.sample(rng, _BLOCK).tolist()
-        self._fail = sc.callees.fail_delay_s.sample(rng, _BLOCK).tolist()
-        self._talk = sc.agents.talk_s.sample(rng, _BLOCK).tolist()
-        self._mtalk = sc.callees.machine_talk_s.sample(rng, _BLOCK).tolist()
+        u_outcome = rng.random(_BLOCK).tolist()
+        u_amd = rng.random(_BLOCK).tolist()
+        answer = sc.callees.answer_delay_s.sample(rng, _BLOCK).tolist()
+        fail = sc.callees.fail_delay_s.sample(rng, _BLOCK).tolist()
+        talk = sc.agents.talk_s.sample(rng, _BLOCK).tolist()
+        mtalk = sc.callees.machine_talk_s.sample(rng, _BLOCK).tolist()
+        # One tuple per lead, made here in C rather than at every placement.
+        self._rows = list(zip(u_outcome, u_amd, answer, fail, talk, mtalk, strict=True))
         self._block = block
 
     def draws(self, lead: int) -> tuple[float, float, float, float, float, float]:
+        """(outcome uniform, AMD uniform, answer delay, fail delay, talk, machine talk)."""
         block, i = divmod(lead, _BLOCK)
         if block != self._block:
             if block < self._block:
                 raise ValueError("leads are drawn in order")
             while self._block < block:
                 self._fill(self._block + 1)
-        return (
-            self._u_outcome[i],
-            self._u_amd[i],
-            self._answer[i],
-            self._fail[i],
-            self._talk[i],
-            self._mtalk[i],
-        )
+        return self._rows[i]
 
 
 class _Stepwise:
@@ -172,6 +160,10 @@ class _Stepwise:
         self._values = [v for _, v in steps]
         self._i = 0
 
+    @property
+    def times(self) -> list[float]:
+        return self._times
+
     def at(self, t: float) -> float:
         # Time only moves forward in a run, so advance the cursor.
         times = self._times
@@ -182,13 +174,50 @@ class _Stepwise:
         return self._values[i]
 
 
+class _Thresholds:
+    """The callee shares as cumulative thresholds for one uniform draw.
+
+    ``at(t)`` is (human, + machine, + busy, + invalid) at ``t``, summed in that
+    order; it is recomputed only when one of the four schedules steps, not at
+    every placement.
+    """
+
+    __slots__ = ("_changes", "_i", "_next", "_parts", "_value")
+
+    def __init__(self, parts: tuple[_Stepwise, _Stepwise, _Stepwise, _Stepwise]) -> None:
+        self._parts = parts
+        self._changes = [*sorted({t for p in parts for t in p.times}), math.inf]
+        self._i = 0
+        self._value = self._sum(self._changes[0])
+        self._next = self._changes[1]
+
+    def _sum(self, t: float) -> tuple[float, float, float, float]:
+        human, machine, busy, invalid = self._parts
+        ph = human.at(t)
+        pm = ph + machine.at(t)
+        pb = pm + busy.at(t)
+        return ph, pm, pb, pb + invalid.at(t)
+
+    def at(self, t: float) -> tuple[float, float, float, float]:
+        if t >= self._next:
+            # Time only moves forward in a run, so advance the cursor.
+            changes = self._changes
+            i = self._i
+            while changes[i + 1] <= t:
+                i += 1
+            self._i = i
+            self._next = changes[i + 1]
+            self._value = self._sum(t)
+        return self._value
+
+
 @dataclass(slots=True)
 class _SimCall:
-    lead: int
-    truth: int  # _HUMAN, _MACHINE, _OTHER
+    """The truth about a call that will be answered (the only ones tracked)."""
+
+    truth: int  # _HUMAN or _MACHINE
     talk_s: float
     machine_talk_s: float
-    answered: bool = False
     bridged_at: float | None = None
 
 
@@ -218,10 +247,14 @@ class _Simulation:
         self.progress = progress
         self.settings = campaign_settings(scenario)
         cal = scenario.callees
-        self.p_human = _Stepwise(cal.human.steps)
-        self.p_machine = _Stepwise(cal.machine.steps)
-        self.p_busy = _Stepwise(cal.busy.steps)
-        self.p_invalid = _Stepwise(cal.invalid.steps)
+        self.shares = _Thresholds(
+            (
+                _Stepwise(cal.human.steps),
+                _Stepwise(cal.machine.steps),
+                _Stepwise(cal.busy.steps),
+                _Stepwise(cal.invalid.steps),
+            )
+        )
         amd = scenario.amd
         self.amd = amd.enabled
         self.amd_detect_s = amd.detect_s
@@ -252,7 +285,7 @@ class _Simulation:
         self.logged_in_s = 0.0
         self.wait_total_s = 0.0
         self.wait_count = 0
-        self.outcomes: dict[str, int] = {}
+        self.outcomes: Counter[str] = Counter()
         self.events = 0  # events the core handled
 
     # -------------------------------------------------------------- drawing
@@ -286,17 +319,20 @@ class _Simulation:
         progress = self.progress
         next_progress = 0.0
         step = self.duration_s / 200.0
+        step_before = k.step_before
         while True:
-            t_sim = k.peek()
+            # The core's own deadline goes first when it is due no later than
+            # the world's next entry.
             deadline = core.next_deadline()
-            if deadline is not None and deadline <= t_sim:
+            entry = step_before(math.inf if deadline is None else deadline)
+            if entry is None:
+                if deadline is None:
+                    break
                 k.advance(deadline)
                 self.events += 1
                 self._process(core.handle(_TICK, k.now), k.now)
                 continue
-            if t_sim == math.inf:
-                break
-            kind, a, b = k.step()
+            kind, a, b = entry
             handlers[kind](a, b)
             if progress is not None and k.now >= next_progress:
                 progress(min(k.now, self.duration_s))
@@ -311,18 +347,24 @@ class _Simulation:
 
     def _feed(self, event: Event, now: float) -> None:
         self.events += 1
-        self._process(self.core.handle(event, now), now)
+        commands = self.core.handle(event, now)
+        if commands:  # a bridge confirmation, say, usually causes none
+            self._process(commands, now)
 
     # ------------------------------------------------------- core commands
     def _process(self, commands: list[Any], now: float) -> None:
         # Dispatch on the exact type (faster than isinstance chains in this
         # hot loop); ``Any`` because mypy does not narrow on ``type(x) is``.
+        # Most frequent first; CancelCall, SkipLead and RecordCall need nothing
+        # from the world here.
         for cmd in commands:
             t = type(cmd)
-            if t is PlaceCall:
-                self._place(cmd, now)
-            elif t is NotifyAgentState:
+            if t is NotifyAgentState:
                 self._agent_state(cmd.agent_id, cmd.state, now)
+            elif t is PlaceCall:
+                self._place(cmd, now)
+            elif t is CancelCall:
+                continue
             elif t is BridgeCall:
                 self._bridge(cmd, now)
             elif t is AbandonCall:
@@ -338,41 +380,32 @@ class _Simulation:
                         self.amd_false_positive += 1
             elif t is RequestLeads:
                 self._supply_leads(cmd.count, now)
-            # CancelCall, SkipLead and RecordCall need nothing from the world here.
 
     def _supply_leads(self, count: int, now: float) -> None:
         start = self.next_lead
         stop = min(self.leads_total, start + count)
         self.next_lead = stop
-        leads = tuple(Lead(str(i), CAMPAIGN_ID, "") for i in range(start, stop))
+        leads = tuple([Lead(str(i), CAMPAIGN_ID, "") for i in range(start, stop)])
         self._feed(LeadsClaimed(CAMPAIGN_ID, leads, exhausted=stop >= self.leads_total), now)
 
     def _place(self, cmd: PlaceCall, now: float) -> None:
         self.attempts += 1
         lead = int(cmd.lead_id)
         u, u_amd, answer_s, fail_s, talk_s, mtalk_s = self.leads.draws(lead)
-        ph = self.p_human.at(now)
-        pm = ph + self.p_machine.at(now)
-        pb = pm + self.p_busy.at(now)
-        pi = pb + self.p_invalid.at(now)
+        ph, pm, pb, pi = self.shares.at(now)
         k = self.kernel
-        if u < pm:
-            truth = _HUMAN if u < ph else _MACHINE
-            call = _SimCall(lead, truth, talk_s, mtalk_s)
-            self.calls[cmd.call_id] = call
-            if answer_s < self.ring_timeout_s:
-                k.schedule(now + answer_s, _ANSWER, cmd.call_id, u_amd)
-            else:
-                self._count("no_answer")
+        # Only calls that will be answered are tracked: the world has nothing
+        # more to say about the others (their CancelCall needs no answer), and
+        # keeping them would grow self.calls by every ring-out of the shift.
+        if u < pm and answer_s < self.ring_timeout_s:
+            self.calls[cmd.call_id] = _SimCall(_HUMAN if u < ph else _MACHINE, talk_s, mtalk_s)
+            k.schedule(now + answer_s, _ANSWER, cmd.call_id, u_amd)
+        elif u < pm:
+            self.outcomes["no_answer"] += 1  # would answer after the ring timeout
         elif u < pi:
-            self.calls[cmd.call_id] = _SimCall(lead, _OTHER, 0.0, 0.0)
             k.schedule(now + fail_s, _FAIL, cmd.call_id, "busy" if u < pb else "invalid")
         else:
-            self.calls[cmd.call_id] = _SimCall(lead, _OTHER, 0.0, 0.0)
-            self._count("no_answer")
-
-    def _count(self, outcome: str) -> None:
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            self.outcomes["no_answer"] += 1
 
     def _bridge(self, cmd: BridgeCall, now: float) -> None:
         call = self.calls[cmd.call_id]
@@ -418,13 +451,12 @@ class _Simulation:
         call = self.calls.get(call_id)
         if call is None:
             return
-        call.answered = True
         if call.truth == _HUMAN:
             self.human_answered += 1
-            self._count("human")
+            self.outcomes["human"] += 1
         else:
             self.machine_answered += 1
-            self._count("machine")
+            self.outcomes["machine"] += 1
         if self.amd:
             if call.truth == _HUMAN:
                 machine = u_amd < self.p_fp.at(now)
@@ -434,8 +466,7 @@ class _Simulation:
         self._feed(CallAnswered(call_id), now)
 
     def _on_fail(self, call_id: str, outcome: str) -> None:
-        self._count(outcome)
-        self.calls.pop(call_id, None)
+        self.outcomes[outcome] += 1
         self._feed(CallFailed(call_id, outcome), self.kernel.now)
 
     def _on_amd(self, call_id: str, machine: bool) -> None:
@@ -458,7 +489,9 @@ class _Simulation:
         assert call_id is not None
         # The agent knows when it was a machine (without AMD nothing else does).
         machine = self._machine_calls.pop(call_id, False)
-        self._feed(DispositionSubmitted(agent, call_id, "done", machine=machine), self.kernel.now)
+        # Positional (no callback, no notes): keywords would cost a dict per call.
+        event = DispositionSubmitted(agent, call_id, "done", None, None, machine)
+        self._feed(event, self.kernel.now)
 
     # ------------------------------------------------------------- staffing
     def _on_staffing(self, count: int, _: object) -> None:

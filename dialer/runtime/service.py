@@ -173,7 +173,7 @@ class DialerService:
         # A previous process may have died holding leads or with calls open.
         await self.store.recover()
         for campaign in await self.store.list_campaigns():
-            await self._push_campaign(campaign.settings, submit=False)
+            await self._push_campaign(campaign, submit=False)
         await self.driver.start()
         self._stopping.clear()
         self._background += [
@@ -258,8 +258,13 @@ class DialerService:
         return hmac.compare_digest(_sha256(key), self._api_key_hash)
 
     # ------------------------------------------------------------ campaigns
-    async def _push_campaign(self, settings: CampaignSettings, *, submit: bool = True) -> None:
-        """Tell the core a campaign's settings and its window's counts from the records."""
+    async def _push_campaign(self, campaign: StoredCampaign, *, submit: bool = True) -> None:
+        """Tell the core a campaign's settings and its window's counts from the records.
+
+        The settings carry their version (when they were stored): a push that
+        read them before a newer change was announced refreshes only the counts.
+        """
+        settings = campaign.settings
         wall = time.time()
         span = window_span(profile(settings.compliance_profile).abandon_window, wall)
         humans, abandoned = await self.store.abandonment_counts(
@@ -271,6 +276,7 @@ class DialerService:
             window_human_answered=humans,
             window_abandoned=abandoned,
             window_ends_at=ends_at,
+            version=campaign.updated_at.timestamp(),
         )
         if submit:
             await self.driver.submit(event)
@@ -329,7 +335,7 @@ class DialerService:
         if settings.state is RunState.RUNNING:
             settings = self._ready_to_run(settings)
         stored = await self.store.create_campaign(settings)
-        await self._push_campaign(stored.settings)
+        await self._push_campaign(stored)
         return stored
 
     async def list_campaigns(self) -> list[StoredCampaign]:
@@ -352,7 +358,7 @@ class DialerService:
         if settings.state is RunState.RUNNING:
             settings = self._ready_to_run(settings)
         stored = await self.store.update_campaign(settings)
-        await self._push_campaign(stored.settings)
+        await self._push_campaign(stored)
         return stored
 
     async def set_campaign_state(self, campaign_id: str, state: RunState) -> StoredCampaign:
@@ -361,7 +367,7 @@ class DialerService:
         if state is RunState.RUNNING:
             settings = self._ready_to_run(settings)
         stored = await self.store.update_campaign(settings)
-        await self._push_campaign(stored.settings)
+        await self._push_campaign(stored)
         return stored
 
     def blocked_reason(self, campaign_id: str) -> str | None:
@@ -539,7 +545,7 @@ class DialerService:
     async def _announce_campaigns(self) -> None:
         """Tell the core every campaign again: a block it holds may have lifted."""
         for campaign in await self.store.list_campaigns():
-            await self._push_campaign(campaign.settings, submit=False)
+            await self._push_campaign(campaign, submit=False)
 
     async def list_registry_loads(
         self, registry: str | None = None, *, limit: int = 100
@@ -781,7 +787,7 @@ class DialerService:
                 h, a = await self.store.abandonment_counts(cid, since)
                 m.abandon_rate.labels(cid, window).set(a / h if h else 0.0)
             if refresh_window:
-                await self._push_campaign(campaign.settings, submit=False)
+                await self._push_campaign(campaign, submit=False)
             if live.leads_exhausted and campaign.settings.state is RunState.RUNNING:
                 # Retries and callbacks come due with time: ask the store again.
                 self.driver.post(LeadsClaimed(cid, (), exhausted=False))

@@ -153,7 +153,9 @@ def test_calling_hours_agree_with_the_oracle(
     # The retry instant is open, in the future, and nothing before it was.
     assert verdict.retry_at > at
     assert oracle_open(verdict.retry_at, zones, prof, start, end)
-    assert verdict.retry_at - at <= 8 * 86400
+    # Zones hours apart may share an open minute only while their DST dates
+    # disagree, weeks away.
+    assert verdict.retry_at - at <= 40 * 86400
     t = at
     while t < verdict.retry_at - 60:
         assert not oracle_open(t, zones, prof, start, end), datetime.fromtimestamp(t, UTC)

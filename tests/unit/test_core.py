@@ -332,3 +332,87 @@ def test_a_manual_dial_passes_the_gate_for_that_agent() -> None:
         DialRefused("a2", "camp", "l7", "outside_calling_hours", 500.0)
     ]
     assert core.agent_state("a2").value == "ready"
+
+
+def test_count_pacers_answer_through_decide_counts_as_decide_would() -> None:
+    from pacing.fixed import PreviewPacer, ProgressivePacer
+    from pacing.snapshot import PacingSnapshot
+
+    for pacer in (PowerPacer(2.5), PowerPacer(0.3), ProgressivePacer(), PreviewPacer()):
+        for ready in range(0, 12):
+            for lines in range(0, 30, 3):
+                snap = PacingSnapshot(
+                    0.0, ready, ready, 0, 0, 0, lines, 0, 0, 0.0, 0.0, 0.03, 60.0, 20.0, 2.0, False
+                )
+                decision = pacer.decide(snap)
+                assert pacer.decide_counts(ready, lines) == (decision.calls, decision.dial_level)
+
+
+def _scripted_run(decision_log: object | None) -> list[Command]:
+    """One campaign through answers, waits, an abandon and a ring timeout."""
+    core = DialerCore(
+        clock=FixedOffsetClock(0.0),
+        pacer_factory=lambda s: PowerPacer(2.5),
+        decision_log=decision_log,  # type: ignore[arg-type]
+    )
+    out = core.handle(CampaignUpdated(settings()), 0.0)
+    out += core.handle(LeadsClaimed("camp", leads(40)), 0.0)
+    out += login(core, "a1", 0.0) + login(core, "a2", 0.5)
+    placed = [c.call_id for c in of(out, PlaceCall)]
+    out += core.handle(CallAnswered(placed[0]), 3.0)
+    out += core.handle(CallBridged(placed[0]), 3.0)
+    out += core.handle(CallFailed(placed[1], "busy"), 3.5)
+    out += core.handle(CallAnswered(placed[2]), 4.0)
+    out += core.handle(CallAnswered(placed[3]), 4.5)
+    out += core.handle(Tick(), 7.0)
+    out += core.handle(CallHungUp(placed[0]), 30.0)
+    out += core.handle(DispositionSubmitted("a1", placed[0], "ok"), 35.0)
+    return out
+
+
+def test_a_traced_core_decides_exactly_as_an_untraced_one() -> None:
+    # With a decision log the core builds a snapshot and asks ``decide``;
+    # without one it takes the count pacer's shortcut. Same commands either way.
+    seen: list[object] = []
+    traced = _scripted_run(lambda cid, snap, decision: seen.append(decision))
+    assert seen
+    assert traced == _scripted_run(None)
+
+
+def test_ring_timeouts_fire_in_time_order_across_campaigns_with_different_timeouts() -> None:
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    for cid, ring in (("slow", 30.0), ("fast", 20.0)):
+        core.handle(CampaignUpdated(settings(id=cid, ring_timeout_s=ring)), 0.0)
+        core.handle(LeadsClaimed(cid, tuple(replace(x, campaign_id=cid) for x in leads(3))), 0.0)
+    core.handle(AgentLoggedIn("a1", ("slow",)), 0.0)
+    slow = of(core.handle(AgentReady("a1"), 0.0), PlaceCall)[0]
+    core.handle(AgentLoggedIn("a2", ("fast",)), 1.0)
+    fast = of(core.handle(AgentReady("a2"), 1.0), PlaceCall)[0]
+    assert core.next_deadline() == pytest.approx(21.0)  # the later call rings out first
+    cmds = core.handle(Tick(), 21.0)
+    assert of(cmds, CancelCall) == [CancelCall(fast.call_id)]
+    (fast2,) = of(cmds, PlaceCall)  # rings out at 41
+    assert core.next_deadline() == pytest.approx(30.0)
+    cmds = core.handle(Tick(), 30.0)
+    assert of(cmds, CancelCall) == [CancelCall(slow.call_id)]
+    (slow2,) = of(cmds, PlaceCall)  # rings out at 60
+    # A call answered before its ring timeout leaves no deadline behind.
+    core.handle(CallAnswered(fast2.call_id), 35.0)
+    core.handle(CallBridged(fast2.call_id), 35.0)
+    assert core.next_deadline() == pytest.approx(60.0)
+    assert of(core.handle(Tick(), 60.0), CancelCall) == [CancelCall(slow2.call_id)]
+
+
+def test_settings_older_than_the_core_holds_only_bring_their_counts() -> None:
+    """A periodic refresh that read a campaign before its start was announced
+    must not stop it again; its window counts still apply."""
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    stopped = settings(state=RunState.STOPPED)
+    core.handle(CampaignUpdated(stopped, version=1.0), 0.0)
+    core.handle(CampaignUpdated(settings(), version=2.0), 1.0)  # started
+    core.handle(CampaignUpdated(stopped, 40, 2, version=1.0), 2.0)  # the stale refresh
+    stats = core.stats("camp")
+    assert stats.state is RunState.RUNNING
+    assert (stats.window_human_answered, stats.window_abandoned) == (40, 2)
+    core.handle(CampaignUpdated(stopped, version=3.0), 3.0)  # a real stop
+    assert core.stats("camp").state is RunState.STOPPED
