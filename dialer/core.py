@@ -828,6 +828,7 @@ class DialerCore:
                 EMPTY,
                 EMPTY,
                 EMPTY,
+                float(run.window_abandoned),
             ),
         )
         if not run.pacer.needs_detail:
