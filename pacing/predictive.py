@@ -32,8 +32,9 @@ answers lately against those the model expected (an answer rate that jumps
 or collapses shows within a few dozen answers, long before the outcome
 shares move); the share of agents finishing a call who log out or pause
 instead of taking another (a floor going to lunch); and, without AMD, the
-share of people among the calls agents hear *now*, by which each abandoned
-answer (never heard, so person or machine unknown) is counted as it happens.
+share of people among the calls agents heard around the time of each
+abandoned answer (never heard itself, so person or machine unknown), where
+the core uses the share over the whole campaign.
 
 **How bold to be** (:meth:`PredictivePacer._theta`). The cap is on
 abandoned / people answered over the compliance window. The *room* is the
@@ -61,12 +62,12 @@ rather than chase noise. This is feedback on the budget itself: a window
 under-spent widens the room, one over-spent closes it, near the end the
 reserve makes it careful.
 
-The optional second goal, ``target_agent_wait_s``, lowers ``theta`` while
-agents wait less than the target (Little's law on the ready agents); the cap
-always wins.
+The optional second goal, ``target_agent_wait_s``: while agents wait less
+than the target (Little's law on the ready agents), it lowers ``theta``, then
+stops counting on busy agents, down to progressive; the cap always wins.
 
-Until the estimates have data (200 attempts and 30 handled calls) it dials
-as progressive, which is safe; it never dials with no agent logged in. The
+Until the estimates have data (200 attempts, and 30 handled calls or one per
+agent if more) it dials as progressive, which is safe; it never dials with no agent logged in. The
 model's probabilities are cached on grids of ages and refreshed every ten
 seconds, so a 500-agent decision costs well under a millisecond.
 """
@@ -74,6 +75,7 @@ seconds, so a 500-agent decision costs well under a millisecond.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -123,6 +125,10 @@ _GAIN_ABANDONS: Final = 40.0
 _BLOCK: Final = 16  # new calls evaluated at once
 _SURPRISE_MEMORY: Final = 40.0  # expected answers of memory of the answer surprise
 _SURPRISE_PRIOR: Final = 20.0  # ... and the weight of "as expected"
+_BUCKET_S: Final = 300.0  # abandons are weighed by the share of people in buckets
+_FREEZE_S: Final = 1800.0  # ... until this old
+_FREEZE_CALLS: Final = 50  # ... and this many calls heard since the bucket began
+_WAIT_SPAN: Final = 4.0  # log units of theta the wait goal takes, then as many of supply
 _LEAVE_MEMORY: Final = 10.0  # agents finishing a call: memory of the share who leave
 _LEAVE_PRIOR: Final = 3.0  # ... and the weight of "nobody leaves"
 
@@ -269,8 +275,9 @@ class _Tables(NamedTuple):
     routed: float  # share of answers sent to an agent
     q: FloatArray  # P(a new call is answered and sent to an agent by each checkpoint)
     binomial: FloatArray  # _binomial_rows(q, _BLOCK + 1)
-    ringing: FloatArray  # [age / _RING_STEP_S, checkpoint]: P(answered by it | ringing)
-    next_second: FloatArray  # [age / _RING_STEP_S]: P(answered within 1 s | ringing)
+    # [age / _RING_STEP_S, checkpoint]: P(answered by it | ringing), and a
+    # last column, P(answered within the next second | ringing).
+    ringing: FloatArray
     # The busy part, built at busy_at.
     busy_at: float
     on_call: FloatArray  # [age index, checkpoint]: P(free by it + deadline | on a call)
@@ -292,7 +299,7 @@ class _Tables(NamedTuple):
         last = rt + detect
         checkpoints = np.array([c for c in _CHECKPOINTS if c < last] + [last])
         empty = np.zeros((0, 0))
-        t = cls(key, checkpoints, now, routed, empty, empty, empty, empty, now, empty, empty)
+        t = cls(key, checkpoints, now, routed, empty, empty, empty, now, empty, empty)
         return t.with_answers(now, est, routed).with_busy(now, est, machine_share)
 
     def with_answers(self, now: float, est: CampaignEstimates, routed: float) -> _Tables:
@@ -301,8 +308,8 @@ class _Tables(NamedTuple):
         delay = est.answer_delay
         q = delay.p_answer_by(0.0, answer_by, ring_timeout_s=rt) * routed
         ages = np.arange(math.ceil(rt / _RING_STEP_S) + 2) * _RING_STEP_S
-        ringing = delay.p_answer_by(ages[:, None], answer_by[None, :], ring_timeout_s=rt)
-        next_second = delay.p_answer_by(ages, 1.0, ring_timeout_s=rt)[:, None]
+        horizons = np.append(answer_by, 1.0)
+        ringing = delay.p_answer_by(ages[:, None], horizons[None, :], ring_timeout_s=rt)
         binomial = _binomial_rows(q, _BLOCK + 1)
         return self._replace(
             answers_at=now,
@@ -310,7 +317,6 @@ class _Tables(NamedTuple):
             q=q,
             binomial=binomial,
             ringing=ringing,
-            next_second=next_second,
         )
 
     def with_busy(self, now: float, est: CampaignEstimates, machine_share: float) -> _Tables:
@@ -364,10 +370,12 @@ class PredictivePacer:
         # calls people with it, machines it lets through included (the
         # outcome shares are corrected by what agents say; this is not).
         self.routed = Ewma(half_life=800.0, prior=0.7, prior_weight=10.0)
-        # The same share of machines among calls reaching agents, with a short
-        # memory: the people among abandoned answers are counted with it.
-        self.recent_machines = Ewma(half_life=60.0, prior=0.3, prior_weight=2.0)
         self._raw_seen = -1.0  # raw abandoned answers at the last decision
+        # Raw abandons by five minutes: [start, count, calls heard by then]
+        # (see _window_people), and those already weighed for good.
+        self._buckets: deque[list[float]] = deque()
+        self._frozen_people = 0.0
+        self._frozen_var = 0.0
         # Agents who log out rather than take the next call, per agent done
         # with a call, faded by that count (see _track_staffing).
         self._left = 0.0
@@ -380,10 +388,10 @@ class PredictivePacer:
         self._seen_answers = 0.0
         self._expected_answers = 0.0
 
-        self._abandoned_people = 0.0
         self._share_var = 0.0  # variance of the people among the raw abandons so far
         self.attempts_seen = 0
         self.handled_seen = 0
+        self._peak_active = 0
         # Feedback state.
         self._last_t: float | None = None
         self._first_t: float | None = None
@@ -417,12 +425,20 @@ class PredictivePacer:
             self.handled_seen += 1
             self._handled_since += 1
             self.machine_connects.add(1.0 if observation.machine else 0.0)
-            self.recent_machines.add(1.0 if observation.machine else 0.0)
 
     @property
     def warm(self) -> bool:
-        return (
-            self.attempts_seen >= self.warmup_attempts and self.handled_seen >= self.warmup_handled
+        """Whether the estimates have data enough to pace by.
+
+        At least ``warmup_handled`` calls heard, and as many as the most
+        agents seen at once: the first calls to end are the shortest ones
+        (machines, quick refusals), so a talk model learned from fewer than
+        a call per agent believes every agent is about to be free. On a
+        500-agent floor that logs in at once, 30 calls end in seconds, and
+        the burst of abandons that followed cost 7 % of the day's budget.
+        """
+        return self.attempts_seen >= self.warmup_attempts and self.handled_seen >= max(
+            self.warmup_handled, self._peak_active
         )
 
     # ------------------------------------------------------------- deciding
@@ -431,6 +447,7 @@ class PredictivePacer:
         ready = snap.agents_ready
         in_flight = snap.lines_in_flight
         active = snap.agents_logged_in - snap.agents_paused
+        self._peak_active = max(self._peak_active, active)
         if active <= 0 or (ready == 0 and snap.agents_on_call + snap.agents_wrap_up == 0):
             return PacingDecision(0, 0.0, None, {"phase": "no agents"})
         if not self.warm:
@@ -445,29 +462,32 @@ class PredictivePacer:
         # a few dozen answers, long before the outcome shares move.
         surprise = self.surprise
         ages = snap.ringing_ages_s
-        self._expected_next = (
-            float(_lookup(tables.next_second, ages / _RING_STEP_S).sum()) if len(ages) else 0.0
-        )
-        binom = tables.binomial
+        ring = _lookup(tables.ringing, ages / _RING_STEP_S) if len(ages) else None
+        self._expected_next = float(ring[:, -1].sum()) if ring is not None else 0.0
+        binom: FloatArray | None = tables.binomial
         q = tables.q
         if abs(surprise - 1.0) > 0.02:
             q = np.minimum(q * surprise, 1.0 - 1e-9)
-            binom = _binomial_rows(q, _BLOCK + 1)
+            binom = None  # rebuilt from q if the exact path needs it
         q_total = float(q[-1])
         # Where the new call's answer falls: the chance it is answered in
         # each span between checkpoints, for the average abandon chance.
         dq = np.diff(q, prepend=0.0)
 
         terms: list[FloatArray] = []
-        if len(ages):
-            ring = _lookup(tables.ringing, ages / _RING_STEP_S) * (routed * surprise)
-            terms.append(np.minimum(ring, 1.0))
+        if ring is not None:
+            terms.append(np.minimum(ring[:, :-1] * (routed * surprise), 1.0))
         if snap.lines_answered_unclassified:
             terms.append(np.full((snap.lines_answered_unclassified, len(checkpoints)), routed))
         busy = len(snap.on_call_ages_s) + len(snap.wrap_up_ages_s)
         # A busy agent who finishes may log out instead (a break, the end of a
         # shift): by the recent share of agents who did.
         stay = 1.0 - self.leaving
+        # The wait goal, once theta is all but zero and agents still wait less
+        # than the target, stops counting on busy agents at all: down to one
+        # line per ready agent, progressive, whose wait is the longest a
+        # dialer that keeps its agents fed can give.
+        stay *= min(max(1.0 + (self._wait_log_gain + _WAIT_SPAN) / _WAIT_SPAN, 0.0), 1.0)
         if len(snap.on_call_ages_s):
             free = _lookup(tables.on_call, _age_index(snap.on_call_ages_s))
             terms.append(1.0 - free * stay)
@@ -510,7 +530,7 @@ class PredictivePacer:
         q_total: float,
         theta: float,
         limit: int,
-        binom: FloatArray,
+        binom: FloatArray | None,
     ) -> tuple[int, FloatArray]:
         """How many new calls, and each one's expected abandons (answers unserved).
 
@@ -527,6 +547,8 @@ class PredictivePacer:
             mean = probs.sum(axis=0)
             var = pq.sum(axis=0)
             skew3 = (pq * (1.0 - 2.0 * probs)).sum(axis=0)
+        # Most decisions place a few calls: look at a block of them first,
+        # then at eight times more while they all pass.
         kmax = min(limit, _BLOCK)
         while True:
             if exact:
@@ -544,7 +566,7 @@ class PredictivePacer:
             if not ok.all() or kmax >= limit:
                 calls = int(np.argmin(ok)) if not ok.all() else kmax
                 return min(calls, limit), expected
-            kmax = limit
+            kmax = min(limit, kmax * 8)
 
     def _tables_for(self, snap: PacingSnapshot) -> _Tables:
         """The model's probabilities on grids of ages, refreshed every few seconds.
@@ -586,7 +608,8 @@ class PredictivePacer:
                 # person until an agent says it was a machine (most of them,
                 # on some campaigns), so the steps go down as well as up.
                 self._human_rate.add(snap.now_s, d_humans)
-                alpha = min(1.0, dt / 600.0)
+                # Ready agents and calls reaching them, over about 5 minutes.
+                alpha = min(1.0, dt / 300.0)
                 self._ready_mean += alpha * (snap.agents_ready - self._ready_mean)
                 self._handled_rate += alpha * (self._handled_since / dt - self._handled_rate)
                 self._handled_since = 0
@@ -595,8 +618,9 @@ class PredictivePacer:
                     # Little's law on the ready queue: mean wait = ready / departures.
                     wait = self._ready_mean / self._handled_rate
                     err = (wait - target) / max(target, 1.0)
-                    step = min(dt / 300.0, 1.0) * max(min(err, 1.0), -1.0)
-                    self._wait_log_gain = min(0.0, max(-8.0, self._wait_log_gain + step))
+                    # A full swing (2 x _WAIT_SPAN) in about a quarter of an hour.
+                    step = min(dt / 120.0, 1.0) * max(min(err, 1.0), -1.0)
+                    self._wait_log_gain = min(0.0, max(-2 * _WAIT_SPAN, self._wait_log_gain + step))
             if self.warm:
                 self._integrate(snap, d_humans, d_abandoned)
         else:
@@ -661,33 +685,51 @@ class PredictivePacer:
         """(people answered, people abandoned) in the window, by this pacer's count.
 
         An abandoned answer nobody heard was a person with the probability
-        that a call reaching an agent is one *at that time*. The core weighs
-        every abandon by that share over the whole campaign, which lags a
-        change of mix by hours (people stop answering at lunch and machines
-        take over, then people come back): here each new raw abandon is
-        weighed by the recent share as it happens.
+        that a call reaching an agent then was one. The core weighs every
+        abandon by that share over the whole campaign, which lags a change of
+        mix by hours (people stop answering at lunch and machines take over,
+        then people come back). Weighing each abandon by the share *at the
+        moment* is worse: calls agents have just finished are the short ones,
+        machines, all the more right after a burst of answers, which is when
+        abandons happen (on a 500-agent floor it counted a third of them).
+        So abandons are kept in five-minute buckets and weighed by the
+        current share of people among the calls agents heard until the
+        bucket is half an hour old (and 50 calls have been heard since), then
+        frozen: what the share was around their time, measured once the
+        calls of that time have had time to end.
         """
         raw = snap.window_abandoned_raw
+        now = snap.now_s
+        buckets = self._buckets
         if raw < self._raw_seen or self._raw_seen < 0:
             # First sight, or a new window: start from the core's estimate,
             # with the binomial noise of the share over the whole campaign.
-            self._abandoned_people = snap.window_abandoned
             share = snap.window_abandoned / raw if raw > 0 else 1.0
-            self._share_var = raw * share * (1.0 - share)
-        else:
-            share = 1.0 - min(max(self.recent_machines.value, 0.0), 1.0)
-            new = raw - self._raw_seen
-            self._abandoned_people += new * share
-            # Whether each of them was a person is a coin nobody sees land.
-            self._share_var += max(new, 0.0) * share * (1.0 - share)
+            self._frozen_people = snap.window_abandoned
+            self._frozen_var = raw * share * (1.0 - share)
+            buckets.clear()
+        elif raw > self._raw_seen:
+            if not buckets or now - buckets[-1][0] >= _BUCKET_S:
+                buckets.append([now, 0.0, float(self.handled_seen)])
+            buckets[-1][1] += raw - self._raw_seen
         self._raw_seen = raw
-        if raw <= 0:
-            self._abandoned_people = snap.window_abandoned
-            self._share_var = 0.0
+        share = 1.0 - min(max(self.machine_connects.value, 0.0), 1.0)
+        coin = share * (1.0 - share)  # whether each was a person: a coin nobody sees land
+        while (
+            buckets
+            and now - buckets[0][0] >= _FREEZE_S
+            and self.handled_seen - buckets[0][2] >= _FREEZE_CALLS
+        ):
+            _, count, _ = buckets.popleft()
+            self._frozen_people += count * share
+            self._frozen_var += count * coin
+        recent = sum(b[1] for b in buckets)
+        people = self._frozen_people + recent * share
+        self._share_var = self._frozen_var + recent * coin
         # The core's count of people answered has its machines among the
         # abandoned taken out by its own estimate: put ours instead.
-        humans = snap.window_human_answered - snap.window_abandoned + self._abandoned_people
-        return humans, self._abandoned_people
+        humans = snap.window_human_answered - snap.window_abandoned + people
+        return humans, people
 
     def _people_rate(self, now: float) -> float:
         """People answering per second (net of corrections, so never below 0)."""
@@ -703,10 +745,13 @@ class PredictivePacer:
         ratio in minutes, a small team (a few abandons an hour) mostly keeps
         its prior rather than chase noise; the room still holds its budget.
         Frozen while the core holds the campaign at the cap (it dials as
-        progressive then, whatever theta says).
+        progressive then, whatever theta says) and while the wait goal holds
+        theta back.
         """
         room = self._room
-        if room <= 0:
+        if room <= 0 or self._wait_log_gain < -0.05:
+            # Nothing asked, or the wait goal holding theta back: what is not
+            # spent then is not the model's error, and must not wind it up.
             return
         if snap.window_abandoned > 0 and snap.window_abandon_rate >= snap.max_abandon_rate:
             return
@@ -763,7 +808,8 @@ class PredictivePacer:
         # person. The same thing: a person and a machine sent to an agent
         # are as likely to find none.
         self._room = room
-        theta = min(room * math.exp(self._log_gain + self._wait_log_gain), _THETA_MAX)
+        wait = max(self._wait_log_gain, -_WAIT_SPAN)
+        theta = min(room * math.exp(self._log_gain + wait), _THETA_MAX)
         return theta, {
             "theta": round(theta, 5),
             "room_rate": round(room, 5),

@@ -149,7 +149,9 @@ def test_tables_match_the_model_they_cache() -> None:
     ages = np.array([0.0, 0.25, 4.75, 11.0, 19.75])
     cps = t.checkpoints
     direct = est.answer_delay.p_answer_by(ages[:, None], cps[None, :], ring_timeout_s=20.0)
-    np.testing.assert_allclose(_lookup(t.ringing, ages / 0.25), direct, atol=1e-12)
+    np.testing.assert_allclose(_lookup(t.ringing, ages / 0.25)[:, :-1], direct, atol=1e-12)
+    within_1s = est.answer_delay.p_answer_by(ages, 1.0, ring_timeout_s=20.0)
+    np.testing.assert_allclose(_lookup(t.ringing, ages / 0.25)[:, -1], within_1s, atol=1e-12)
     np.testing.assert_allclose(t.q, direct[0], atol=1e-12)
     grid = _AGE_GRID[[0, 10, 40, 80, 120]]
     direct = est.handling.wrap.p_done_within(grid[:, None], (cps + 2.0)[None, :])
@@ -264,18 +266,31 @@ def test_a_short_wait_target_holds_the_pacer_back() -> None:
     assert held._wait_log_gain < 0.0
 
 
-def test_abandons_are_weighed_by_the_recent_share_of_people() -> None:
-    """Without AMD an abandoned answer is a person as often as the calls agents hear now."""
-    pacer = warm_pacer()
-    for i in range(300):  # lately every call reaching an agent was a machine
-        pacer.observe(HandlingEnded(float(i), 8.0, 5.0, machine=True))
-    snap = snapshot(window_abandoned=4.0, window_abandoned_raw=8.0)
-    pacer.decide(snap)
-    # 10 new raw abandons, all machines by the recent share: no new person abandoned.
-    later = snap._replace(now_s=snap.now_s + 1.0, window_abandoned=9.0, window_abandoned_raw=18.0)
-    d = pacer.decide(later)
+def test_abandons_are_weighed_by_the_share_of_people_of_their_time() -> None:
+    """Without AMD an abandoned answer is a person as often as the calls heard around then."""
+    pacer = warm_pacer()  # a third of the calls agents heard were machines
+    snap = snapshot(window_abandoned=0.0, window_abandoned_raw=0.0)
+    raw, t = 0.0, snap.now_s
+    for _ in range(40):  # 40 minutes, an abandon a minute
+        for _ in range(60):
+            t += 1.0
+            pacer.decide(snap._replace(now_s=t, window_abandoned_raw=raw))
+        raw += 1.0
+        for machine in (False, True, False):
+            pacer.observe(HandlingEnded(t, 100.0, 5.0, machine=machine))
+    d = pacer.decide(snap._replace(now_s=t + 1.0, window_abandoned_raw=raw))
+    share = 1.0 - pacer.machine_connects.value
+    assert share == pytest.approx(2 / 3, abs=0.05)
     assert d.explain is not None
-    assert d.explain["people_abandoned"] == pytest.approx(4.0, abs=0.5)
+    assert d.explain["people_abandoned"] == pytest.approx(raw * share, rel=0.05)
+    # Then every call heard is a machine for a while: the abandons of the
+    # first half hour are frozen at the share of their time and keep it.
+    frozen = pacer._frozen_people
+    assert frozen == pytest.approx(10 * share, rel=0.2)  # the first ten minutes
+    for _ in range(500):
+        pacer.observe(HandlingEnded(t, 8.0, 5.0, machine=True))
+    pacer.decide(snap._replace(now_s=t + 2.0, window_abandoned_raw=raw))
+    assert pacer._frozen_people == frozen
 
 
 # ---------------------------------------------------------------- simulator
@@ -306,6 +321,19 @@ def test_predictive_stays_under_the_cap(name: str, seed: int, duration_s: float)
         # false positives take two: a short small-team shift is nearly
         # progressive (over a full shift it is 3 points better).
         assert report.occupancy > progressive.occupancy - 0.01
+
+
+@pytest.mark.skipif(not SCENARIOS.exists(), reason="shared scenarios not found")
+def test_a_wait_target_trades_abandons_for_agent_wait() -> None:
+    """Where the cap leaves room, agents wait about as long as asked."""
+    from simulator.simulation import simulate
+
+    sc = _short("b2c-100", 3600.0, 41)
+    free = simulate(sc)
+    campaign = sc.campaign.model_copy(update={"target_agent_wait_s": 12.0})
+    held = simulate(sc.model_copy(update={"campaign": campaign}))
+    assert free.mean_agent_wait_s < 8.0 < held.mean_agent_wait_s < 16.0
+    assert held.abandon_rate < free.abandon_rate / 2
 
 
 @pytest.mark.skipif(not SCENARIOS.exists(), reason="shared scenarios not found")
