@@ -860,18 +860,26 @@ class DialerCore:
     def _window_estimate(run: _Run) -> tuple[float, float]:
         """(people answered, people abandoned) in the window, as best known.
 
-        With AMD the verdict says who was a person. Without it, an answered
-        call that no agent heard (every abandoned one) may have been a machine,
-        which the law does not count; the share of people among the answered
-        calls agents did hear (with a prior of one each) estimates how many of
-        the abandoned were people. Counting them all would starve a campaign
-        without AMD for no legal reason.
+        An answered call that no agent heard (every abandoned one) may have
+        been a machine, which the law does not count. Without AMD every
+        answer is reported as a person until an agent says otherwise; with
+        AMD, its false negatives (machines it passes as people) are too. The
+        share of people among the answered calls agents did hear estimates
+        how many of the abandoned were people. Counting them all would starve
+        a campaign for no legal reason: with an AMD that lets 40 % of
+        machines through, half the "abandoned" calls are machines. The prior
+        is one each without AMD; with AMD, whose verdict is meant to be
+        right, 20 people, so that the raw count stands until agents have
+        heard enough calls to say otherwise.
         """
         humans = float(run.window_human_answered)
         abandoned = float(run.window_abandoned)
-        if run.settings.amd or abandoned == 0:
+        if abandoned == 0:
             return humans, abandoned
-        share = (run.verified_humans + 1) / (run.verified_humans + run.verified_machines + 2)
+        if run.settings.amd:
+            share = (run.verified_humans + 20) / (run.verified_humans + run.verified_machines + 20)
+        else:
+            share = (run.verified_humans + 1) / (run.verified_humans + run.verified_machines + 2)
         return humans - (1.0 - share) * abandoned, share * abandoned
 
     def _update_cap(self, run: _Run) -> None:
@@ -960,6 +968,7 @@ class DialerCore:
                 EMPTY,
                 EMPTY,
                 EMPTY,
+                float(run.window_abandoned),
             ),
         )
         if not run.pacer.needs_detail:

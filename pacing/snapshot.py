@@ -79,6 +79,12 @@ class PacingSnapshot(NamedTuple):
     on_call_ages_s: FloatArray = EMPTY  # now - bridged_at, per agent on a call
     wrap_up_ages_s: FloatArray = EMPTY  # now - wrap start, per agent in wrap-up
     ready_ages_s: FloatArray = EMPTY  # now - ready since, per ready agent
+    # Abandoned answered calls in the window as counted, people or not: what
+    # window_abandoned estimates the people among (without AMD, or with AMD's
+    # false negatives, some were machines). A pacer can weigh each abandon by
+    # the share of people at the time it happened, where the core's estimate
+    # uses the share over the whole campaign so far.
+    window_abandoned_raw: float = 0.0
 
     @property
     def lines_in_flight(self) -> int:
