@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dialer.agents import Agent, AgentState
 from dialer.calls import Call, CallState
@@ -168,6 +168,7 @@ class _Run:
         "next_decision_at",
         "observes",
         "pacer",
+        "removed",
         "settings",
         "verified_humans",
         "verified_machines",
@@ -205,6 +206,8 @@ class _Run:
         self.blocked_reason: str | None = None
         self.version: float | None = None  # when the settings held were stored
         self.next_decision_at: float | None = None
+        # Removed while calls were live: kept, stopped, until the last ends.
+        self.removed = False
 
     def set_pacer(self, pacer: Pacer) -> None:
         self.pacer = pacer
@@ -498,9 +501,24 @@ class DialerCore:
             run.next_decision_at = None
 
     def _on_campaign_removed(self, ev: CampaignRemoved) -> None:
-        run = self._runs.pop(ev.campaign_id, None)
-        if run is not None:
-            self._dirty.pop(ev.campaign_id, None)
+        run = self._runs.get(ev.campaign_id)
+        if run is None:
+            return
+        self._dirty.pop(ev.campaign_id, None)
+        if self._has_calls(ev.campaign_id):
+            # Its calls still ring, talk or wait for a disposition, and each
+            # needs the campaign's settings to end properly: stop dialing
+            # now, forget the campaign when the last of them is finished.
+            run.removed = True
+            run.settings = replace(run.settings, state=RunState.STOPPED)
+            run.next_decision_at = None
+            run.hopper.clear()
+            run.held.clear()
+        else:
+            del self._runs[ev.campaign_id]
+
+    def _has_calls(self, campaign_id: str) -> bool:
+        return any(c.campaign_id == campaign_id for c in self._calls.values())
 
     def _on_leads_claimed(self, ev: LeadsClaimed) -> None:
         run = self._run(ev.campaign_id)
@@ -623,6 +641,7 @@ class DialerCore:
             )
         if self._emit_records:
             self._record(call)
+        self._forget_if_removed(call.campaign_id)
         before = agent.state
         agent.finish_wrap_up(self._now)
         self._set_agent(agent, before)
@@ -851,6 +870,12 @@ class DialerCore:
         del self._calls[call.id]
         if self._emit_records:
             self._record(call)
+        self._forget_if_removed(call.campaign_id)
+
+    def _forget_if_removed(self, campaign_id: str) -> None:
+        run = self._runs.get(campaign_id)
+        if run is not None and run.removed and not self._has_calls(campaign_id):
+            del self._runs[campaign_id]
 
     # --------------------------------------------------------------- pacing
     def _on_tick(self, ev: Tick) -> None:

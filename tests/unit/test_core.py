@@ -33,6 +33,7 @@ from dialer.events import (
     CallBridged,
     CallFailed,
     CallHungUp,
+    CampaignRemoved,
     CampaignUpdated,
     DispositionSubmitted,
     LeadsClaimed,
@@ -416,3 +417,32 @@ def test_settings_older_than_the_core_holds_only_bring_their_counts() -> None:
     assert (stats.window_human_answered, stats.window_abandoned) == (40, 2)
     core.handle(CampaignUpdated(stopped, version=3.0), 3.0)  # a real stop
     assert core.stats("camp").state is RunState.STOPPED
+
+
+def test_a_campaign_removed_mid_call_lets_its_calls_end_then_forgets_it() -> None:
+    core = make_core(pacer_factory=lambda s: PowerPacer(2))
+    calls = [c.call_id for c in of(login(core, "a1", 0.0), PlaceCall)]
+    core.handle(CallAnswered(calls[0]), 5.0)
+    core.handle(CallBridged(calls[0]), 5.0)
+    core.handle(CampaignRemoved("camp"), 6.0)
+    # Nothing new is dialed for it, and its live calls still end properly.
+    assert core.stats("camp").state is RunState.STOPPED
+    cmds = core.handle(CallAnswered(calls[1]), 7.0)  # nobody free: waits, then abandons
+    assert of(cmds, PlaceCall) == []
+    cmds = core.handle(Tick(), 9.0)
+    assert [a.call_id for a in of(cmds, AbandonCall)] == [calls[1]]
+    core.handle(CallHungUp(calls[1]), 9.5)  # the message played
+    core.handle(CallHungUp(calls[0]), 10.0)
+    cmds = core.handle(DispositionSubmitted("a1", calls[0], "sale"), 11.0)
+    assert of(cmds, PlaceCall) == []
+    assert core.agent_state("a1").value == "ready"
+    with pytest.raises(NotFound):
+        core.stats("camp")
+
+
+def test_a_campaign_removed_with_no_calls_is_forgotten_at_once() -> None:
+    core = make_core()
+    core.handle(CampaignRemoved("camp"), 1.0)
+    with pytest.raises(NotFound):
+        core.stats("camp")
+    assert of(login(core, "a1", 2.0), PlaceCall) == []
