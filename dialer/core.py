@@ -411,8 +411,11 @@ class DialerCore:
         if kind == _PACE:
             run = self._runs.get(key)
             return run is not None and run.next_decision_at == at
-        agent = self._agents.get(key)
-        return agent is not None and agent.state is _WRAP_UP
+        # A wrap-up limit is keyed by its call: an agent who finished that
+        # wrap-up early and is wrapping up another call keeps the full limit.
+        call = self._calls.get(key)
+        agent = self._agents.get(call.agent_id) if call is not None and call.agent_id else None
+        return agent is not None and agent.state is _WRAP_UP and agent.call_id == key
 
     def _fire_timers(self, now: float) -> None:
         rings = self._rings
@@ -442,7 +445,9 @@ class DialerCore:
                 self._pace(key, run)
                 self._schedule_decision(key, run)
             else:
-                self._wrap_limit(self._agents[key])
+                call = self._calls[key]
+                assert call.agent_id is not None  # checked by _timer_live
+                self._wrap_limit(self._agents[call.agent_id])
 
     def _set_agent(self, agent: Agent, before: AgentState) -> None:
         """Book an agent's transition from ``before`` in the per-campaign counts."""
@@ -855,7 +860,7 @@ class DialerCore:
             self._record(call)  # kept in _calls until the disposition
         limit = self._runs[call.campaign_id].settings.wrap_up_limit_s
         if limit is not None:
-            self._schedule(self._now + limit, _WRAP_LIMIT, agent.id)
+            self._schedule(self._now + limit, _WRAP_LIMIT, call.id)
 
     def _release_preview(self, call: Call) -> None:
         """Free the agent a preview call was dialed for (callers check it was one)."""

@@ -446,3 +446,39 @@ def test_a_campaign_removed_with_no_calls_is_forgotten_at_once() -> None:
     with pytest.raises(NotFound):
         core.stats("camp")
     assert of(login(core, "a1", 2.0), PlaceCall) == []
+
+
+def _talk_and_hang_up(core: DialerCore, call_id: str, at: float) -> None:
+    core.handle(CallAnswered(call_id), at)
+    core.handle(CallBridged(call_id), at)
+    core.handle(CallHungUp(call_id), at + 1.0)
+
+
+def test_the_wrap_up_limit_ends_a_wrap_up_with_wrap_timeout() -> None:
+    core = DialerCore(clock=FixedOffsetClock(1_700_000_000.0))
+    core.handle(CampaignUpdated(settings(wrap_up_limit_s=30.0)), 0.0)
+    core.handle(LeadsClaimed("camp", leads(10)), 0.0)
+    call = of(login(core, "a1", 0.0), PlaceCall)[0].call_id
+    _talk_and_hang_up(core, call, 5.0)  # wrap-up from 6.0
+    assert core.next_deadline() == pytest.approx(36.0)
+    assert core.agent_state("a1").value == "wrap_up"
+    cmds = core.handle(Tick(), 36.0)
+    records = [r.record for r in of(cmds, RecordCall) if r.record.id == call]
+    assert records and records[-1].disposition == "wrap_timeout"
+    assert core.agent_state("a1").value == "ready"
+
+
+def test_an_early_disposition_leaves_the_next_wrap_up_its_full_limit() -> None:
+    core = DialerCore(clock=FixedOffsetClock(1_700_000_000.0))
+    core.handle(CampaignUpdated(settings(wrap_up_limit_s=30.0)), 0.0)
+    core.handle(LeadsClaimed("camp", leads(10)), 0.0)
+    first = of(login(core, "a1", 0.0), PlaceCall)[0].call_id
+    _talk_and_hang_up(core, first, 5.0)  # wrap-up from 6.0, limit at 36.0
+    cmds = core.handle(DispositionSubmitted("a1", first, "sale"), 7.0)
+    second = of(cmds, PlaceCall)[0].call_id
+    _talk_and_hang_up(core, second, 20.0)  # wrap-up from 21.0, limit at 51.0
+    core.handle(Tick(), 36.0)  # the first call's limit: stale
+    assert core.agent_state("a1").value == "wrap_up"
+    cmds = core.handle(Tick(), 51.0)
+    records = [r.record for r in of(cmds, RecordCall) if r.record.id == second]
+    assert records and records[-1].disposition == "wrap_timeout"
