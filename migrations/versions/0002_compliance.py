@@ -5,9 +5,9 @@ Revises: 0001
 Create Date: 2026-12-01
 
 Campaigns gain the settings compliance profiles need; leads keep a booked
-callback apart from ``next_attempt_at``, and calls whose agent booked it; calls are indexed by number (repeat-
-call rules look across campaigns); ``skipped_dials`` records every lead the
-gate did not let through, and why.
+callback apart from ``next_attempt_at``, and calls whose agent booked it;
+calls are indexed by number (repeat-call rules look across campaigns);
+``skipped_dials`` records every lead the gate did not let through, and why.
 """
 
 from __future__ import annotations
