@@ -81,11 +81,19 @@ async def load_registry(
         str | None,
         Query(min_length=1, max_length=200, description="a name or source for the load history"),
     ] = None,
+    allow_shrink: Annotated[
+        bool,
+        Query(
+            description="load a file with under half the numbers of the copy in force"
+            " (refused otherwise, as a download cut short)"
+        ),
+    ] = False,
 ) -> RegistryLoadRead:
     """Load a registry file; it replaces that registry's copy once stored.
 
     Until the new copy is stored the old one keeps blocking. A file with no
-    numbers at all is refused (422) and the old copy stays.
+    numbers at all, or (without ``allow_shrink``) with under half the numbers
+    of the copy in force, is refused (422) and the old copy stays.
     """
     media = _media_type(request)
     if media not in _FILE_TYPES:
@@ -94,7 +102,9 @@ async def load_registry(
             detail=f"send the file as text/plain or text/csv, not {media or 'no Content-Type'}",
         )
     body = stream_body(request, service.settings.max_registry_bytes)
-    result = await service.load_registry(registry.value, body, name=name, published_on=published_on)
+    result = await service.load_registry(
+        registry.value, body, name=name, published_on=published_on, allow_shrink=allow_shrink
+    )
     return RegistryLoadRead.of(result)
 
 

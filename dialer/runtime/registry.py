@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 _FEED_BYTES = 8 << 20
 # A copy may be dated tomorrow (UTC): the uploader's own today, east of Greenwich.
 _FUTURE_SLACK = timedelta(days=1)
+# A registry grows month by month; a file with under this share of the
+# numbers in force is far more likely a download cut short than a registry
+# that lost them, and loading it would unblock every number it is missing.
+SHRINK_GUARD = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +106,14 @@ class RegistryManager:
         name: str | None = None,
         published_on: date | None = None,
         today: date | None = None,
+        allow_shrink: bool = False,
     ) -> RegistryLoadResult:
         """Parse ``body`` (streamed), store it as ``registry``'s copy, then put it in force.
 
         ``published_on`` defaults to ``today`` (UTC). Raises InvalidInput for
-        a bad registry, a date in the future or a file with no numbers (the
-        current copy then stays), ConflictError while another load runs.
+        a bad registry, a date in the future, a file with no numbers or, unless
+        ``allow_shrink``, with under half the numbers of the copy in force
+        (the current copy then stays), ConflictError while another load runs.
         """
         which = parse_registry_name(str(registry))
         today = today or datetime.now(UTC).date()
@@ -143,6 +149,19 @@ class RegistryManager:
                 raise InvalidInput(
                     f"the file has no numbers ({parsed.bad_count} bad lines of {parsed.lines}):"
                     f" the {which.value} registry copy in force stays",
+                    "body",
+                )
+            current = self._index.copy_of(which)
+            if (
+                not allow_shrink
+                and current is not None
+                and parsed.numbers.size < SHRINK_GUARD * len(current.numbers)
+            ):
+                raise InvalidInput(
+                    f"the file has {parsed.numbers.size} numbers, under half the"
+                    f" {len(current.numbers)} of the {which.value} copy in force: a download"
+                    " cut short? The copy in force stays; load it with allow_shrink=true if"
+                    " the registry really shrank",
                     "body",
                 )
             load = await self._store.replace_registry(

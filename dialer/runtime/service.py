@@ -531,13 +531,14 @@ class DialerService:
         *,
         name: str | None = None,
         published_on: date | None = None,
+        allow_shrink: bool = False,
     ) -> RegistryLoadResult:
         """Load a registry file (see :meth:`RegistryManager.load_file`).
 
         Campaigns the old copy had blocked (stale, missing) dial again at once.
         """
         result = await self.registries.load_file(
-            registry, body, name=name, published_on=published_on
+            registry, body, name=name, published_on=published_on, allow_shrink=allow_shrink
         )
         await self._announce_campaigns()
         return result

@@ -220,7 +220,36 @@ async def test_openapi_describes_the_routes(anon: httpx.AsyncClient) -> None:
     schema = (await anon.get("/openapi.json")).json()
     post = schema["paths"][URL]["post"]
     assert set(post["requestBody"]["content"]) == {"text/plain", "text/csv"}
-    assert {p["name"] for p in post["parameters"]} == {"registry", "published_on", "name"}
+    assert {p["name"] for p in post["parameters"]} == {
+        "registry",
+        "published_on",
+        "name",
+        "allow_shrink",
+    }
     assert "201" in post["responses"] and "413" in post["responses"]
     assert "get" in schema["paths"][URL]
     assert {"RegistryLoadRead", "RegistryCopyRead"} <= set(schema["components"]["schemas"])
+
+
+async def test_a_copy_under_half_the_one_in_force_is_422_unless_allowed(
+    client: httpx.AsyncClient,
+) -> None:
+    full = "".join(f"41555501{i:02d}\n" for i in range(10))
+    assert (await upload(client, full)).status_code == 201
+    # Four numbers of ten: a download cut short, most likely. Nothing changes.
+    cut = "".join(f"41555501{i:02d}\n" for i in range(4))
+    response = await upload(client, cut)
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body"] and "allow_shrink" in detail["msg"]
+    assert (await client.get("/api/v1/dnc/+14155550109")).json()["listed"] is True
+    assert len((await client.get(URL)).json()) == 1
+    # Half of them is a registry that shrank within reason; so is one the user vouches for.
+    half = "".join(f"41555501{i:02d}\n" for i in range(5))
+    assert (await upload(client, half)).status_code == 201
+    assert (await client.get("/api/v1/dnc/+14155550109")).json()["listed"] is False
+    response = await upload(client, "4155550100\n", allow_shrink="true")
+    assert response.status_code == 201, response.text
+    assert (await client.get("/api/v1/dnc/+14155550104")).json()["listed"] is False
+    # Another registry's copy is not compared with this one's.
+    assert (await upload(client, "+14155550200\n", registry="ca")).status_code == 201
