@@ -1,4 +1,4 @@
-"""Fixtures for the integration suite: a started service on each database backend."""
+"""Fixtures for the integration suite: a migrated database and a started service on each backend."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from service_testing import telephony
 
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
+from dialer.storage import Database, upgrade_async
 
 
 @pytest.fixture
@@ -22,3 +23,13 @@ async def service(db_url: str) -> AsyncIterator[DialerService]:
         yield svc
     finally:
         await svc.stop()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    await upgrade_async(db_url)
+    database = Database(db_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,16 +17,6 @@ from dialer.storage.models import DncRegistryChunkRow
 
 D1 = date(2026, 10, 1)
 D2 = date(2026, 11, 1)
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(db_url)
-    database = Database(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture

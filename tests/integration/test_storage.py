@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import itertools
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -40,16 +39,6 @@ from dialer.storage import (
 from dialer.storage.models import CampaignRow
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(db_url)
-    database = Database(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 _phones = itertools.count()
