@@ -75,7 +75,6 @@ seconds, so a 500-agent decision costs well under a millisecond.
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -125,9 +124,9 @@ _GAIN_ABANDONS: Final = 40.0
 _BLOCK: Final = 16  # new calls evaluated at once
 _SURPRISE_MEMORY: Final = 40.0  # expected answers of memory of the answer surprise
 _SURPRISE_PRIOR: Final = 20.0  # ... and the weight of "as expected"
-_BUCKET_S: Final = 300.0  # abandons are weighed by the share of people in buckets
-_FREEZE_S: Final = 1800.0  # ... until this old
-_FREEZE_CALLS: Final = 50  # ... and this many calls heard since the bucket began
+_BUCKET_S: Final = 300.0  # abandons are weighed by the share of people answering then
+_FREEZE_S: Final = 1800.0  # ... measured once the bucket's calls have had this long to end
+_SHARE_PRIOR: Final = 5.0  # calls' weight of the campaign's share in a bucket's own
 _WAIT_SPAN: Final = 4.0  # log units of theta the wait goal takes, then as many of supply
 _LEAVE_MEMORY: Final = 10.0  # agents finishing a call: memory of the share who leave
 _LEAVE_PRIOR: Final = 3.0  # ... and the weight of "nobody leaves"
@@ -371,9 +370,11 @@ class PredictivePacer:
         # outcome shares are corrected by what agents say; this is not).
         self.routed = Ewma(half_life=800.0, prior=0.7, prior_weight=10.0)
         self._raw_seen = -1.0  # raw abandoned answers at the last decision
-        # Raw abandons by five minutes: [start, count, calls heard by then]
-        # (see _window_people), and those already weighed for good.
-        self._buckets: deque[list[float]] = deque()
+        # By five minutes of answer time (see _window_people): raw abandons,
+        # and [people, machines] among the calls answered then that agents
+        # heard; and the abandons already weighed for good.
+        self._abandons: dict[int, float] = {}
+        self._heard: dict[int, list[float]] = {}
         self._frozen_people = 0.0
         self._frozen_var = 0.0
         # Agents who log out rather than take the next call, per agent done
@@ -425,6 +426,10 @@ class PredictivePacer:
             self.handled_seen += 1
             self._handled_since += 1
             self.machine_connects.add(1.0 if observation.machine else 0.0)
+            # Bridged within the connect deadline of its answer: close enough.
+            answered = observation.at_s - observation.talk_s - (observation.wrap_s or 0.0)
+            heard = self._heard.setdefault(int(answered // _BUCKET_S), [0.0, 0.0])
+            heard[1 if observation.machine else 0] += 1.0
 
     @property
     def warm(self) -> bool:
@@ -685,45 +690,52 @@ class PredictivePacer:
         """(people answered, people abandoned) in the window, by this pacer's count.
 
         An abandoned answer nobody heard was a person with the probability
-        that a call reaching an agent then was one. The core weighs every
-        abandon by that share over the whole campaign, which lags a change of
+        that a call answered at the same time was one: a person and a machine
+        answered together wait alike for an agent. The core weighs every
+        abandon by the share over the whole campaign, which lags a change of
         mix by hours (people stop answering at lunch and machines take over,
-        then people come back). Weighing each abandon by the share *at the
-        moment* is worse: calls agents have just finished are the short ones,
-        machines, all the more right after a burst of answers, which is when
-        abandons happen (on a 500-agent floor it counted a third of them).
-        So abandons are kept in five-minute buckets and weighed by the
-        current share of people among the calls agents heard until the
-        bucket is half an hour old (and 50 calls have been heard since), then
-        frozen: what the share was around their time, measured once the
-        calls of that time have had time to end.
+        then people come back). The share among calls agents *finished* lately
+        is biased instead: the calls that end first are the short ones,
+        machines. So abandons and the calls agents heard are both kept by
+        five minutes of answer time, and a bucket's abandons are weighed by
+        the share of people among its own heard calls (shrunk to the
+        campaign's share when they are few) once its calls have had half an
+        hour to end; until then, by the campaign's current share. Both are
+        estimates of a coin nobody sees land: its variance (the coins', and
+        the share's own) feeds the pacer's reserve.
         """
         raw = snap.window_abandoned_raw
         now = snap.now_s
-        buckets = self._buckets
+        abandons = self._abandons
         if raw < self._raw_seen or self._raw_seen < 0:
             # First sight, or a new window: start from the core's estimate,
             # with the binomial noise of the share over the whole campaign.
             share = snap.window_abandoned / raw if raw > 0 else 1.0
             self._frozen_people = snap.window_abandoned
             self._frozen_var = raw * share * (1.0 - share)
-            buckets.clear()
+            abandons.clear()
         elif raw > self._raw_seen:
-            if not buckets or now - buckets[-1][0] >= _BUCKET_S:
-                buckets.append([now, 0.0, float(self.handled_seen)])
-            buckets[-1][1] += raw - self._raw_seen
+            # Abandoned at the connect deadline after its answer: the bucket
+            # of now, but for the calls answered in its first seconds.
+            key = int(now // _BUCKET_S)
+            abandons[key] = abandons.get(key, 0.0) + raw - self._raw_seen
         self._raw_seen = raw
         share = 1.0 - min(max(self.machine_connects.value, 0.0), 1.0)
-        coin = share * (1.0 - share)  # whether each was a person: a coin nobody sees land
-        while (
-            buckets
-            and now - buckets[0][0] >= _FREEZE_S
-            and self.handled_seen - buckets[0][2] >= _FREEZE_CALLS
-        ):
-            _, count, _ = buckets.popleft()
-            self._frozen_people += count * share
-            self._frozen_var += count * coin
-        recent = sum(b[1] for b in buckets)
+        ripe = int((now - _FREEZE_S) // _BUCKET_S)  # buckets ended half an hour ago
+        heard = self._heard
+        for key in sorted(k for k in abandons if k < ripe):
+            count = abandons.pop(key)
+            people, machines = heard.get(key, (0.0, 0.0))
+            n = people + machines + _SHARE_PRIOR
+            own = (people + _SHARE_PRIOR * share) / n
+            coin = own * (1.0 - own)
+            self._frozen_people += count * own
+            self._frozen_var += count * coin + count * count * coin / n
+        if len(heard) > 64:
+            for key in [k for k in heard if k < ripe - 2]:
+                del heard[key]
+        recent = sum(abandons.values())
+        coin = share * (1.0 - share)
         people = self._frozen_people + recent * share
         self._share_var = self._frozen_var + recent * coin
         # The core's count of people answered has its machines among the
