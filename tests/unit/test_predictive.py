@@ -293,6 +293,43 @@ def test_abandons_are_weighed_by_the_share_of_people_of_their_time() -> None:
     assert pacer._frozen_people == frozen
 
 
+def test_abandons_take_the_share_of_people_answered_with_them_not_finishing_after() -> None:
+    """People answered in a burst talk long; machines after them end first.
+
+    The abandons of the burst were people as often as the calls answered
+    with them (all people here), whatever the calls agents finish later are.
+    """
+    pacer = warm_pacer()
+    snap = snapshot(window_abandoned=0.0, window_abandoned_raw=0.0)
+    start = snap.now_s
+    raw = 0.0
+    t = start
+    pacer.decide(snap._replace(now_s=t, window_abandoned_raw=raw))
+    # Ten minutes of answers that are all people (their calls end 20 minutes
+    # later), an abandon a minute among them.
+    for minute in range(10):
+        answered = start + 60.0 * minute
+        for k in range(6):
+            pacer.observe(HandlingEnded(answered + k + 1200.0, 1195.0, 5.0, machine=False))
+        raw += 1.0
+        t = answered + 59.0
+        pacer.decide(snap._replace(now_s=t, window_abandoned_raw=raw))
+    # Then only machines are answered, and end within seconds, for an hour:
+    # every call agents finish meanwhile but the burst's is a machine.
+    while t < start + 4200.0:
+        t += 10.0
+        for _ in range(3):
+            pacer.observe(HandlingEnded(t, 8.0, 2.0, machine=True))
+        pacer.decide(snap._replace(now_s=t, window_abandoned_raw=raw))
+    assert pacer.machine_connects.value > 0.9  # what agents finished lately
+    d = pacer.decide(snap._replace(now_s=t + 1.0, window_abandoned_raw=raw))
+    assert d.explain is not None
+    assert pacer._abandons == {}  # all frozen
+    # 30 people heard per bucket against a prior of 5 calls at the campaign's
+    # share: over 0.8 of each abandon, where the share of late is under 0.1.
+    assert d.explain["people_abandoned"] > 0.8 * raw
+
+
 # ---------------------------------------------------------------- simulator
 def _short(name: str, duration_s: float, seed: int) -> Any:
     from simulator.scenario import load_scenario
