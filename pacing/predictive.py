@@ -109,7 +109,7 @@ _SLICES: Final = 16  # time slices over which a busy agent's call may end
 _MIN_RATE_S: Final = 300.0  # seconds of answers before the window's future is projected
 _CERTAIN: Final = 1e-9  # a Bernoulli this close to 0 or 1 is a constant
 # Reserves, in standard deviations (see the module docstring).
-_Z_OPEN: Final = 2.0  # noise the dialer never observes
+_Z_OPEN: Final = 3.0  # noise the dialer never observes
 _Z_FUTURE: Final = 1.0  # noise of the abandons still to come
 _SETPOINT: Final = 0.98  # of the cap: a margin for what the model leaves out
 _RUNNING: Final = 0.95  # of the cap: the highest running rate aimed at
