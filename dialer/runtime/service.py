@@ -170,8 +170,10 @@ class DialerService:
             metrics=self.metrics,
             clock=self.clock,
         )
-        # A previous process may have died holding leads or with calls open.
-        await self.store.recover()
+        # A previous process may have died holding leads or with calls open;
+        # another may be running on this database: only the dead lose theirs.
+        await self.store.register_process()
+        await self._recover()
         for campaign in await self.store.list_campaigns():
             await self._push_campaign(campaign, submit=False)
         await self.driver.start()
@@ -186,6 +188,11 @@ class DialerService:
             asyncio.create_task(
                 self._every(86_400.0, self.purge_old_records, "the retention job", first=True),
                 name="dialer-retention",
+            ),
+            # Alive for the other processes; what dead ones held, taken back.
+            asyncio.create_task(
+                self._every(self.settings.process_lease_s / 6, self._beat, "the heartbeat"),
+                name="dialer-heartbeat",
             ),
             # Registry copies that other processes on the same database loaded.
             asyncio.create_task(
@@ -219,6 +226,7 @@ class DialerService:
         if self._driver is not None:
             await self._driver.stop()
             await self.store.release_claims()
+            await self.store.unregister_process()
         if self._telephony is not None:
             await self._telephony.close()
         await self.store.close()
@@ -733,6 +741,19 @@ class DialerService:
             start = loop.time()
             await asyncio.sleep(period_s)
             self.metrics.loop_lag.observe(max(0.0, loop.time() - start - period_s))
+
+    async def _recover(self) -> None:
+        calls, leads = await self.store.recover(lease_s=self.settings.process_lease_s)
+        if calls or leads:
+            log.warning(
+                "took back %d open calls and %d claimed leads of processes that stopped",
+                calls,
+                leads,
+            )
+
+    async def _beat(self) -> None:
+        await self.store.heartbeat()
+        await self._recover()
 
     async def _every(
         self,

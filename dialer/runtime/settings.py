@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     demo_agents: int = Field(default=8, ge=1, le=500)
     # This process's name in lead claims (several processes may share a database).
     process_id: str = Field(default_factory=lambda: f"p-{uuid.uuid4().hex[:12]}")
+    # A process that has not beaten its heartbeat for this long is dead: its
+    # claimed leads and open calls are taken back (never a live one's).
+    process_lease_s: float = Field(default=30.0, gt=0)
     max_leads_per_request: int = Field(default=100_000, ge=1)
     stats_interval_s: float = Field(default=2.0, gt=0)
     # Call records and skipped dials are kept this long, and never less than

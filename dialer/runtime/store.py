@@ -28,6 +28,7 @@ from dialer.storage import campaigns as campaign_repo
 from dialer.storage import dnc as dnc_repo
 from dialer.storage import dnc_registry as registry_repo
 from dialer.storage import leads as lead_repo
+from dialer.storage import processes as process_repo
 from dialer.storage import retention as retention_repo
 from dialer.storage import skips as skip_repo
 from dialer.storage.database import Database
@@ -101,31 +102,41 @@ class RuntimeStore:
     async def ping(self) -> bool:
         return self._db is not None and await self._db.ping(timeout_s=2.0)
 
-    async def recover(self) -> None:
-        """After a crash: close calls nobody is watching, free claimed leads.
+    async def register_process(self) -> None:
+        async with self.db.transaction() as s:
+            await process_repo.register(s, process_id=self.owner, now=datetime.now(UTC))
 
-        A call left open by a dead process is over (its telephony went with
-        it): it is closed as ``failed`` and its lead counts the attempt, so a
-        restart never dials a lead twice for one attempt.
+    async def heartbeat(self) -> None:
+        async with self.db.transaction() as s:
+            await process_repo.beat(s, process_id=self.owner, now=datetime.now(UTC))
+
+    async def unregister_process(self) -> None:
+        async with self.db.transaction() as s:
+            await process_repo.unregister(s, process_id=self.owner)
+
+    async def recover(self, *, lease_s: float) -> tuple[int, int]:
+        """Close the calls and free the leads of processes that died; (calls, leads).
+
+        A process is dead when its heartbeat is older than ``lease_s`` (or it
+        never registered: a crash before this schema). Live ones, this one
+        and any other on the database, keep everything they hold. A call
+        left open by a dead process is over (its telephony went with it): it
+        is closed as ``failed`` and its lead counts the attempt, so a restart
+        never dials a lead twice for one attempt. Safe to run at any time and
+        from several processes at once: a call is closed once.
         """
         now = datetime.now(UTC)
+        cutoff = now - timedelta(seconds=lease_s)
+        closed = 0
         async with self.db.transaction() as s:
+            live = await process_repo.live_ids(s, since=cutoff)
+            live.add(self.owner)
             for call in await call_repo.open_calls(s):
-                record = CallRecord(
-                    id=call.id,
-                    campaign_id=call.campaign_id,
-                    lead_id=call.lead_id,
-                    phone=call.phone,
-                    agent_id=call.agent_id,
-                    outcome=call.outcome or CallOutcome.FAILED,
-                    abandoned=call.abandoned,
-                    dialed_at=call.dialed_at.timestamp(),
-                    answered_at=call.answered_at.timestamp() if call.answered_at else None,
-                    bridged_at=call.bridged_at.timestamp() if call.bridged_at else None,
-                    ended_at=now.timestamp(),
-                    disposition=call.disposition,
-                )
-                await call_repo.update_call(s, record=record, clock=_WallClock(lambda t: t))
+                if call.placed_by in live:
+                    continue
+                if not await call_repo.close_orphan(s, call_id=call.id, ended_at=now):
+                    continue  # another process closed it first
+                closed += 1
                 await lead_repo.finish_attempt(
                     s,
                     lead_id=call.lead_id,
@@ -133,12 +144,9 @@ class RuntimeStore:
                     next_status=LeadStatus.RETRY,
                     next_attempt_at=now,
                 )
-            # Whatever is still claimed belongs to no live process here.
-            await s.execute(
-                update(LeadRow)
-                .where(LeadRow.status == LeadStatus.IN_PROGRESS.value)
-                .values(status=LeadStatus.RETRY.value, claimed_by=None, claimed_at=None)
-            )
+            freed = await lead_repo.release_orphans(s, live=live)
+            await process_repo.forget_dead(s, before=cutoff)
+        return closed, freed
 
     async def release_claims(self) -> None:
         async with self.db.transaction() as s:

@@ -17,7 +17,16 @@ rows. Every datetime in and out is timezone-aware UTC.
 
 from __future__ import annotations
 
-from dialer.storage import agents, calls, campaigns, dnc, dnc_registry, leads, settings_kv
+from dialer.storage import (
+    agents,
+    calls,
+    campaigns,
+    dnc,
+    dnc_registry,
+    leads,
+    processes,
+    settings_kv,
+)
 from dialer.storage.database import Database, create_engine, normalize_url
 from dialer.storage.migrate import current_revision, head_revision, upgrade, upgrade_async
 from dialer.storage.records import (
@@ -63,6 +72,7 @@ __all__ = [
     "head_revision",
     "leads",
     "normalize_url",
+    "processes",
     "settings_kv",
     "upgrade",
     "upgrade_async",

@@ -287,6 +287,23 @@ async def open_calls(
     return [_to_record(row) for row in await session.execute(stmt)]
 
 
+async def close_orphan(session: AsyncSession, /, *, call_id: str, ended_at: datetime) -> bool:
+    """End a call its dead process left open, as ``failed`` unless it had an outcome.
+
+    False if it was closed already (by another process recovering it too).
+    """
+    stmt = (
+        update(_CALLS)
+        .where(_CALLS.c.id == call_id, _CALLS.c.ended_at.is_(None))
+        .values(
+            ended_at=as_utc(ended_at, "ended_at"),
+            outcome=func.coalesce(_CALLS.c.outcome, CallOutcome.FAILED.value),
+        )
+        .returning(_CALLS.c.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
 def _human() -> Any:
     return func.coalesce(
         func.sum(case((_CALLS.c.outcome == CallOutcome.HUMAN.value, 1), else_=0)), 0

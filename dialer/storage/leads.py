@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -380,6 +380,18 @@ async def _locked_row(session: AsyncSession, lead_id: str) -> LeadRow:
     if row is None:
         raise NotFound("lead", lead_id)
     return row
+
+
+async def release_orphans(session: AsyncSession, /, *, live: Collection[str]) -> int:
+    """Hand back as ``retry`` the leads claimed by no process in ``live``; how many."""
+    stmt = (
+        update(_LEADS)
+        .where(_LEADS.c.status == LeadStatus.IN_PROGRESS.value)
+        .where(or_(_LEADS.c.claimed_by.is_(None), _LEADS.c.claimed_by.not_in(list(live))))
+        .values(status=LeadStatus.RETRY.value, claimed_by=None, claimed_at=None)
+    )
+    result = await session.execute(stmt.returning(_LEADS.c.id))
+    return len(result.all())
 
 
 async def finish_attempt(

@@ -30,6 +30,7 @@ __all__ = [
     "DncRegistryChunkRow",
     "DncRegistryLoadRow",
     "LeadRow",
+    "ProcessRow",
     "SettingRow",
     "SkippedDialRow",
     "UTCDateTime",
@@ -343,3 +344,19 @@ class SettingRow(Base):
 
     key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     value: Mapped[str] = mapped_column(sa.Text)
+
+
+class ProcessRow(Base):
+    """A service process on this database, alive while its heartbeat is fresh.
+
+    What a process holds (claimed leads, open calls) is taken back only once
+    it has stopped beating: never from a live one (a second process, the new
+    one of a rolling restart).
+    """
+
+    __tablename__ = "service_processes"
+    __table_args__ = (sa.Index("ix_service_processes_heartbeat_at", "heartbeat_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]

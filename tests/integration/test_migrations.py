@@ -39,6 +39,7 @@ TABLES = {
     "dnc_registry_chunks",
     "dnc_registry_loads",
     "leads",
+    "service_processes",
     "settings_kv",
 }
 
