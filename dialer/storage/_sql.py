@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.errors import InvalidInput
 
-__all__ = ["E164", "check_phone", "chunked", "dialect_name", "new_id", "upsert_insert"]
+__all__ = [
+    "E164",
+    "check_phone",
+    "chunked",
+    "dialect_name",
+    "new_id",
+    "upsert_insert",
+    "upsert_insert_for",
+]
 
 T = TypeVar("T")
 
@@ -39,12 +47,16 @@ def upsert_insert(session: AsyncSession, table: Table) -> Any:
     Typed ``Any``: the two dialects' ``Insert`` classes share those methods
     but no base class that declares them.
     """
-    name = dialect_name(session)
-    if name == "postgresql":
+    return upsert_insert_for(dialect_name(session), table)
+
+
+def upsert_insert_for(dialect: str, table: Table) -> Any:
+    """:func:`upsert_insert` by the dialect's name, for statements built once."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
-    if name == "sqlite":
+    if dialect == "sqlite":
         return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database dialect {name!r}")
+    raise RuntimeError(f"unsupported database dialect {dialect!r}")
 
 
 def chunked(items: Sequence[T], size: int = BATCH_ROWS) -> Iterator[Sequence[T]]:
