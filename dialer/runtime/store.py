@@ -131,9 +131,9 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             live = await process_repo.live_ids(s, since=cutoff)
             live.add(self.owner)
-            for call in await call_repo.open_calls(s):
-                if call.placed_by in live:
-                    continue
+            # Live processes' calls stay in the database: at a thousand
+            # agents that is a thousand rows every heartbeat otherwise.
+            for call in await call_repo.open_calls(s, not_placed_by=live):
                 if not await call_repo.close_orphan(s, call_id=call.id, ended_at=now):
                     continue  # another process closed it first
                 closed += 1

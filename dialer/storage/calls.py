@@ -12,6 +12,7 @@ import base64
 import binascii
 import functools
 import json
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -291,12 +292,24 @@ async def list_calls(
 
 
 async def open_calls(
-    session: AsyncSession, /, *, placed_by: str | None = None, campaign_id: str | None = None
+    session: AsyncSession,
+    /,
+    *,
+    placed_by: str | None = None,
+    campaign_id: str | None = None,
+    not_placed_by: Collection[str] = (),
 ) -> list[StoredCall]:
-    """Calls with no ``ended_at`` yet (for reconciliation after a crash), oldest first."""
+    """Calls with no ``ended_at`` yet (for reconciliation after a crash), oldest first.
+
+    ``not_placed_by`` leaves out the calls of those processes (the live ones).
+    """
     stmt = select(_CALLS).where(_CALLS.c.ended_at.is_(None))
     if placed_by is not None:
         stmt = stmt.where(_CALLS.c.placed_by == placed_by)
+    if not_placed_by:
+        stmt = stmt.where(
+            or_(_CALLS.c.placed_by.is_(None), _CALLS.c.placed_by.not_in(list(not_placed_by)))
+        )
     if campaign_id is not None:
         stmt = stmt.where(_CALLS.c.campaign_id == campaign_id)
     stmt = stmt.order_by(_CALLS.c.dialed_at, _CALLS.c.id)
