@@ -168,7 +168,6 @@ class _Run:
         "next_decision_at",
         "observes",
         "pacer",
-        "removed",
         "settings",
         "verified_humans",
         "verified_machines",
@@ -206,8 +205,6 @@ class _Run:
         self.blocked_reason: str | None = None
         self.version: float | None = None  # when the settings held were stored
         self.next_decision_at: float | None = None
-        # Removed while calls were live: kept, stopped, until the last ends.
-        self.removed = False
 
     def set_pacer(self, pacer: Pacer) -> None:
         self.pacer = pacer
@@ -246,6 +243,8 @@ class DialerCore:
         self._agents: dict[str, Agent] = {}
         self._ready: dict[str, Agent] = {}  # insertion order = longest ready first
         self._calls: dict[str, Call] = {}  # live calls, and ended ones awaiting disposition
+        # Campaigns removed while calls were live: kept, stopped, until the last ends.
+        self._removing: set[str] = set()
         # Each logged-in agent's NotifyAgentState for every state, by state index:
         # commands are immutable values, so one made at log-in serves every
         # transition (an agent changes state several times per call).
@@ -514,7 +513,7 @@ class DialerCore:
             # Its calls still ring, talk or wait for a disposition, and each
             # needs the campaign's settings to end properly: stop dialing
             # now, forget the campaign when the last of them is finished.
-            run.removed = True
+            self._removing.add(ev.campaign_id)
             run.settings = replace(run.settings, state=RunState.STOPPED)
             run.next_decision_at = None
             run.hopper.clear()
@@ -878,9 +877,12 @@ class DialerCore:
         self._forget_if_removed(call.campaign_id)
 
     def _forget_if_removed(self, campaign_id: str) -> None:
-        run = self._runs.get(campaign_id)
-        if run is not None and run.removed and not self._has_calls(campaign_id):
+        # Once per call ended: the common case (nothing removed) is one test.
+        if not self._removing or campaign_id not in self._removing:
+            return
+        if not self._has_calls(campaign_id):
             del self._runs[campaign_id]
+            self._removing.discard(campaign_id)
 
     # --------------------------------------------------------------- pacing
     def _on_tick(self, ev: Tick) -> None:
