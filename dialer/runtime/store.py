@@ -306,7 +306,7 @@ class RuntimeStore:
     async def call_updated(
         self, s: AsyncSession, record: CallRecord, to_wall: Callable[[float], float]
     ) -> None:
-        await call_repo.update_call(s, record=record, clock=_WallClock(to_wall), amd=record.amd)
+        await call_repo.write_call(s, record=record, clock=_WallClock(to_wall), amd=record.amd)
 
     async def call_finished(self, s: AsyncSession, record: CallRecord) -> None:
         """The attempt is over: where its lead goes next."""

@@ -38,6 +38,7 @@ __all__ = [
     "record_call_placed",
     "set_disposition",
     "update_call",
+    "write_call",
 ]
 
 _CALLS = cast(Table, CallRow.__table__)
@@ -138,7 +139,34 @@ async def update_call(
     to a machine). ``dialed_at`` keeps the write-ahead value. ``amd`` is the
     detector's verdict (``"human"``, ``"machine"``, ...), if any.
     """
-    excluded_row: dict[str, Any] = {
+    stmt = _upsert_call(dialect_name(session), returning=True)
+    try:
+        row = (await session.execute(stmt, _call_row(record, clock, amd, placed_by))).one()
+    except IntegrityError as exc:
+        raise NotFound("campaign or lead", (record.campaign_id, record.lead_id)) from exc
+    return _to_record(row)
+
+
+async def write_call(
+    session: AsyncSession,
+    /,
+    *,
+    record: CallRecord,
+    clock: Clock,
+    amd: str | None = None,
+) -> None:
+    """:func:`update_call` for the write-behind path: the same write, nothing read back."""
+    stmt = _upsert_call(dialect_name(session), returning=False)
+    try:
+        await session.execute(stmt, _call_row(record, clock, amd, None))
+    except IntegrityError as exc:
+        raise NotFound("campaign or lead", (record.campaign_id, record.lead_id)) from exc
+
+
+def _call_row(
+    record: CallRecord, clock: Clock, amd: str | None, placed_by: str | None
+) -> dict[str, Any]:
+    return {
         "id": record.id,
         "campaign_id": record.campaign_id,
         "lead_id": record.lead_id,
@@ -155,12 +183,6 @@ async def update_call(
         "amd": amd,
         "placed_by": placed_by,
     }
-    stmt = _upsert_call(dialect_name(session))
-    try:
-        row = (await session.execute(stmt, excluded_row)).one()
-    except IntegrityError as exc:
-        raise NotFound("campaign or lead", (record.campaign_id, record.lead_id)) from exc
-    return _to_record(row)
 
 
 # Columns a record that leaves them empty (None) does not overwrite.
@@ -178,7 +200,7 @@ _KEEP_IF_NONE = (
 
 
 @functools.cache
-def _upsert_call(dialect: str) -> Any:
+def _upsert_call(dialect: str, *, returning: bool) -> Any:
     """The upsert of :func:`update_call`, built once per backend.
 
     Several writes per call at a thousand agents: building it each time
@@ -191,7 +213,8 @@ def _upsert_call(dialect: str) -> Any:
         name: func.coalesce(stmt.excluded[name], _CALLS.c[name]) for name in _KEEP_IF_NONE
     }
     changes["abandoned"] = stmt.excluded.abandoned
-    return stmt.on_conflict_do_update(index_elements=["id"], set_=changes).returning(*_CALLS.c)
+    upsert = stmt.on_conflict_do_update(index_elements=["id"], set_=changes)
+    return upsert.returning(*_CALLS.c) if returning else upsert
 
 
 async def set_disposition(
