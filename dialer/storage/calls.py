@@ -139,12 +139,8 @@ async def update_call(
     to a machine). ``dialed_at`` keeps the write-ahead value. ``amd`` is the
     detector's verdict (``"human"``, ``"machine"``, ...), if any.
     """
-    stmt = _upsert_call(dialect_name(session), returning=True)
-    try:
-        row = (await session.execute(stmt, _call_row(record, clock, amd, placed_by))).one()
-    except IntegrityError as exc:
-        raise NotFound("campaign or lead", (record.campaign_id, record.lead_id)) from exc
-    return _to_record(row)
+    result = await _upsert(session, record, clock, amd, placed_by, returning=True)
+    return _to_record(result.one())
 
 
 async def write_call(
@@ -156,9 +152,21 @@ async def write_call(
     amd: str | None = None,
 ) -> None:
     """:func:`update_call` for the write-behind path: the same write, nothing read back."""
-    stmt = _upsert_call(dialect_name(session), returning=False)
+    await _upsert(session, record, clock, amd, None, returning=False)
+
+
+async def _upsert(
+    session: AsyncSession,
+    record: CallRecord,
+    clock: Clock,
+    amd: str | None,
+    placed_by: str | None,
+    *,
+    returning: bool,
+) -> Any:
+    stmt = _upsert_call(dialect_name(session), returning=returning)
     try:
-        await session.execute(stmt, _call_row(record, clock, amd, None))
+        return await session.execute(stmt, _call_row(record, clock, amd, placed_by))
     except IntegrityError as exc:
         raise NotFound("campaign or lead", (record.campaign_id, record.lead_id)) from exc
 

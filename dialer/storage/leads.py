@@ -354,18 +354,10 @@ async def release_leads(
     kept. A lead whose call was already placed has a call record: check the
     call log before dialing such a lead again.
     """
-    stmt = (
-        update(_LEADS)
-        .where(
-            _LEADS.c.claimed_by == owner,
-            _LEADS.c.status == LeadStatus.IN_PROGRESS.value,
-        )
-        .values(status=LeadStatus.RETRY.value, claimed_by=None, claimed_at=None)
-    )
+    where = [_LEADS.c.claimed_by == owner]
     if campaign_id is not None:
-        stmt = stmt.where(_LEADS.c.campaign_id == campaign_id)
-    result = await session.execute(stmt.returning(_LEADS.c.id))
-    return len(result.all())
+        where.append(_LEADS.c.campaign_id == campaign_id)
+    return await _release_claimed(session, *where)
 
 
 async def _locked_row(session: AsyncSession, lead_id: str) -> LeadRow:
@@ -384,14 +376,20 @@ async def _locked_row(session: AsyncSession, lead_id: str) -> LeadRow:
 
 async def release_orphans(session: AsyncSession, /, *, live: Collection[str]) -> int:
     """Hand back as ``retry`` the leads claimed by no process in ``live``; how many."""
+    return await _release_claimed(
+        session, or_(_LEADS.c.claimed_by.is_(None), _LEADS.c.claimed_by.not_in(list(live)))
+    )
+
+
+async def _release_claimed(session: AsyncSession, *where: Any) -> int:
+    """Claimed leads matching ``where`` back to ``retry``, unclaimed; how many."""
     stmt = (
         update(_LEADS)
-        .where(_LEADS.c.status == LeadStatus.IN_PROGRESS.value)
-        .where(or_(_LEADS.c.claimed_by.is_(None), _LEADS.c.claimed_by.not_in(list(live))))
+        .where(_LEADS.c.status == LeadStatus.IN_PROGRESS.value, *where)
         .values(status=LeadStatus.RETRY.value, claimed_by=None, claimed_at=None)
+        .returning(_LEADS.c.id)
     )
-    result = await session.execute(stmt.returning(_LEADS.c.id))
-    return len(result.all())
+    return len((await session.execute(stmt)).all())
 
 
 async def finish_attempt(
