@@ -32,6 +32,7 @@ __all__ = ["DemoFloor", "demo_numbers"]
 log = logging.getLogger(__name__)
 
 DEMO_CAMPAIGN = "Demo campaign"
+DEMO_REGISTRY = "demo registry"
 _REGIONS = ("US", "CA", "GB", "IE", "AU", "NZ", "JP", "IN", "ZA", "BR", "DE", "SG")
 
 
@@ -107,18 +108,24 @@ class DemoFloor:
         self.rng = random.Random(seed)
         self._tasks: list[asyncio.Task[None]] = []
 
+    async def _registry_is_ours(self) -> bool:
+        """Whether the us copy in force is the demo's own stand-in."""
+        current = await self.service.list_registry_loads("us", limit=1)
+        return bool(current) and current[0].name == DEMO_REGISTRY
+
     async def start(self) -> None:
         svc = self.service
         numbers = demo_numbers(2000, time.time())
         age = svc.registry_age_days("us")
-        if age is None or age > 1:
+        if age is None or (age > 1 and await self._registry_is_ours()):
             # A stand-in for the national registry (a real one comes from the
             # FTC's site, POST /api/v1/dnc/registry): a few of the demo's own
-            # numbers, so the lead load shows them scrubbed.
+            # numbers, so the lead load shows them scrubbed. A copy the user
+            # loaded is never replaced by it, stale or not.
             async def registry_file() -> AsyncIterator[bytes]:
                 yield "\n".join(numbers[:: len(numbers) // 20 or 1]).encode()
 
-            await svc.load_registry("us", registry_file(), name="demo registry")
+            await svc.load_registry("us", registry_file(), name=DEMO_REGISTRY)
         existing = [c for c in await svc.list_campaigns() if c.settings.name == DEMO_CAMPAIGN]
         if existing:
             campaign = existing[0]

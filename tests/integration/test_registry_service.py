@@ -275,3 +275,44 @@ async def test_each_registry_has_its_own_copy_and_age(service: DialerService) ->
         ("us", 1, False),
     ]
     assert [x.registry.value for x in await service.list_registry_loads("uk")] == ["uk"]
+
+
+async def test_the_demo_never_replaces_a_copy_the_user_loaded(db_url: str) -> None:
+    """--demo loads its stand-in registry only over nothing or over its own stale stand-in."""
+    stale = (datetime.now(UTC) - timedelta(days=40)).date()
+    first = new_service(db_url)
+    await first.start()
+    try:
+        user = [f"+1415555{i:04d}" for i in range(2000, 2100)]
+        await first.load_registry("us", pieces(registry_file(user), 4096), published_on=stale)
+    finally:
+        await first.stop()
+    demo = new_service(db_url, demo=True, demo_agents=1)
+    await demo.start()
+    try:
+        [current] = await demo.list_registry_loads("us", limit=1)
+        assert current.published_on == stale and current.count == 100
+        assert (await demo.lookup_dnc(user[0])).scopes == ("registry",)
+    finally:
+        await demo.stop()
+    # The demo's own stand-in, gone stale, is refreshed.
+    again = new_service(db_url)
+    await again.start()
+    try:
+        numbers = [f"+1415555{i:04d}" for i in range(3000, 3010)]
+        await again.load_registry(
+            "us",
+            pieces(registry_file(numbers)),
+            name="demo registry",
+            published_on=stale,
+            allow_shrink=True,
+        )
+    finally:
+        await again.stop()
+    demo = new_service(db_url, demo=True, demo_agents=1)
+    await demo.start()
+    try:
+        [current] = await demo.list_registry_loads("us", limit=1)
+        assert current.name == "demo registry" and current.published_on > stale
+    finally:
+        await demo.stop()
