@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -55,6 +55,7 @@ from dialer.ports import Telephony
 from dialer.runtime.hub import AgentHub
 from dialer.runtime.metrics import Metrics
 from dialer.runtime.writer import BatchWriter, WriteOp
+from dialer.storage.database import Statement
 
 __all__ = ["CoreDriver", "LeadStore", "ServiceClock"]
 
@@ -95,15 +96,15 @@ class LeadStore(Protocol):
         self, s: AsyncSession, cmd: PlaceCall, dialed_at_epoch: float, decision: str
     ) -> None: ...
 
-    async def call_updated(
-        self, s: AsyncSession, record: CallRecord, to_wall: Callable[[float], float]
-    ) -> None: ...
-
     async def call_finished(self, s: AsyncSession, record: CallRecord) -> None: ...
 
     async def lead_skipped(self, s: AsyncSession, cmd: SkipLead) -> None: ...
 
     async def run_batch(self, ops: list[WriteOp]) -> list[BaseException | None]: ...
+
+    def call_write(self, record: CallRecord, to_wall: Callable[[float], float]) -> Statement: ...
+
+    async def write_alone(self, ops: Sequence[Statement]) -> list[BaseException | None]: ...
 
 
 class CoreDriver:
@@ -123,7 +124,7 @@ class CoreDriver:
         self.hub = hub
         self.metrics = metrics
         self.clock = clock
-        self.writer = BatchWriter(store.run_batch)  # type: ignore[arg-type]
+        self.writer = BatchWriter(store.run_batch, write_alone=store.write_alone)  # type: ignore[arg-type]
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._claims: set[asyncio.Task[None]] = set()
@@ -387,7 +388,7 @@ class CoreDriver:
         to_wall = self.clock.wall_epoch
         # An offer to an agent: a person is waiting for the bridge that waits for this.
         urgent = offer and record.answered_at is not None and record.agent_id is not None
-        self._write(record.id, lambda s: self.store.call_updated(s, record, to_wall), urgent=urgent)
+        self._write(record.id, self.store.call_write(record, to_wall), urgent=urgent)
         if record.ended_at is None:
             return
         if (

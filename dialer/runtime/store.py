@@ -31,7 +31,7 @@ from dialer.storage import leads as lead_repo
 from dialer.storage import processes as process_repo
 from dialer.storage import retention as retention_repo
 from dialer.storage import skips as skip_repo
-from dialer.storage.database import Database
+from dialer.storage.database import Database, Statement
 from dialer.storage.migrate import upgrade_async
 from dialer.storage.models import DncEntryRow, LeadRow, SettingRow
 from dialer.storage.records import (
@@ -303,10 +303,11 @@ class RuntimeStore:
             placed_by=self.owner,
         )
 
-    async def call_updated(
-        self, s: AsyncSession, record: CallRecord, to_wall: Callable[[float], float]
-    ) -> None:
-        await call_repo.write_call(s, record=record, clock=_WallClock(to_wall), amd=record.amd)
+    def call_write(self, record: CallRecord, to_wall: Callable[[float], float]) -> Statement:
+        """The write of what ``record`` says now, nothing read back (see call_repo.call_write)."""
+        return call_repo.call_write(
+            self.db.dialect, record=record, clock=_WallClock(to_wall), amd=record.amd
+        )
 
     async def call_finished(self, s: AsyncSession, record: CallRecord) -> None:
         """The attempt is over: where its lead goes next."""
@@ -343,28 +344,12 @@ class RuntimeStore:
     async def run_batch(
         self, ops: Sequence[Callable[[AsyncSession], Awaitable[None]]]
     ) -> list[BaseException | None]:
-        """Run ``ops`` in one transaction (one commit for many writes).
+        """Run ``ops`` in one transaction; alone each if that fails (Database.run_batch)."""
+        return await self.db.run_batch(ops)
 
-        If the batch fails, each op runs again in a transaction of its own, so
-        one bad write costs only itself; the result says, per op, what failed.
-        """
-        try:
-            async with self.db.transaction() as s:
-                for op in ops:
-                    await op(s)
-            return [None] * len(ops)
-        except Exception:
-            if len(ops) == 1:
-                raise
-        results: list[BaseException | None] = []
-        for op in ops:
-            try:
-                async with self.db.transaction() as s:
-                    await op(s)
-                results.append(None)
-            except Exception as exc:
-                results.append(exc)
-        return results
+    async def write_alone(self, statements: Sequence[Statement]) -> list[BaseException | None]:
+        """Commit single-statement writes in one round trip (Database.write_alone)."""
+        return await self.db.write_alone(statements)
 
     async def set_disposition(
         self,

@@ -26,11 +26,13 @@ from dialer.clock import Clock
 from dialer.errors import ConflictError, InvalidInput, NotFound
 from dialer.storage._sql import dialect_name, upsert_insert, upsert_insert_for
 from dialer.storage._time import as_utc, optional_utc
+from dialer.storage.database import Statement
 from dialer.storage.models import CallRow
 from dialer.storage.records import AbandonmentCounts, CallPage, CampaignTotals, StoredCall
 
 __all__ = [
     "abandonment_counts",
+    "call_write",
     "campaign_totals",
     "get_call",
     "list_calls",
@@ -38,7 +40,6 @@ __all__ = [
     "record_call_placed",
     "set_disposition",
     "update_call",
-    "write_call",
 ]
 
 _CALLS = cast(Table, CallRow.__table__)
@@ -139,36 +140,29 @@ async def update_call(
     to a machine). ``dialed_at`` keeps the write-ahead value. ``amd`` is the
     detector's verdict (``"human"``, ``"machine"``, ...), if any.
     """
-    result = await _upsert(session, record, clock, amd, placed_by, returning=True)
+    stmt = _upsert_call(dialect_name(session), returning=True)
+    try:
+        result = await session.execute(stmt, _call_row(record, clock, amd, placed_by))
+    except IntegrityError as exc:
+        raise NotFound("campaign or lead", (record.campaign_id, record.lead_id)) from exc
     return _to_record(result.one())
 
 
-async def write_call(
-    session: AsyncSession,
+def call_write(
+    dialect: str,
     /,
     *,
     record: CallRecord,
     clock: Clock,
     amd: str | None = None,
-) -> None:
-    """:func:`update_call` for the write-behind path: the same write, nothing read back."""
-    await _upsert(session, record, clock, amd, None, returning=False)
+) -> Statement:
+    """:func:`update_call` for the write-behind path: the same write, nothing read back.
 
-
-async def _upsert(
-    session: AsyncSession,
-    record: CallRecord,
-    clock: Clock,
-    amd: str | None,
-    placed_by: str | None,
-    *,
-    returning: bool,
-) -> Any:
-    stmt = _upsert_call(dialect_name(session), returning=returning)
-    try:
-        return await session.execute(stmt, _call_row(record, clock, amd, placed_by))
-    except IntegrityError as exc:
-        raise NotFound("campaign or lead", (record.campaign_id, record.lead_id)) from exc
+    A :class:`Statement`, so the offer's write can be pipelined with others
+    (``Database.write_alone``). A missing campaign or lead fails it with the
+    database's ``IntegrityError``.
+    """
+    return Statement(_upsert_call(dialect, returning=False), _call_row(record, clock, amd, None))
 
 
 def _call_row(

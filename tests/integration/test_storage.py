@@ -652,7 +652,7 @@ async def test_call_written_ahead_then_updated(db: Database) -> None:
     # The write-behind twin writes the same, keeps the same, reads nothing back.
     late = dataclasses.replace(ended, outcome=CallOutcome.MACHINE, bridged_at=None)
     async with db.transaction() as s:
-        assert await calls.write_call(s, record=late, clock=clock) is None
+        await calls.call_write(db.dialect, record=late, clock=clock)(s)
         read = await calls.get_call(s, call_id=call_id)
     assert read.outcome is CallOutcome.MACHINE
     assert read.bridged_at == T0 + timedelta(seconds=6.5)  # kept, not erased

@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import text
+
 from dialer.runtime.writer import BatchWriter, WriteOp
+from dialer.storage.database import Statement
 
 
 class SlowDatabase:
@@ -77,5 +80,75 @@ async def test_a_failed_batch_fails_only_its_own_writes() -> None:
         results = await asyncio.gather(bad, good, return_exceptions=True)
         assert isinstance(results[0], ValueError) and results[1] is None
         await writer.flush()
+    finally:
+        await writer.stop()
+
+
+class AloneDatabase(SlowDatabase):
+    """Also commits statements without a transaction; remembers which way each batch went."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.ways: list[str] = []
+        self.fail: set[str] = set()
+
+    async def run_batch(self, ops: Sequence[WriteOp]) -> list[BaseException | None]:
+        self.ways.append(f"transaction of {len(ops)}")
+        await asyncio.sleep(self.delay)
+        for op in ops:
+            if isinstance(op, Statement):
+                self.committed.append(op.params["name"])
+            else:
+                await op(None)  # type: ignore[arg-type]
+        return [None] * len(ops)
+
+    async def write_alone(self, statements: Sequence[Statement]) -> list[BaseException | None]:
+        self.ways.append(f"alone {len(statements)}")
+        await asyncio.sleep(self.delay)
+        results: list[BaseException | None] = []
+        for one in statements:
+            name = one.params["name"]
+            if name in self.fail:
+                results.append(ValueError(name))
+            else:
+                self.committed.append(name)
+                results.append(None)
+        return results
+
+
+def statement(name: str) -> Statement:
+    return Statement(text("SELECT :name"), {"name": name})
+
+
+async def test_urgent_statements_go_without_a_transaction_and_everything_else_in_one() -> None:
+    db = AloneDatabase(0.02)
+    writer = BatchWriter(db.run_batch, write_alone=db.write_alone)
+    writer.start()
+    try:
+        # The main lane batches statements too: one commit for many writes.
+        await writer.submit(statement("placed"), key="c1")
+        assert db.ways == ["transaction of 1"]
+        await writer.submit(statement("offer"), key="c1", urgent=True)
+        assert db.ways[-1] == "alone 1"
+        # Queued together, offers go together; a failure is its own.
+        db.fail.add("offer-a")
+        first = writer.submit(statement("offer-0"), key="c0", urgent=True)
+        await asyncio.sleep(0.005)  # in flight: the next two queue behind it
+        a = writer.submit(statement("offer-a"), key="c2", urgent=True)
+        b = writer.submit(statement("offer-b"), key="c3", urgent=True)
+        results = await asyncio.gather(first, a, b, return_exceptions=True)
+        assert results[0] is None and isinstance(results[1], ValueError) and results[2] is None
+        assert db.ways[-2:] == ["alone 1", "alone 2"]
+        # An urgent write that is not a statement takes a transaction, and so
+        # does a statement that shares its batch.
+        c = writer.submit(write(db, "finish"), key="c4", urgent=True)
+        await asyncio.sleep(0.005)
+        d = writer.submit(write(db, "other"), key="c5", urgent=True)
+        e = writer.submit(statement("offer-e"), key="c6", urgent=True)
+        await asyncio.gather(c, d, e)
+        assert db.ways[-2:] == ["transaction of 1", "transaction of 2"]
+        assert db.committed == [
+            "placed", "offer", "offer-0", "offer-b", "finish", "other", "offer-e"
+        ]  # fmt: skip
     finally:
         await writer.stop()

@@ -1,0 +1,95 @@
+"""``Database.write_alone``: the offers' writes, committed without a transaction round them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from dialer.storage import Database, upgrade_async
+from dialer.storage.database import Statement
+from dialer.storage.settings_kv import get_setting
+
+# An idempotent upsert, built once: statements of a run share their ``sql``.
+PUT = text(
+    "INSERT INTO settings_kv (key, value) VALUES (:key, :value) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+# The same, storing the id of the transaction it ran in.
+PUT_TXID = text(
+    "INSERT INTO settings_kv (key, value) VALUES (:key, txid_current()::text) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+WHOAMI = text(
+    "INSERT INTO settings_kv (key, value) VALUES ('pid', pg_backend_pid()::text) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+
+def put(key: str, value: Any) -> Statement:
+    return Statement(PUT, {"key": key, "value": value})
+
+
+async def stored(db: Database, key: str) -> str | None:
+    async with db.session() as s:  # another connection: only what is committed
+        return await get_setting(s, key=key)
+
+
+@pytest.fixture
+async def pg(postgres_url: str) -> AsyncIterator[Database]:
+    await upgrade_async(postgres_url)
+    database = Database(postgres_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def test_statements_written_alone_are_committed(db: Database) -> None:
+    results = await db.write_alone([put("a", "1"), put("b", "2"), put("a", "3")])
+    assert results == [None, None, None]
+    assert await stored(db, "a") == "3"  # in order
+    assert await stored(db, "b") == "2"
+
+
+async def test_a_bad_statement_fails_alone_and_the_rest_lands(db: Database) -> None:
+    results = await db.write_alone([put("a", "1"), put("b", None), put("c", "3")])  # NOT NULL
+    assert results[0] is None and results[2] is None
+    assert results[1] is not None and "null" in str(results[1]).lower()
+    assert (await stored(db, "a"), await stored(db, "b"), await stored(db, "c")) == ("1", None, "3")
+    assert await db.write_alone([put("d", "4")]) == [None]  # and the next write goes on
+    assert await stored(db, "d") == "4"
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_a_run_is_pipelined_in_one_implicit_transaction(pg: Database) -> None:
+    # No BEGIN and COMMIT round trips, yet a run is atomic: asyncpg sends the
+    # whole run before one Sync, which the server runs as one transaction.
+    await pg.write_alone([Statement(PUT_TXID, {"key": "x"}), Statement(PUT_TXID, {"key": "y"})])
+    x, y = await stored(pg, "x"), await stored(pg, "y")
+    assert x is not None and x == y
+    await pg.write_alone([Statement(PUT_TXID, {"key": "z"})])
+    assert await stored(pg, "z") != x
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_a_lost_connection_is_replaced_and_the_write_lands(
+    pg: Database,
+) -> None:
+    await pg.write_alone([Statement(WHOAMI, {})])
+    first = await stored(pg, "pid")
+    await pg.write_alone([Statement(WHOAMI, {})])
+    assert await stored(pg, "pid") == first  # one connection, kept for these writes
+    async with pg.engine.connect() as conn:  # the server drops it (a restart, a proxy)
+        await conn.execute(text(f"SELECT pg_terminate_backend({first})"))
+    assert await pg.write_alone([put("k", "landed"), Statement(WHOAMI, {})]) == [None, None]
+    assert await stored(pg, "k") == "landed"
+    second = await stored(pg, "pid")
+    assert second != first
+    await pg.write_alone([Statement(WHOAMI, {})])  # and a new one is kept from then on
+    third = await stored(pg, "pid")
+    assert third not in (first, None)
+    await pg.write_alone([Statement(WHOAMI, {})])
+    assert await stored(pg, "pid") == third
