@@ -45,13 +45,15 @@ class Registry(enum.StrEnum):
     CA = "ca"  # Canada's National Do Not Call List (CRTC)
 
 
-# The country code a 10-digit line gets. The NANP registries publish numbers
-# without it; a 10-digit line in a UK file is not a NANP number, and guessing
-# it were would block the wrong person and miss the right one.
+# The country code a registry's national lines get (registry_file knows the
+# national form of each). The NANP registries publish ten digits; the TPS
+# publishes numbers with the UK trunk 0. A 10-digit line is a NANP number in a
+# US file and a UK one in a TPS file: read it as the other would block the
+# wrong person and miss the right one.
 NATIONAL_COUNTRY_CODE: Final[dict[Registry, int | None]] = {
     Registry.US: 1,
     Registry.CA: 1,
-    Registry.UK: None,
+    Registry.UK: 44,
 }
 
 

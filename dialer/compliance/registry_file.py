@@ -1,8 +1,10 @@
 """National do-not-call registry files: vectorised parsing into sorted int64 arrays.
 
-Registry files are one number per line: 10-digit NANP numbers as the US and
-Canadian registries publish them (a country code is added), or E.164
-(``+`` and up to 15 digits). Blank lines, surrounding spaces, CRLF, a byte
+Registry files are one number per line: national numbers as the registries
+publish them (10-digit NANP numbers for the US and Canadian registries; UK
+numbers with their trunk ``0``, ``01632 960000``'s 11 digits or a 10-digit
+one, for the TPS), to which the country code is added, or E.164 (``+`` and
+up to 15 digits). Blank lines, surrounding spaces, CRLF, a byte
 order mark and one header line are tolerated; any other line is reported
 with its line number and why, and the rest of the file loads.
 
@@ -50,6 +52,9 @@ _TWO: Final = ord("2")
 _BOM: Final = b"\xef\xbb\xbf"
 _TEN_ONES: Final = 1_111_111_111  # sum of 10**k, k < 10: the ASCII '0's in a value
 _NATIONAL_SPAN: Final = 10**10
+# The national forms known (``national_country_code``); any other code takes E.164 only.
+_NANP: Final = 1  # ten digits, area and exchange codes from 2
+_UK: Final = 44  # the trunk 0, then 9 or 10 digits not starting with 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,15 @@ def classify_line(raw: bytes, national_country_code: int | None = 1) -> int | st
         if count < 2 or count > MAX_DIGITS:
             return f"{count} digits after '+': E.164 has 2 to {MAX_DIGITS}"
         return int(digits)
-    if national_country_code is None:
+    if national_country_code == _UK:
+        if digits[0] != _ZERO:
+            return "UK national numbers start with the trunk 0 (or give E.164: '+44...')"
+        if count not in (10, 11):
+            return f"{count} digits: expected a UK national number (0 and 9 or 10 digits) or E.164"
+        if digits[1] == _ZERO:
+            return "UK numbers after the trunk 0 do not start with 0"
+        return int(_UK * 10 ** (count - 1)) + int(digits)
+    if national_country_code != _NANP:
         return "not E.164: this registry's numbers need a '+' and the country code"
     if count != 10:
         return f"{count} digits: expected 10 (a NANP number) or E.164 ('+' and country code)"
@@ -353,8 +366,8 @@ def _fixed_width(buf: _Bytes, cc: int | None) -> Int64Array | None:
     if plus:
         if not (2 <= count <= MAX_DIGITS):
             return None
-    elif cc is None or count != 10:
-        return None
+    elif cc != _NANP or count != 10:
+        return None  # UK national lines come in two widths: the general path
     rows = buf.reshape(-1, width)
     if not (rows[:, -1] == _NL).all():
         return None
@@ -429,11 +442,16 @@ def _parse_lines(buf: _Bytes, cc: int | None) -> _Lines:
     clean = (ndig >= 1) & (not_digit[last + 1] == not_digit[np.minimum(dstart, last + 1)])
     lead = buf[dstart]  # within the block: every line ends in a newline
     e164 = clean & plus & (ndig >= 2) & (ndig <= MAX_DIGITS) & (lead != _ZERO)
-    if cc is None:
-        national = np.zeros_like(e164)
-    else:
+    if cc == _NANP:
         exchange = buf[np.where(ndig == 10, dstart + 3, dstart)]
         national = clean & ~plus & (ndig == 10) & (lead >= _TWO) & (exchange >= _TWO)
+    elif cc == _UK:
+        after_trunk = buf[np.where(ndig >= 2, dstart + 1, dstart)]
+        national = (
+            clean & ~plus & ((ndig == 10) | (ndig == 11)) & (lead == _ZERO) & (after_trunk != _ZERO)
+        )
+    else:
+        national = np.zeros_like(e164)
     good = e164 | national
     good_rows = np.flatnonzero(good)
     values = np.zeros(good_rows.size, dtype=np.int64)
@@ -452,8 +470,12 @@ def _parse_lines(buf: _Bytes, cc: int | None) -> _Lines:
         if not active.size:
             break
         values[active] = values[active] * 10 + buf[starts_good[active] + k] - _ZERO
-    if cc is not None:
+    if cc == _NANP:
         values[national[good_rows]] += cc * _NATIONAL_SPAN
+    elif cc == _UK:
+        # The trunk 0 added nothing: the country code goes before the rest.
+        rows = national[good_rows]
+        values[rows] += cc * np.power(10, ndig_good[rows] - 1, dtype=np.int64)
     return _Lines(
         line_count=int(ends.size),
         starts=starts,

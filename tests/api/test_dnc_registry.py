@@ -171,11 +171,17 @@ async def test_a_file_with_no_numbers_is_422_and_the_copy_stays(
     assert len((await client.get(URL)).json()) == 1
 
 
-async def test_ten_digit_lines_are_refused_for_the_uk(client: httpx.AsyncClient) -> None:
-    response = await upload(client, "+442079460000\n2079460000\n", registry="uk")
+async def test_the_uk_registry_takes_tps_national_numbers_not_nanp_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    # The TPS publishes numbers with the trunk 0; a 10-digit NANP line is not one.
+    response = await upload(client, "+442079460000\n02079460001\n2079460000\n", registry="uk")
     assert response.status_code == 201
     body = response.json()
-    assert body["count"] == 1 and body["rejected"][0]["row"] == 2
+    assert body["count"] == 2 and [r["row"] for r in body["rejected"]] == [3]
+    assert "trunk 0" in body["rejected"][0]["reason"]
+    assert (await client.get("/api/v1/dnc/+442079460001")).json()["listed"] is True
+    assert (await client.get("/api/v1/dnc/+12079460000")).json()["listed"] is False
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])

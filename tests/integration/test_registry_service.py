@@ -241,7 +241,7 @@ async def test_bad_loads_change_nothing(service: DialerService) -> None:
         ({"registry": "us", "name": " "}, b"4155550100\n", "name"),
         ({"registry": "us"}, b"", "body"),
         ({"registry": "us"}, b"phone\nnope\n\n", "body"),
-        # The UK registry takes E.164 only: a 10-digit line is not a NANP number there.
+        # A 10-digit NANP line is not a UK number: the TPS's have the trunk 0.
         ({"registry": "uk"}, b"2079460000\n", "body"),
     ]
     for kwargs, data, field in cases:

@@ -140,10 +140,12 @@ _national = st.builds(
     st.integers(200, 999),
     st.integers(0, 9999),
 )
+# TPS lines, and near misses (a 0 after the trunk, 12 digits).
+_uk = st.from_regex(rb"\A0[0-9]{9,11}\Z")
 _e164 = st.from_regex(rb"\A\+[1-9][0-9]{1,14}\Z")
 _noise = st.binary(max_size=20).map(lambda b: b.replace(b"\n", b""))
 _near = st.text("0123456789+ \t\r-a", max_size=18).map(str.encode)
-_line = st.one_of(_national, _e164, _noise, _near, st.just(b""), st.just(b"phone"))
+_line = st.one_of(_national, _uk, _e164, _noise, _near, st.just(b""), st.just(b"phone"))
 
 
 def _reference(data: bytes, cc: int | None) -> tuple[set[int], list[int], str | None]:
@@ -178,7 +180,7 @@ def _reference(data: bytes, cc: int | None) -> tuple[set[int], list[int], str | 
     st.sampled_from([b"\n", b"\r\n"]),
     st.booleans(),
     st.lists(st.integers(1, 50), max_size=8),
-    st.sampled_from([1, None]),
+    st.sampled_from([1, 44, None]),
 )
 def test_the_parser_agrees_with_the_line_by_line_reference(
     lines: list[bytes], newline: bytes, trailing: bool, cuts: list[int], cc: int | None
@@ -198,6 +200,25 @@ def test_the_parser_agrees_with_the_line_by_line_reference(
     assert parsed.bad_count == len(bad)
     assert parsed.header == (header[:39] + "…" if header and len(header) > 40 else header)
     assert all(b.reason and not b.reason.isdigit() for b in parsed.bad_lines)
+
+
+def test_uk_national_lines_get_44_after_their_trunk_zero() -> None:
+    data = b"01632960000\n0207946000\n+441632960001\n00123456789\n1632960000\n016329600001\n"
+    parsed = parse_registry(data, national_country_code=44)
+    assert numbers(parsed.numbers) == ["+44207946000", "+441632960000", "+441632960001"]
+    reasons = {b.line: b.reason for b in parsed.bad_lines}
+    assert set(reasons) == {4, 5, 6}
+    assert "do not start with 0" in reasons[4]  # a 0 after the trunk: international prefix
+    assert "trunk 0" in reasons[5]  # a NANP-looking line is not a UK number
+    assert "12 digits" in reasons[6]
+    # Fixed-width blocks of UK lines take the general path and give the same.
+    lines = b"".join(b"0%d\n" % (7_000_000_000 + i) for i in range(3000))
+    for block in (64, 1 << 20):
+        parser = RegistryParser(national_country_code=44, block_bytes=block)
+        parser.feed(lines)
+        got = parser.finish()
+        assert got.numbers[0] == 447_000_000_000 and got.numbers.size == 3000
+        assert got.bad_count == 0
 
 
 def test_classify_line_says_why() -> None:
