@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -q -n 2 -p no:cacheprovider
 # Lint only the directories that exist yet, so the targets work while the
 # tree is still being filled in.
 LINT_DIRS := $(wildcard dialer pacing simulator api tests benchmarks)
-TYPED_DIRS := $(wildcard dialer pacing)
+TYPED_DIRS := $(wildcard dialer pacing simulator api tests)
 
 .PHONY: help venv run test lint bench clean distclean
 

@@ -293,7 +293,7 @@ async def test_a_campaign_without_a_fresh_registry_copy_dials_nothing(
     await phone.say(type="ready")
 
     async def blocked() -> bool:
-        return (await service.campaign_stats(cid))["blocked_reason"] == "registry_missing:us"
+        return bool((await service.campaign_stats(cid))["blocked_reason"] == "registry_missing:us")
 
     await until(blocked)
     # A copy 40 days old is as good as none.
@@ -301,7 +301,7 @@ async def test_a_campaign_without_a_fresh_registry_copy_dials_nothing(
     await service.load_registry("us", _registry_body(numbers[:1]), published_on=stale)
 
     async def stale_now() -> bool:
-        return (await service.campaign_stats(cid))["blocked_reason"] == "registry_stale:us"
+        return bool((await service.campaign_stats(cid))["blocked_reason"] == "registry_stale:us")
 
     await until(stale_now)
     assert (await service.campaign_stats(cid))["dialed"] == 0

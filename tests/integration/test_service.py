@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from service_testing import Softphone, make_campaign
@@ -39,6 +40,7 @@ async def test_a_person_answers_reaches_the_agent_and_the_record_is_complete(
     await phone.say(type="disposition", call_id=call["call_id"], code="sale", notes="yes")
     record = await service.get_call(call["call_id"])
     assert record.agent_id == agent.id and record.disposition == "sale"
+    assert record.answered_at and record.bridged_at and record.ended_at
     assert record.dialed_at <= record.answered_at <= record.bridged_at <= record.ended_at
     assert not record.abandoned
     stats = await service.campaign_stats(cid)
@@ -66,7 +68,7 @@ async def test_bad_lead_rows_are_rejected_with_their_row_and_the_rest_load(
 ) -> None:
     cid = await make_campaign(service)
     good = demo_numbers(3, time.time())
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"phone": good[0]},
         {"phone": "not a number"},
         {"phone": good[1], "timezone": "Mars/Olympus"},

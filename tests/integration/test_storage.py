@@ -13,6 +13,7 @@ import itertools
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect as sa_inspect
@@ -53,7 +54,7 @@ def unique_name(prefix: str = "campaign") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-async def new_campaign(db: Database, **fields: object) -> str:
+async def new_campaign(db: Database, **fields: Any) -> str:
     settings = CampaignSettings(id="", name=unique_name(), **fields)
     async with db.transaction() as s:
         return (await campaigns.create_campaign(s, settings=settings)).id
@@ -475,7 +476,7 @@ async def test_release_finish_and_status_changes(db: Database) -> None:
                 s, lead_id=c.id, outcome=None, next_status=LeadStatus.IN_PROGRESS
             )
         with pytest.raises(NotFound):
-            await leads.finish_attempt(s, lead_id="nope", outcome=None, next_status="done")
+            await leads.finish_attempt(s, lead_id="nope", outcome=None, next_status=LeadStatus.DONE)
         with pytest.raises(NotFound):
             await leads.get_lead(s, lead_id="nope")
         assert (await leads.get_lead(s, lead_id=c.id)).status is LeadStatus.IN_PROGRESS
@@ -663,7 +664,12 @@ async def test_call_errors(db: Database) -> None:
     cid = await new_campaign(db)
     lead_id = await _lead(db, cid)
     call_id = f"call-{uuid.uuid4()}"
-    args = {"campaign_id": cid, "lead_id": lead_id, "phone": "+15550000000", "dialed_at": T0}
+    args: dict[str, Any] = {
+        "campaign_id": cid,
+        "lead_id": lead_id,
+        "phone": "+15550000000",
+        "dialed_at": T0,
+    }
     async with db.transaction() as s:
         await calls.record_call_placed(s, call_id=call_id, **args)
     async with db.transaction() as s:

@@ -72,7 +72,7 @@ def renewal_reward_occupancy(data: dict[str, Any]) -> float:
     idle = (1 / p_c - 1) * ((pb + pi) * f + p_n * r) / (1 - p_c) + answered_delay
     h = ph / (ph + pm)
     cycle = idle + h * t + (1 - h) * m + w
-    return h * t / cycle
+    return float(h * t / cycle)
 
 
 def test_progressive_occupancy_matches_the_renewal_reward_closed_form() -> None:

@@ -233,7 +233,7 @@ def test_more_theta_never_dials_less() -> None:
     """The k-th call's chance of being unserved rises with k: a threshold picks a prefix."""
     pacer = warm_pacer()
     snap = snapshot(window_abandoned=0.0, agents_ready=3, agents_on_call=6)
-    counts = []
+    counts: list[int] = []
     for gain in (-1.5, -0.5, 0.0, 0.5, 1.5):
         pacer._log_gain = gain
         counts.append(pacer.decide(snap._replace(now_s=snap.now_s + len(counts))).calls)

@@ -67,7 +67,7 @@ def test_membership_of_what_is_not_a_number_is_false() -> None:
 
 def test_numbers_must_be_one_dimensional_int64() -> None:
     with pytest.raises(ValueError):
-        RegistryNumbers(np.array([1.0]))  # type: ignore[arg-type]
+        RegistryNumbers(np.array([1.0]))
 
 
 def _copy(registry: Registry, values: list[int], published_on: date) -> RegistryCopy:
