@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from service_testing import telephony
@@ -25,11 +26,25 @@ async def service(db_url: str) -> AsyncIterator[DialerService]:
         await svc.stop()
 
 
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(db_url)
-    database = Database(db_url)
+@asynccontextmanager
+async def migrated(url: str) -> AsyncIterator[Database]:
+    await upgrade_async(url)
+    database = Database(url)
     try:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """A migrated database on each backend in turn."""
+    async with migrated(db_url) as database:
+        yield database
+
+
+@pytest.fixture
+async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
+    """A migrated PostgreSQL database, for what only PostgreSQL does."""
+    async with migrated(postgres_url) as database:
+        yield database

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from dialer.storage import Database, upgrade_async
+from dialer.storage import Database
 from dialer.storage.database import Statement
 from dialer.storage.settings_kv import get_setting
 
@@ -37,16 +36,6 @@ async def stored(db: Database, key: str) -> str | None:
         return await get_setting(s, key=key)
 
 
-@pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(postgres_url)
-    database = Database(postgres_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
 async def test_statements_written_alone_are_committed(db: Database) -> None:
     results = await db.write_alone([put("a", "1"), put("b", "2"), put("a", "3")])
     assert results == [None, None, None]
@@ -64,32 +53,34 @@ async def test_a_bad_statement_fails_alone_and_the_rest_lands(db: Database) -> N
 
 
 @pytest.mark.postgres
-async def test_on_postgresql_a_run_is_pipelined_in_one_implicit_transaction(pg: Database) -> None:
+async def test_on_postgresql_a_run_is_pipelined_in_one_implicit_transaction(
+    pg_db: Database,
+) -> None:
     # No BEGIN and COMMIT round trips, yet a run is atomic: asyncpg sends the
     # whole run before one Sync, which the server runs as one transaction.
-    await pg.write_alone([Statement(PUT_TXID, {"key": "x"}), Statement(PUT_TXID, {"key": "y"})])
-    x, y = await stored(pg, "x"), await stored(pg, "y")
+    await pg_db.write_alone([Statement(PUT_TXID, {"key": "x"}), Statement(PUT_TXID, {"key": "y"})])
+    x, y = await stored(pg_db, "x"), await stored(pg_db, "y")
     assert x is not None and x == y
-    await pg.write_alone([Statement(PUT_TXID, {"key": "z"})])
-    assert await stored(pg, "z") != x
+    await pg_db.write_alone([Statement(PUT_TXID, {"key": "z"})])
+    assert await stored(pg_db, "z") != x
 
 
 @pytest.mark.postgres
 async def test_on_postgresql_a_lost_connection_is_replaced_and_the_write_lands(
-    pg: Database,
+    pg_db: Database,
 ) -> None:
-    await pg.write_alone([Statement(WHOAMI, {})])
-    first = await stored(pg, "pid")
-    await pg.write_alone([Statement(WHOAMI, {})])
-    assert await stored(pg, "pid") == first  # one connection, kept for these writes
-    async with pg.engine.connect() as conn:  # the server drops it (a restart, a proxy)
+    await pg_db.write_alone([Statement(WHOAMI, {})])
+    first = await stored(pg_db, "pid")
+    await pg_db.write_alone([Statement(WHOAMI, {})])
+    assert await stored(pg_db, "pid") == first  # one connection, kept for these writes
+    async with pg_db.engine.connect() as conn:  # the server drops it (a restart, a proxy)
         await conn.execute(text(f"SELECT pg_terminate_backend({first})"))
-    assert await pg.write_alone([put("k", "landed"), Statement(WHOAMI, {})]) == [None, None]
-    assert await stored(pg, "k") == "landed"
-    second = await stored(pg, "pid")
+    assert await pg_db.write_alone([put("k", "landed"), Statement(WHOAMI, {})]) == [None, None]
+    assert await stored(pg_db, "k") == "landed"
+    second = await stored(pg_db, "pid")
     assert second != first
-    await pg.write_alone([Statement(WHOAMI, {})])  # and a new one is kept from then on
-    third = await stored(pg, "pid")
+    await pg_db.write_alone([Statement(WHOAMI, {})])  # and a new one is kept from then on
+    third = await stored(pg_db, "pid")
     assert third not in (first, None)
-    await pg.write_alone([Statement(WHOAMI, {})])
-    assert await stored(pg, "pid") == third
+    await pg_db.write_alone([Statement(WHOAMI, {})])
+    assert await stored(pg_db, "pid") == third
