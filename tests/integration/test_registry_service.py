@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -43,14 +44,21 @@ def new_service(db_url: str, **overrides: Any) -> DialerService:
     return DialerService(settings, telephony=busy_lines())
 
 
-@pytest.fixture
-async def service(db_url: str) -> AsyncIterator[DialerService]:
-    svc = new_service(db_url)
+@asynccontextmanager
+async def running(db_url: str, **overrides: Any) -> AsyncIterator[DialerService]:
+    """A started service (one process), stopped on the way out."""
+    svc = new_service(db_url, **overrides)
     await svc.start()
     try:
         yield svc
     finally:
         await svc.stop()
+
+
+@pytest.fixture
+async def service(db_url: str) -> AsyncIterator[DialerService]:
+    async with running(db_url) as svc:
+        yield svc
 
 
 async def pieces(data: bytes, size: int = 7) -> AsyncIterator[bytes]:
@@ -146,29 +154,21 @@ async def _ignore(message: dict[str, Any]) -> None:
 
 
 async def test_a_restarted_service_still_blocks_the_copy(db_url: str) -> None:
-    first = new_service(db_url)
-    await first.start()
-    try:
+    async with running(db_url) as first:
         await first.load_registry("us", pieces(registry_file(US)), published_on=date(2026, 10, 1))
-    finally:
-        await first.stop()
-    again = new_service(db_url)
-    await again.start()
-    try:
+    async with running(db_url) as again:
         assert (await again.lookup_dnc(US[1])).registries == ("us",)
         cid = await make_campaign(again)
         assert (await again.add_leads(cid, [{"phone": p} for p in US])).dnc == 3
         noon = datetime(2026, 10, 11, 12, tzinfo=UTC).timestamp()
         assert again.registry_age_days("us", noon) == pytest.approx(10.5)
-    finally:
-        await again.stop()
 
 
 async def test_a_second_process_picks_up_a_new_copy(db_url: str) -> None:
-    one, two = new_service(db_url), new_service(db_url, registry_refresh_s=0.05)
-    await one.start()
-    await two.start()
-    try:
+    async with (
+        running(db_url) as one,
+        running(db_url, registry_refresh_s=0.05) as two,
+    ):
         await one.load_registry("us", pieces(registry_file(US[:1])))
         for _ in range(100):
             if (await two.lookup_dnc(US[0])).listed:
@@ -184,9 +184,6 @@ async def test_a_second_process_picks_up_a_new_copy(db_url: str) -> None:
         assert (await two.lookup_dnc(US[2])).listed
         assert not (await two.lookup_dnc(US[0])).listed
         assert await two.registries.refresh() == []  # nothing new: nothing read
-    finally:
-        await two.stop()
-        await one.stop()
 
 
 async def test_the_old_copy_blocks_until_the_new_one_commits(
@@ -280,25 +277,15 @@ async def test_each_registry_has_its_own_copy_and_age(service: DialerService) ->
 async def test_the_demo_never_replaces_a_copy_the_user_loaded(db_url: str) -> None:
     """--demo loads its stand-in registry only over nothing or over its own stale stand-in."""
     stale = (datetime.now(UTC) - timedelta(days=40)).date()
-    first = new_service(db_url)
-    await first.start()
-    try:
-        user = [f"+1415555{i:04d}" for i in range(2000, 2100)]
+    user = [f"+1415555{i:04d}" for i in range(2000, 2100)]
+    async with running(db_url) as first:
         await first.load_registry("us", pieces(registry_file(user), 4096), published_on=stale)
-    finally:
-        await first.stop()
-    demo = new_service(db_url, demo=True, demo_agents=1)
-    await demo.start()
-    try:
+    async with running(db_url, demo=True, demo_agents=1) as demo:
         [current] = await demo.list_registry_loads("us", limit=1)
         assert current.published_on == stale and current.count == 100
         assert (await demo.lookup_dnc(user[0])).scopes == ("registry",)
-    finally:
-        await demo.stop()
     # The demo's own stand-in, gone stale, is refreshed.
-    again = new_service(db_url)
-    await again.start()
-    try:
+    async with running(db_url) as again:
         numbers = [f"+1415555{i:04d}" for i in range(3000, 3010)]
         await again.load_registry(
             "us",
@@ -307,12 +294,6 @@ async def test_the_demo_never_replaces_a_copy_the_user_loaded(db_url: str) -> No
             published_on=stale,
             allow_shrink=True,
         )
-    finally:
-        await again.stop()
-    demo = new_service(db_url, demo=True, demo_agents=1)
-    await demo.start()
-    try:
+    async with running(db_url, demo=True, demo_agents=1) as demo:
         [current] = await demo.list_registry_loads("us", limit=1)
         assert current.name == "demo registry" and current.published_on > stale
-    finally:
-        await demo.stop()
