@@ -100,7 +100,7 @@ class LeadStore(Protocol):
 
     async def lead_skipped(self, s: AsyncSession, cmd: SkipLead) -> None: ...
 
-    async def run_batch(self, ops: list[WriteOp]) -> list[BaseException | None]: ...
+    async def run_batch(self, ops: Sequence[WriteOp]) -> list[BaseException | None]: ...
 
     def call_write(self, record: CallRecord, to_wall: Callable[[float], float]) -> Statement: ...
 
@@ -124,7 +124,7 @@ class CoreDriver:
         self.hub = hub
         self.metrics = metrics
         self.clock = clock
-        self.writer = BatchWriter(store.run_batch, write_alone=store.write_alone)  # type: ignore[arg-type]
+        self.writer = BatchWriter(store.run_batch, write_alone=store.write_alone)
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._claims: set[asyncio.Task[None]] = set()

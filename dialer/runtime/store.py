@@ -9,7 +9,7 @@ lead goes after each attempt.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -31,7 +31,7 @@ from dialer.storage import leads as lead_repo
 from dialer.storage import processes as process_repo
 from dialer.storage import retention as retention_repo
 from dialer.storage import skips as skip_repo
-from dialer.storage.database import Database, Statement
+from dialer.storage.database import Database, Statement, Write
 from dialer.storage.migrate import upgrade_async
 from dialer.storage.models import DncEntryRow, LeadRow, SettingRow
 from dialer.storage.records import (
@@ -341,9 +341,7 @@ class RuntimeStore:
                 callback_agent_id=callback_agent,
             )
 
-    async def run_batch(
-        self, ops: Sequence[Callable[[AsyncSession], Awaitable[None]]]
-    ) -> list[BaseException | None]:
+    async def run_batch(self, ops: Sequence[Write]) -> list[BaseException | None]:
         """Run ``ops`` in one transaction; alone each if that fails (Database.run_batch)."""
         return await self.db.run_batch(ops)
 

@@ -28,15 +28,13 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from dialer.storage.database import Statement
+from dialer.storage.database import Statement, Write
 
 __all__ = ["BatchWriter", "WriteOp"]
 
 log = logging.getLogger(__name__)
 
-WriteOp = Callable[[AsyncSession], Awaitable[None]]
+WriteOp = Write
 RunBatch = Callable[[Sequence[WriteOp]], Awaitable[list[BaseException | None]]]
 WriteAlone = Callable[[Sequence[Statement]], Awaitable[list[BaseException | None]]]
 _Item = tuple[WriteOp, asyncio.Future[None], str | None]

@@ -38,7 +38,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from dialer.errors import InvalidInput
 
-__all__ = ["Database", "Statement", "create_engine", "normalize_url"]
+__all__ = ["Database", "Statement", "Write", "create_engine", "normalize_url"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -70,6 +70,7 @@ class Statement:
         await session.execute(self.sql, self.params)
 
 
+#: A write: run inside the session's transaction (see :meth:`Database.run_batch`).
 Write = Callable[[AsyncSession], Awaitable[None]]
 
 
@@ -77,7 +78,7 @@ class _ConnectionLost(Exception):
     pass
 
 
-def _runs_of_one_statement(statements: Sequence[Statement]) -> list[Sequence[Statement]]:
+def _runs_of_one_statement(statements: Sequence[Statement]) -> list[list[Statement]]:
     """``statements`` cut, in order, into runs that share their ``sql``."""
     runs: list[list[Statement]] = []
     for one in statements:
@@ -85,7 +86,7 @@ def _runs_of_one_statement(statements: Sequence[Statement]) -> list[Sequence[Sta
             runs[-1].append(one)
         else:
             runs.append([one])
-    return list(runs)
+    return runs
 
 
 def normalize_url(url: str | URL) -> URL:
