@@ -60,6 +60,7 @@ from dialer.events import (
 )
 from dialer.pacers import make_pacer
 from dialer.ports import DialGate
+from dialer.roster import Roster
 from pacing.observations import AttemptResolved, HandlingEnded
 from pacing.snapshot import EMPTY, Pacer, PacingDecision, PacingSnapshot
 
@@ -241,6 +242,9 @@ class DialerCore:
         self._runs: dict[str, _Run] = {}
         self._counts: dict[str, list[int]] = {}
         self._agents: dict[str, Agent] = {}
+        # Agents' states and ages as arrays, for the campaigns whose pacer
+        # reads every agent's age (made at its first decision, then kept).
+        self._rosters: dict[str, Roster] = {}
         self._ready: dict[str, Agent] = {}  # insertion order = longest ready first
         self._calls: dict[str, Call] = {}  # live calls, and ended ones awaiting disposition
         # Campaigns removed while calls were live: kept, stopped, until the last ends.
@@ -465,6 +469,18 @@ class DialerCore:
             self._ready[agent.id] = agent
         elif before is _READY:
             del self._ready[agent.id]
+        rosters = self._rosters
+        if rosters:  # only with a predictive campaign
+            for cid in agent.campaign_ids:
+                roster = rosters.get(cid)
+                if roster is None:
+                    continue
+                if before is _LOGGED_OUT:
+                    roster.add(agent.id, a, agent.since)
+                elif after is _LOGGED_OUT:
+                    roster.remove(agent.id)
+                else:
+                    roster.set(agent.id, a, agent.since)
         self._out.append(self._notices[agent.id][a])
 
     def _record(self, call: Call) -> None:
@@ -1011,24 +1027,19 @@ class DialerCore:
         now = self._now
         cid = run.settings.id
         ringing = np.fromiter((now - c.dialed_at for c in run.dialing.values()), np.float64)
-        on_call: list[float] = []
-        wrap: list[float] = []
-        ready: list[float] = []
-        for agent in self._agents.values():
-            if cid not in agent.campaign_ids:
-                continue
-            st = agent.state
-            if st is _ON_CALL:
-                on_call.append(now - agent.since)
-            elif st is _WRAP_UP:
-                wrap.append(now - agent.since)
-            elif st is _READY:
-                ready.append(now - agent.since)
+        roster = self._rosters.get(cid)
+        if roster is None:
+            # From here on _set_agent keeps it; agents join it in the agent
+            # table's order, which is log-in order, as later ones will.
+            roster = self._rosters[cid] = Roster()
+            for agent in self._agents.values():
+                if cid in agent.campaign_ids:
+                    roster.add(agent.id, _STATE_INDEX[agent.state._value_], agent.since)
         return snap._replace(
             ringing_ages_s=ringing,
-            on_call_ages_s=np.asarray(on_call, np.float64),
-            wrap_up_ages_s=np.asarray(wrap, np.float64),
-            ready_ages_s=np.asarray(ready, np.float64),
+            on_call_ages_s=roster.ages(_I_ON_CALL, now),
+            wrap_up_ages_s=roster.ages(_I_WRAP, now),
+            ready_ages_s=roster.ages(_I_READY, now),
         )
 
     def _dial_next(self, campaign_id: str, run: _Run, agent: Agent | None) -> Call | None:

@@ -1,0 +1,162 @@
+"""The agents' age arrays the core keeps for the predictive pacer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialer.agents import AgentState
+from dialer.campaign import CampaignSettings, DialMode, RunState
+from dialer.clock import FixedOffsetClock
+from dialer.core import DialerCore
+from dialer.events import (
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentPaused,
+    AgentReady,
+    CampaignUpdated,
+    Tick,
+)
+from dialer.roster import Roster
+from pacing.observations import Observation
+from pacing.snapshot import PacingDecision, PacingSnapshot
+
+STATES = (0, 1, 2, 3)
+
+# (op, agent, state, since): op 0 adds (or sets, if present), 1 removes.
+ops = st.lists(
+    st.tuples(
+        st.integers(0, 1),
+        st.integers(0, 90),
+        st.sampled_from(STATES),
+        st.floats(0.0, 1e5, allow_nan=False),
+    ),
+    max_size=400,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops, st.floats(0.0, 2e5, allow_nan=False))
+def test_ages_match_a_walk_over_an_ordered_table(script: list, now: float) -> None:  # type: ignore[type-arg]
+    roster = Roster()
+    table: dict[str, tuple[int, float]] = {}  # insertion order = log-in order
+    for op, n, state, since in script:
+        agent = f"a{n}"
+        if op == 0 and agent not in table:
+            roster.add(agent, state, since)
+            table[agent] = (state, since)
+        elif op == 0:
+            roster.set(agent, state, since)
+            table[agent] = (state, since)
+        elif agent in table:
+            roster.remove(agent)
+            del table[agent]
+    assert len(roster) == len(table)
+    for state in STATES:
+        want = [now - since for s, since in table.values() if s == state]
+        got = roster.ages(state, now)
+        assert got.dtype == np.float64
+        assert got.tolist() == want  # same order, same bits
+
+
+def test_an_agent_cannot_join_twice_and_unknown_agents_are_refused() -> None:
+    roster = Roster()
+    roster.add("a", 1, 0.0)
+    with pytest.raises(ValueError, match="already"):
+        roster.add("a", 1, 0.0)
+    with pytest.raises(KeyError):
+        roster.set("b", 1, 0.0)
+    with pytest.raises(KeyError):
+        roster.remove("b")
+
+
+def test_churn_compacts_and_keeps_log_in_order() -> None:
+    roster = Roster()
+    for i in range(200):
+        roster.add(f"a{i}", 1, float(i))
+    for i in range(0, 190):
+        roster.remove(f"a{i}")
+    # The empty slots outnumbered the used ones: compacted, order kept.
+    assert roster._used < 200
+    for i in range(200, 210):
+        roster.add(f"a{i}", 1, float(i))
+    assert roster.ages(1, 1000.0).tolist() == [1000.0 - i for i in range(190, 210)]
+
+
+class _Recorder:
+    """A pacer that reads every agent's age and never dials."""
+
+    name = "predictive"
+    decision_interval_s: float | None = 1.0
+    needs_detail = True
+
+    def __init__(self) -> None:
+        self.snapshots: list[PacingSnapshot] = []
+
+    def decide(self, snapshot: PacingSnapshot) -> PacingDecision:
+        self.snapshots.append(snapshot)
+        return PacingDecision(0, 1.0)
+
+    def observe(self, observation: Observation) -> None:
+        pass
+
+
+def _walk(core: DialerCore, cid: str, state: AgentState, now: float) -> list[float]:
+    """The ages as the core used to find them: a walk over its agent table."""
+    return [
+        now - a.since
+        for a in core._agents.values()
+        if cid in a.campaign_ids and a.state is state
+    ]
+
+
+# (op, agent, campaigns): 0 log in, 1 ready, 2 pause, 3 log out.
+memberships = st.sampled_from([("c1",), ("c2",), ("c1", "c2")])
+agent_ops = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 80), memberships), max_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(agent_ops)
+def test_the_core_s_snapshots_carry_the_ages_a_walk_would_find(script: list) -> None:  # type: ignore[type-arg]
+    pacers: dict[str, _Recorder] = {}
+
+    def factory(s: CampaignSettings) -> _Recorder:
+        return pacers.setdefault(s.id, _Recorder())
+
+    core = DialerCore(clock=FixedOffsetClock(1_700_000_000.0), pacer_factory=factory)
+    base = CampaignSettings(
+        id="c1",
+        name="t",
+        mode=DialMode.PREDICTIVE,
+        state=RunState.RUNNING,
+        safe_harbor_message="This was ACME; call 555-0100.",
+    )
+    now = 0.0
+    core.handle(CampaignUpdated(base), now)
+    # Agents log in before and after the first decision builds the roster.
+    for i, (op, n, campaigns) in enumerate(script):
+        now += 0.37
+        agent = f"a{n}"
+        if i == len(script) // 2:
+            core.handle(CampaignUpdated(replace(base, id="c2")), now)
+        known = agent in core._agents
+        if op == 0 and not known:
+            core.handle(AgentLoggedIn(agent, campaigns), now)
+        elif op == 1 and known:
+            core.handle(AgentReady(agent), now)
+        elif op == 2 and known:
+            core.handle(AgentPaused(agent), now)
+        elif op == 3 and known:
+            core.handle(AgentLoggedOut(agent), now)
+        core.handle(Tick(), now)  # the core's clock moves on whatever the step did
+        for cid, pacer in pacers.items():
+            pacer.snapshots.clear()
+            core._pace(cid, core._runs[cid])
+            (snap,) = pacer.snapshots
+            assert snap.ready_ages_s.tolist() == _walk(core, cid, AgentState.READY, now)
+            assert snap.on_call_ages_s.tolist() == _walk(core, cid, AgentState.ON_CALL, now)
+            assert snap.wrap_up_ages_s.tolist() == _walk(core, cid, AgentState.WRAP_UP, now)
