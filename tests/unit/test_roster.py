@@ -6,11 +6,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings as examples
 from hypothesis import strategies as st
+from test_core import settings
 
 from dialer.agents import AgentState
-from dialer.campaign import CampaignSettings, DialMode, RunState
+from dialer.campaign import CampaignSettings, DialMode
 from dialer.clock import FixedOffsetClock
 from dialer.core import DialerCore
 from dialer.events import (
@@ -39,7 +41,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@examples(max_examples=150, deadline=None)
 @given(ops, st.floats(0.0, 2e5, allow_nan=False))
 def test_ages_match_a_walk_over_an_ordered_table(script: list, now: float) -> None:  # type: ignore[type-arg]
     roster = Roster()
@@ -119,7 +121,7 @@ memberships = st.sampled_from([("c1",), ("c2",), ("c1", "c2")])
 agent_ops = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 80), memberships), max_size=300)
 
 
-@settings(max_examples=60, deadline=None)
+@examples(max_examples=60, deadline=None)
 @given(agent_ops)
 def test_the_core_s_snapshots_carry_the_ages_a_walk_would_find(script: list) -> None:  # type: ignore[type-arg]
     pacers: dict[str, _Recorder] = {}
@@ -128,13 +130,7 @@ def test_the_core_s_snapshots_carry_the_ages_a_walk_would_find(script: list) -> 
         return pacers.setdefault(s.id, _Recorder())
 
     core = DialerCore(clock=FixedOffsetClock(1_700_000_000.0), pacer_factory=factory)
-    base = CampaignSettings(
-        id="c1",
-        name="t",
-        mode=DialMode.PREDICTIVE,
-        state=RunState.RUNNING,
-        safe_harbor_message="This was ACME; call 555-0100.",
-    )
+    base = settings(id="c1", mode=DialMode.PREDICTIVE)
     now = 0.0
     core.handle(CampaignUpdated(base), now)
     # Agents log in before and after the first decision builds the roster.
