@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from dialer.campaign import CampaignSettings, RunState
 from dialer.compliance.gate import ComplianceGate, DncIndex
 from dialer.compliance.hours import zone
@@ -225,8 +227,18 @@ class DialerService:
         self._background.clear()
         if self._driver is not None:
             await self._driver.stop()
-            await self.store.release_claims()
-            await self.store.unregister_process()
+            # A database that is locked or gone may refuse this tidy-up, and
+            # stopping must still close everything: the leads this process
+            # claimed and its own row both lapse with their lease, and the
+            # next process's recover() frees them, so nothing is lost.
+            for what, tidy in (
+                ("free its leads", self.store.release_claims),
+                ("unregister", self.store.unregister_process),
+            ):
+                try:
+                    await tidy()
+                except (SQLAlchemyError, OSError) as exc:
+                    log.warning("stopping: could not %s, its lease will: %s", what, exc)
         if self._telephony is not None:
             await self._telephony.close()
         await self.store.close()

@@ -9,14 +9,20 @@ dialed twice. Run on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from service_testing import telephony
+import pytest
+from service_testing import make_campaign, telephony
+from sqlalchemy import func, select
 
-from dialer.campaign import CampaignSettings
+from dialer.campaign import CampaignSettings, RunState
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
-from dialer.storage import Database, NewLead, calls, campaigns, leads, processes
+from dialer.storage import Database, NewLead, calls, campaigns, database, leads, processes
+from dialer.storage.models import LeadRow
 from dialer.storage.records import LeadStatus
 
 
@@ -139,3 +145,58 @@ async def test_two_recoveries_at_once_close_a_call_once(db: Database) -> None:
         assert await leads.release_orphans(s, live={"p-other"}) == 0
     status, _, open_ = await _state(db, held, "p-gone-call")
     assert (status, open_) == (LeadStatus.RETRY.value, False)
+
+
+async def _claimed_by(db: Database, cid: str) -> set[str | None]:
+    async with db.transaction() as s:
+        rows = await s.execute(select(LeadRow.claimed_by).where(LeadRow.campaign_id == cid))
+        return {owner for (owner,) in rows}
+
+
+async def test_a_stop_the_database_refuses_still_closes_and_the_lease_frees_its_leads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone else holds SQLite's write lock while the service stops.
+
+    It cannot free its leads nor unregister, and must still close rather
+    than raise; its lease runs out and the next process takes them back.
+    """
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 200)  # not 30 s of waiting
+    path = tmp_path / "dialer.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    first = _service(url, lease_s=0.5)
+    await first.start()
+    cid = await make_campaign(first)
+    phones = [f"+1415555{i:04d}" for i in range(140, 150)]
+    await first.add_leads(cid, [{"phone": p} for p in phones])
+    await first.set_campaign_state(cid, RunState.RUNNING)
+    me = first.settings.process_id
+    for _ in range(100):  # the hopper fills: leads claimed by this process
+        if me in await _claimed_by(first.store.db, cid):
+            break
+        await asyncio.sleep(0.05)
+    assert me in await _claimed_by(first.store.db, cid)
+
+    lock = sqlite3.connect(path, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        with caplog.at_level(logging.WARNING, logger="dialer.runtime.service"):
+            await asyncio.wait_for(first.stop(), 30.0)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert "could not free its leads" in caplog.text
+    assert "could not unregister" in caplog.text
+    assert not first.started
+
+    await asyncio.sleep(0.6)  # the stopped process's lease lapses
+    second = _service(url, lease_s=0.5)
+    await second.start()
+    try:
+        owners = await _claimed_by(second.store.db, cid)
+        assert me not in owners  # freed (and maybe claimed again by the new process)
+        async with second.store.db.transaction() as s:
+            count = await s.scalar(select(func.count()).where(LeadRow.campaign_id == cid))
+        assert count == len(phones)  # every lead is still there
+    finally:
+        await second.stop()
