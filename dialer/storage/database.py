@@ -155,6 +155,54 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool, wal: bool) -> 
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+async def _despite_cancel(aw: Awaitable[Any]) -> Any:
+    """Await ``aw`` to its end even if the caller is cancelled meanwhile, then cancel.
+
+    On SQLite a statement cancelled half way keeps running in aiosqlite's
+    thread, and the cursor it leaves behind keeps its connection open (a
+    zombie, closed by a later garbage collection) with the write lock held:
+    every other connection then waits out its busy timeout and fails with
+    "database is locked". Letting the statement end first means the
+    transaction's rollback on the way out really ends it.
+    """
+    task = asyncio.ensure_future(aw)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancel is what the caller gets
+        raise
+
+
+class _SQLiteSession(AsyncSession):
+    """An :class:`AsyncSession` whose statements a cancel cannot cut in half.
+
+    (See :func:`_despite_cancel`.) The repositories' methods only; the
+    transaction's own commit and rollback are connection-level, no cursor.
+    """
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return await _despite_cancel(super().execute(*args, **kwargs))
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return await _despite_cancel(super().scalar(*args, **kwargs))
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        return await _despite_cancel(super().scalars(*args, **kwargs))
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return await _despite_cancel(super().get(*args, **kwargs))
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        await _despite_cancel(super().flush(*args, **kwargs))
+
+    async def delete(self, *args: Any, **kwargs: Any) -> None:
+        await _despite_cancel(super().delete(*args, **kwargs))
+
+
 class Database:
     """An engine and its session factory: what the service holds for its lifetime.
 
@@ -167,7 +215,9 @@ class Database:
         self.url = normalize_url(url)
         self.engine = engine if engine is not None else create_engine(self.url)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.engine, expire_on_commit=False
+            self.engine,
+            expire_on_commit=False,
+            class_=_SQLiteSession if self.engine.dialect.name == "sqlite" else AsyncSession,
         )
         self._alone: AsyncConnection | None = None  # see write_alone
         self._alone_lock = asyncio.Lock()
