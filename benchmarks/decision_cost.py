@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dialer.agents import AgentState  # noqa: E402
-from dialer.core import DialerCore  # noqa: E402
+from dialer.core import _I_ON_CALL, _I_READY, _I_WRAP, DialerCore  # noqa: E402
 from simulator.scenario import load_scenario  # noqa: E402
 from simulator.simulation import simulate  # noqa: E402
 
@@ -75,13 +75,10 @@ def measure(scenario: str, minutes: float) -> dict[str, Any]:
         walked = _walk(self, campaign_id)
         walk_us.append((time.thread_time_ns() - t0) / 1e3)
         t0 = time.thread_time_ns()
-        kept = [roster.ages(i, self._now) for i in (on_call, wrap, ready)]
+        kept = [roster.ages(i, self._now) for i in (_I_ON_CALL, _I_WRAP, _I_READY)]
         roster_us.append((time.thread_time_ns() - t0) / 1e3)
         assert [k.tolist() for k in kept] == walked, "roster and walk disagree"
 
-    from dialer import core as core_module
-
-    on_call, wrap, ready = core_module._I_ON_CALL, core_module._I_WRAP, core_module._I_READY
     DialerCore._pace = timed  # type: ignore[method-assign]
     try:
         report = simulate(sc)
