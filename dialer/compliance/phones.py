@@ -8,6 +8,7 @@ refused with a reason a person can act on; it is never dialed.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Final
 
 import phonenumbers
 from phonenumbers import timezone as phone_zones
@@ -31,11 +32,27 @@ def normalize_phone(raw: str, default_region: str = "US") -> str:
     except phonenumbers.NumberParseException as exc:
         raise InvalidInput(f"not a phone number: {exc._msg}", field="phone") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput(
-            f"not a valid number for region {phonenumbers.region_code_for_number(number) or '?'}",
-            field="phone",
-        )
+        raise InvalidInput(f"not a valid number: {_why_invalid(number)}", field="phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_LENGTH_REASONS: Final = {
+    phonenumbers.ValidationResult.TOO_SHORT: "too short",
+    phonenumbers.ValidationResult.TOO_LONG: "too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "the wrong length",
+}
+
+
+def _why_invalid(number: phonenumbers.PhoneNumber) -> str:
+    """What is wrong with a parsed number that is not valid, in words a user can act on."""
+    cc = number.country_code
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
+        return f"+{cc} is not a country code"
+    if reason in _LENGTH_REASONS:
+        return f"{_LENGTH_REASONS[reason]} for +{cc}"
+    # The right length, but no such range is assigned (an unused area code, say).
+    return f"no such number range is assigned under +{cc}"
 
 
 @lru_cache(maxsize=65536)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from dialer.campaign import CampaignSettings, Lead, PastAttempt
 from dialer.compliance.gate import ComplianceGate, DncIndex
 from dialer.compliance.hours import check_calling_hours
+from dialer.compliance.phones import normalize_phone
 from dialer.compliance.profiles import (
     PROFILES,
     AbandonWindow,
@@ -27,6 +28,7 @@ from dialer.compliance.profiles import (
     campaign_hours,
     check_campaign,
 )
+from dialer.errors import InvalidInput
 
 
 # --------------------------------------------------------------- profiles
@@ -368,3 +370,25 @@ def test_the_gate_never_allows_what_a_rule_forbids(
         )
         if recent_abandon or machine_today:
             assert verdict.needs_agent
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "phone is empty"),
+        ("nope", "not a phone number"),
+        ("+1415555", "not a valid number: too short for +1"),
+        ("+14155550123999", "not a valid number: too long for +1"),
+        ("+44123", "not a valid number: too short for +44"),
+        ("+11235550123", "not a valid number: no such number range is assigned under +1"),
+    ],
+)
+def test_a_number_that_is_not_one_says_what_is_wrong(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        normalize_phone(raw)
+    assert str(err.value).startswith(reason)
+
+
+def test_a_number_is_normalised_to_e164() -> None:
+    assert normalize_phone(" (415) 555-0123 ") == "+14155550123"
+    assert normalize_phone("+44 20 7946 0000") == "+442079460000"
