@@ -170,6 +170,7 @@ class _Run:
         "observes",
         "pacer",
         "settings",
+        "tops_up",
         "verified_humans",
         "verified_machines",
         "version",
@@ -214,6 +215,9 @@ class _Run:
             pacer, "decide_counts", None
         )
         self.observes: bool = getattr(pacer, "observes", True)
+        self.tops_up: bool = (
+            pacer.decision_interval_s is not None and getattr(pacer, "tops_up", False) is True
+        )
 
     @property
     def lines_in_flight(self) -> int:
@@ -943,8 +947,33 @@ class DialerCore:
             cid = next(iter(dirty))
             del dirty[cid]
             run = self._runs.get(cid)
-            if run is not None and run.pacer.decision_interval_s is None:
+            if run is None:
+                continue
+            if run.pacer.decision_interval_s is None:
                 self._pace(cid, run)
+            elif run.tops_up:
+                self._top_up(cid, run)
+
+    def _top_up(self, campaign_id: str, run: _Run) -> None:
+        """Between a periodic pacer's decisions: a line for every agent free now.
+
+        Only for a pacer that would answer at least these calls anyway (see
+        ``tops_up`` in :class:`pacing.snapshot.CountPacer`); its next decision
+        counts them as lines in flight.
+        """
+        settings = run.settings
+        if settings.state is not _RUNNING or settings.mode is _PREVIEW:
+            return
+        calls = run.counts[_I_READY] - run.lines_in_flight
+        if calls <= 0:
+            return
+        if self._decision_log is not None:
+            decision = PacingDecision(calls, 1.0, None, {"phase": "top-up"})
+            self._decision_log(campaign_id, self._snapshot(run), decision)
+        for _ in range(calls):
+            if self._dial_next(campaign_id, run, None) is None:
+                break
+        self._want_leads(campaign_id, run)
 
     def _pace(self, campaign_id: str, run: _Run) -> None:
         settings = run.settings

@@ -69,7 +69,10 @@ stops counting on busy agents, down to progressive; the cap always wins.
 Until the estimates have data (200 attempts, and 30 handled calls or one per
 agent if more) it dials as progressive, which is safe; it never dials with no agent logged in. The
 model's probabilities are cached on grids of ages and refreshed every ten
-seconds, so a 500-agent decision costs well under a millisecond.
+seconds, so a 500-agent decision costs well under a millisecond. It decides
+once a second; in between, the core gives every agent who frees up a line at
+once (``tops_up``), a sure call the rule would place anyway: on a small team
+that second would otherwise come back on every call.
 """
 
 from __future__ import annotations
@@ -360,6 +363,11 @@ class PredictivePacer:
         estimates: CampaignEstimates | None = None,
     ) -> None:
         self.decision_interval_s = decision_interval_s
+        # One line per ready agent cannot leave a person unserved, and the
+        # rule places such a sure call whenever its model sees it so (no
+        # decision below it in the traces): the core may place those calls
+        # between decisions, as soon as an agent frees (see CountPacer).
+        self.tops_up = True
         self.target_agent_wait_s = target_agent_wait_s
         self.warmup_attempts = warmup_attempts
         self.warmup_handled = warmup_handled

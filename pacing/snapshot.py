@@ -146,6 +146,14 @@ class CountPacer(Pacer, Protocol):
     A pacer may also set ``observes = False`` when ``observe`` learns nothing:
     the core then builds no observations for it. Without the attribute the
     core assumes the pacer observes.
+
+    A periodic pacer (``decision_interval_s`` set) that never answers fewer
+    calls than ``agents_ready - lines_in_flight`` may set ``tops_up = True``.
+    Those are progressive's calls, one line per agent already free, which
+    cannot leave a person waiting (AMD's false positives apart). Between the
+    pacer's decisions the core then places them as soon as an agent frees,
+    rather than up to an interval later: on a small team that wait comes back
+    on every call. They are traced with the phase ``top-up``.
     """
 
     def decide_counts(self, agents_ready: int, lines_in_flight: int) -> tuple[int, float]: ...

@@ -41,6 +41,7 @@ from dialer.events import (
 )
 from dialer.ports import GateVerdict
 from pacing.fixed import PowerPacer
+from pacing.snapshot import PacingDecision, PacingSnapshot
 
 
 def settings(**kw: object) -> CampaignSettings:
@@ -482,3 +483,69 @@ def test_an_early_disposition_leaves_the_next_wrap_up_its_full_limit() -> None:
     cmds = core.handle(Tick(), 51.0)
     records = [r.record for r in of(cmds, RecordCall) if r.record.id == second]
     assert records and records[-1].disposition == "wrap_timeout"
+
+
+class _Periodic:
+    """A periodic pacer that never dials itself: what the core adds shows alone."""
+
+    name = "periodic"
+    needs_detail = False
+    decision_interval_s: float | None = 5.0
+
+    def __init__(self, tops_up: bool) -> None:
+        self.tops_up = tops_up
+        self.decisions = 0
+
+    def decide(self, snapshot: PacingSnapshot) -> PacingDecision:
+        self.decisions += 1
+        return PacingDecision(0, 0.0, None, {})
+
+    def observe(self, observation: object) -> None:
+        pass
+
+
+def test_a_periodic_pacer_that_tops_up_gets_a_line_for_each_agent_freed_at_once() -> None:
+    core = make_core(pacer_factory=lambda s: _Periodic(tops_up=True))
+    assert len(of(login(core, "a1", 1.0), PlaceCall)) == 1
+    cmds = login(core, "a2", 1.5)
+    assert len(of(cmds, PlaceCall)) == 1
+    # Two ready agents, two lines: nothing more until one ends.
+    assert of(core.handle(Tick(), 2.0), PlaceCall) == []
+    assert core.stats("camp").lines_in_flight == 2
+
+
+def test_a_line_that_ends_between_decisions_is_replaced_at_once() -> None:
+    core = make_core(pacer_factory=lambda s: _Periodic(tops_up=True))
+    call = of(login(core, "a1", 1.0), PlaceCall)[0]
+    cmds = core.handle(CallFailed(call.call_id, "busy"), 3.0)
+    assert len(of(cmds, PlaceCall)) == 1
+
+
+def test_without_tops_up_the_core_waits_for_the_pacer() -> None:
+    pacer = _Periodic(tops_up=False)
+    core = make_core(pacer_factory=lambda s: pacer)
+    assert of(login(core, "a1", 1.0), PlaceCall) == []
+    assert of(core.handle(Tick(), 30.0), PlaceCall) == []
+    assert pacer.decisions > 0  # it was asked, and said none
+
+
+def test_no_top_up_for_a_paused_campaign() -> None:
+    core = make_core(pacer_factory=lambda s: _Periodic(tops_up=True))
+    core.handle(CampaignUpdated(settings(state=RunState.PAUSED)), 0.5)
+    assert of(login(core, "a1", 1.0), PlaceCall) == []
+
+
+def test_top_ups_are_traced_with_their_phase() -> None:
+    rows: list[tuple[str, PacingSnapshot, PacingDecision]] = []
+    core = DialerCore(
+        clock=FixedOffsetClock(1_700_000_000.0),
+        pacer_factory=lambda s: _Periodic(tops_up=True),
+        decision_log=lambda cid, snap, d: rows.append((cid, snap, d)),
+    )
+    core.handle(CampaignUpdated(settings()), 0.0)
+    core.handle(LeadsClaimed("camp", leads(10)), 0.0)
+    login(core, "a1", 1.0)
+    top_ups = [(s, d) for _, s, d in rows if d.explain.get("phase") == "top-up"]
+    assert len(top_ups) == 1
+    snap, decision = top_ups[0]
+    assert (snap.agents_ready, snap.lines_in_flight, decision.calls) == (1, 0, 1)
