@@ -5,10 +5,13 @@
     LOGGED_OUT --login--> PAUSED --ready--> READY --take_call--> ON_CALL
                             ^  ^--pause-----'  ^                   |
                             |                  '--release----------| (call never connected)
-                            '----pause/disposition-- WRAP_UP <-----' (call ended)
-                                                     '--disposition--> READY
+                            '----disposition---- WRAP_UP <-----' (call ended)
+                              (pause pending)    '--disposition--> READY
 
-A pause asked for while ON_CALL is remembered and taken when the wrap-up ends.
+A pause asked for while ON_CALL or WRAP_UP is remembered and taken when the
+wrap-up ends: the wrap-up is the call's, and only its disposition (or the
+campaign's wrap-up limit) closes it, so a softphone that drops during
+wrap-up still gets to file the disposition when it comes back.
 Illegal transitions raise :class:`dialer.errors.IllegalTransition`.
 """
 
@@ -84,13 +87,13 @@ class Agent:
 
     def pause(self, now: float) -> bool:
         """Pause now, or after the current call's wrap-up. True if paused at once."""
-        if self.state in (_READY, _WRAP_UP):
+        if self.state is _READY:
             self.state = _PAUSED
             self.since = now
             return True
         if self.state is _PAUSED:
             return False
-        if self.state is _ON_CALL:
+        if self.state is _ON_CALL or self.state is _WRAP_UP:
             self.pause_pending = True
             return False
         raise self._illegal("pause")

@@ -593,6 +593,11 @@ class DialerCore:
             return
         before = agent.state
         if before is _WRAP_UP:
+            if agent.pause_pending:
+                # Back after a pause asked for in wrap-up (a softphone that
+                # dropped, say): ready again once the disposition is in.
+                agent.pause_pending = False
+                return
             raise IllegalTransition("agent", before.value, "become ready before a disposition")
         agent.ready(self._now)
         self._set_agent(agent, before)

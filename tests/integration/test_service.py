@@ -119,6 +119,31 @@ async def test_a_disconnected_agent_is_paused_and_offered_nothing(
     await again.expect("call")
 
 
+async def test_a_softphone_lost_in_wrap_up_files_its_disposition_when_back(
+    service: DialerService,
+) -> None:
+    cid = await make_campaign(service, state=RunState.RUNNING)
+    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
+    agent, _ = await service.create_agent("di", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    await phone.say(type="ready")
+    call = await phone.expect("call")
+    await phone.expect("call_ended")  # the customer hung up: wrap-up
+    await service.agent_disconnected(agent.id, phone.session)
+    view = await service.get_agent(agent.id)
+    assert view.state == "wrap_up" and not view.connected  # paused once it is filed
+    again = Softphone(service, agent.id)
+    await again.connect()
+    await again.say(type="disposition", call_id=call["call_id"], code="dnc")
+    record = await service.get_call(call["call_id"])
+    assert record.disposition == "dnc"
+    assert (await service.lookup_dnc(record.phone)).listed
+    assert (await service.get_agent(agent.id)).state == "paused"
+    await again.say(type="ready")
+    await again.expect("call")
+
+
 async def test_the_api_key_is_checked(service: DialerService) -> None:
     assert service.authenticate_api_key("secret")
     assert not service.authenticate_api_key("Secret")

@@ -167,6 +167,60 @@ def test_pause_while_on_call_takes_effect_after_wrap_up() -> None:
     assert of(cmds, PlaceCall) == []
 
 
+def _in_wrap_up(core: DialerCore) -> str:
+    call = of(login(core, "a1", 0.0), PlaceCall)[0].call_id
+    core.handle(CallAnswered(call), 1.0)
+    core.handle(CallBridged(call), 1.0)
+    core.handle(CallHungUp(call), 30.0)
+    assert core.agent_state("a1").value == "wrap_up"
+    return call
+
+
+def test_a_pause_in_wrap_up_keeps_the_disposition_and_is_taken_after_it() -> None:
+    # A softphone that drops in wrap-up is paused: its disposition (a dnc,
+    # say) must still be taken when it comes back.
+    core = make_core()
+    call = _in_wrap_up(core)
+    assert core.handle(AgentPaused("a1", "disconnected"), 31.0) == []
+    assert core.agent_state("a1").value == "wrap_up"
+    cmds = core.handle(DispositionSubmitted("a1", call, "dnc"), 40.0)
+    records = [r.record for r in of(cmds, RecordCall) if r.record.id == call]
+    assert records and records[-1].disposition == "dnc"
+    assert NotifyAgentState("a1", "paused") in cmds
+    assert of(cmds, PlaceCall) == []
+    assert core.agent_call("a1") is None
+
+
+def test_ready_after_a_pause_in_wrap_up_means_ready_once_the_disposition_is_in() -> None:
+    core = make_core()
+    call = _in_wrap_up(core)
+    core.handle(AgentPaused("a1", "disconnected"), 31.0)
+    assert core.handle(AgentReady("a1"), 35.0) == []  # the softphone is back
+    cmds = core.handle(DispositionSubmitted("a1", call, "sale"), 40.0)
+    assert NotifyAgentState("a1", "ready") in cmds
+    assert len(of(cmds, PlaceCall)) == 1
+
+
+def test_ready_in_wrap_up_without_a_pause_is_still_refused() -> None:
+    core = make_core()
+    _in_wrap_up(core)
+    with pytest.raises(IllegalTransition):
+        core.handle(AgentReady("a1"), 35.0)
+    assert core.agent_state("a1").value == "wrap_up"
+
+
+def test_the_wrap_up_limit_closes_a_paused_wrap_up_into_the_pause() -> None:
+    core = DialerCore(clock=FixedOffsetClock(1_700_000_000.0))
+    core.handle(CampaignUpdated(settings(wrap_up_limit_s=30.0)), 0.0)
+    core.handle(LeadsClaimed("camp", leads(10)), 0.0)
+    call = _in_wrap_up(core)  # wrap-up from 30.0
+    core.handle(AgentPaused("a1"), 31.0)
+    cmds = core.handle(Tick(), 60.0)
+    records = [r.record for r in of(cmds, RecordCall) if r.record.id == call]
+    assert records and records[-1].disposition == "wrap_timeout"
+    assert core.agent_state("a1").value == "paused"
+
+
 def test_amd_machine_is_hung_up_and_human_waits_from_classification() -> None:
     core = DialerCore(clock=FixedOffsetClock(0.0))
     core.handle(CampaignUpdated(settings(amd=True)), 0.0)

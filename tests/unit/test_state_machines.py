@@ -120,6 +120,18 @@ def test_agent_pause_during_a_call_waits_for_wrap_up() -> None:
     assert state_of(a) is AgentState.PAUSED
 
 
+def test_agent_pause_during_wrap_up_waits_for_the_disposition() -> None:
+    a = Agent("a1", ("camp",), now=0.0)
+    a.login(0.0)
+    a.ready(0.0)
+    a.take_call("c1", 1.0)
+    a.end_call(3.0)
+    assert a.pause(4.0) is False
+    assert a.state is AgentState.WRAP_UP and a.call_id == "c1" and a.since == 3.0
+    a.finish_wrap_up(9.0)
+    assert state_of(a) is AgentState.PAUSED and a.since == 9.0
+
+
 @pytest.mark.parametrize(
     ("setup", "action"),
     [
