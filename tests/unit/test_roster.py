@@ -110,9 +110,7 @@ class _Recorder:
 def _walk(core: DialerCore, cid: str, state: AgentState, now: float) -> list[float]:
     """The ages as the core used to find them: a walk over its agent table."""
     return [
-        now - a.since
-        for a in core._agents.values()
-        if cid in a.campaign_ids and a.state is state
+        now - a.since for a in core._agents.values() if cid in a.campaign_ids and a.state is state
     ]
 
 
