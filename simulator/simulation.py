@@ -41,6 +41,7 @@ from dialer.events import (
     AgentHungUp,
     AgentLoggedIn,
     AgentLoggedOut,
+    AgentPaused,
     AgentReady,
     AgentRequestedDial,
     AmdClassified,
@@ -271,7 +272,9 @@ class _Simulation:
         self.agent_seq = 0
         self.logged_in: dict[str, float] = {}  # agent -> login instant
         self.agent_state: dict[str, str] = {}
-        self.leaving: set[str] = set()
+        # Agents leaving once their call and wrap-up are done (a dict: its
+        # order, unlike a set's of strings, is the same in every process).
+        self.leaving: dict[str, None] = {}
         self.idle_since: dict[str, float] = {}  # ready after a wrap-up, since
         # Report accumulators.
         self.attempts = 0
@@ -431,11 +434,6 @@ class _Simulation:
         if state == "wrap_up":
             self.kernel.schedule(now + self._wrap(), _DISPOSITION, agent, None)
         elif state == "ready":
-            if agent in self.leaving:
-                # Leave once this batch of commands is done: the core may have
-                # routed a waiting call to the agent in the same batch.
-                self.kernel.schedule(now, _LEAVE, agent)
-                return
             if previous == "wrap_up":
                 self.idle_since[agent] = now
             if self.preview and self.settings.state is RunState.RUNNING:
@@ -444,6 +442,10 @@ class _Simulation:
             # Paused or gone: that idle spell ends without a call. (On a call,
             # the bridge itself closes the spell and counts it.)
             self.idle_since.pop(agent, None)
+            if state == "paused" and agent in self.leaving:
+                # The pause asked for when the staffing dropped, taken at the
+                # end of the wrap-up: log out once this batch of commands is done.
+                self.kernel.schedule(now, _LEAVE, agent)
 
     # ---------------------------------------------------------- world events
     def _on_answer(self, call_id: str, u_amd: float) -> None:
@@ -500,7 +502,8 @@ class _Simulation:
         if count > present:
             # Agents due to leave stay instead of new ones logging in.
             while self.leaving and count > present:
-                self.leaving.pop()
+                agent = self.leaving.popitem()[0]
+                self._feed(AgentReady(agent), now)  # cancels its pending pause
                 present += 1
             for _ in range(count - present):
                 self.agent_seq += 1
@@ -518,11 +521,14 @@ class _Simulation:
             if excess:
                 busy = [a for a in self.logged_in if a not in self.leaving]
                 for agent in busy[:excess]:
-                    self.leaving.add(agent)
+                    # As an agent going home does: pause after this call, so
+                    # no call is placed for them once the wrap-up ends.
+                    self.leaving[agent] = None
+                    self._feed(AgentPaused(agent, "leaving"), now)
 
     def _on_leave(self, agent: str, _: object) -> None:
-        if agent in self.leaving and self.core.agent_state(agent) is AgentState.READY:
-            self.leaving.discard(agent)
+        if agent in self.leaving and self.core.agent_state(agent) is AgentState.PAUSED:
+            del self.leaving[agent]
             self._logout(agent, self.kernel.now)
 
     def _logout(self, agent: str, now: float) -> None:

@@ -206,3 +206,32 @@ def test_staffing_drops_while_calls_wait_let_agents_finish_first() -> None:
     # finishing their calls after the step (they count while they work).
     assert report.agent_hours == pytest.approx(21.5, rel=0.05)
     assert report.connects > 0
+
+
+def test_agents_leaving_after_their_wrap_up_get_no_call_placed_for_them() -> None:
+    """A leaver pauses at the end of the wrap-up, as a person going home does.
+
+    Three agents take a call at once (everyone answers after 1 s, talk 100 s,
+    wrap-up 10 s); the floor drops to one at 50 s, while all three talk. If
+    the two leavers went through "ready" at 111 s, progressive would place a
+    line for each and their people would answer at 112 s to one free agent.
+    """
+    data = base()
+    data["duration_s"] = 300.0
+    data["agents"] = {
+        "count": [[0, 3], [50, 1]],
+        "talk_s": {"dist": "fixed", "value": 100.0},
+        "wrap_s": {"dist": "fixed", "value": 10.0},
+    }
+    data["callees"].update(
+        human=1.0,
+        machine=0.0,
+        busy=0.0,
+        invalid=0.0,
+        answer_delay_s={"dist": "fixed", "value": 1.0},
+    )
+    report = simulate(parse_scenario(data))
+    assert report.abandoned == 0
+    # Three calls at the start, then one per 111 s cycle of the one who stays.
+    assert report.attempts == 5
+    assert report.agent_hours == pytest.approx((3 * 111 + 189) / 3600, rel=0.01)
