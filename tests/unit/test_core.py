@@ -168,7 +168,7 @@ def test_pause_while_on_call_takes_effect_after_wrap_up() -> None:
 
 
 def _in_wrap_up(core: DialerCore) -> str:
-    call = of(login(core, "a1", 0.0), PlaceCall)[0].call_id
+    call: str = of(login(core, "a1", 0.0), PlaceCall)[0].call_id
     core.handle(CallAnswered(call), 1.0)
     core.handle(CallBridged(call), 1.0)
     core.handle(CallHungUp(call), 30.0)
@@ -599,7 +599,7 @@ def test_top_ups_are_traced_with_their_phase() -> None:
     core.handle(CampaignUpdated(settings()), 0.0)
     core.handle(LeadsClaimed("camp", leads(10)), 0.0)
     login(core, "a1", 1.0)
-    top_ups = [(s, d) for _, s, d in rows if d.explain.get("phase") == "top-up"]
+    top_ups = [(s, d) for _, s, d in rows if d.explain and d.explain.get("phase") == "top-up"]
     assert len(top_ups) == 1
     snap, decision = top_ups[0]
     assert (snap.agents_ready, snap.lines_in_flight, decision.calls) == (1, 0, 1)
