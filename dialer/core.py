@@ -585,19 +585,15 @@ class DialerCore:
         agent = self._agent(ev.agent_id)
         if agent.state is _READY:
             return
-        if agent.state is _ON_CALL:
-            # "Ready" races with the next call offer after a disposition, and
-            # on a call it can only mean "keep me taking calls": drop any
-            # pause asked for during this call.
+        if agent.state is _ON_CALL or (agent.state is _WRAP_UP and agent.pause_pending):
+            # "Ready" while a call or its paused wrap-up is still open can only
+            # mean "keep me taking calls after it": it races with the next offer
+            # after a disposition, or is a softphone back after dropping in
+            # wrap-up. Drop the pause asked for meanwhile.
             agent.pause_pending = False
             return
         before = agent.state
         if before is _WRAP_UP:
-            if agent.pause_pending:
-                # Back after a pause asked for in wrap-up (a softphone that
-                # dropped, say): ready again once the disposition is in.
-                agent.pause_pending = False
-                return
             raise IllegalTransition("agent", before.value, "become ready before a disposition")
         agent.ready(self._now)
         self._set_agent(agent, before)
@@ -975,10 +971,14 @@ class DialerCore:
         if self._decision_log is not None:
             decision = PacingDecision(calls, 1.0, None, {"phase": "top-up"})
             self._decision_log(campaign_id, self._snapshot(run), decision)
+        self._dial_paced(campaign_id, run, calls)
+        self._want_leads(campaign_id, run)
+
+    def _dial_paced(self, campaign_id: str, run: _Run, calls: int) -> None:
+        """Up to ``calls`` paced calls; the first lead none can be dialed for ends it."""
         for _ in range(calls):
             if self._dial_next(campaign_id, run, None) is None:
                 break
-        self._want_leads(campaign_id, run)
 
     def _pace(self, campaign_id: str, run: _Run) -> None:
         settings = run.settings
@@ -1004,9 +1004,7 @@ class DialerCore:
             calls = min(calls, ready - lines)
         run.dial_level = level if not run.capped else 1.0
         if calls > 0:  # most decisions dial nothing
-            for _ in range(calls):
-                if self._dial_next(campaign_id, run, None) is None:
-                    break
+            self._dial_paced(campaign_id, run, calls)
         self._want_leads(campaign_id, run)
 
     def _snapshot(self, run: _Run) -> PacingSnapshot:
