@@ -554,6 +554,17 @@ def decision_cost(agents: int = 500, n: int = 2000, repeats: int = 3) -> dict[st
 
 
 # --------------------------------------------------------------------- main
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1, or a clear error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
 def scenario_paths(pattern: str) -> list[Path]:
     paths = sorted(PUBLIC_DIR.glob("*.toml")) + sorted(OWN_DIR.glob("*.toml"))
     return [p for p in paths if fnmatch.fnmatch(p.stem, pattern)]
@@ -561,16 +572,16 @@ def scenario_paths(pattern: str) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", type=positive_int, default=10)
     ap.add_argument("--scenarios", default="*", help="glob on scenario file names (no .toml)")
     ap.add_argument("--quick", action="store_true", help="3 seeds: a smoke run")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=positive_int, default=2)
     ap.add_argument("--fresh", action="store_true", help="ignore cached runs")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where runs are cached")
     ap.add_argument(
         "--large-seeds",
-        type=int,
+        type=positive_int,
         default=None,
         help="seeds for scenarios of 300 agents or more (default: --seeds)",
     )

@@ -189,11 +189,11 @@ def judge(name: str, agents: str, cap: float, seeds: list[int], runs: Runs) -> V
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scenarios", type=int, default=40)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--scenarios", type=bench.positive_int, default=40)
+    ap.add_argument("--seeds", type=bench.positive_int, default=3)
     ap.add_argument("--draw-seed", type=int, default=1, help="seed of the scenario draw")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the drawn files go")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=bench.positive_int, default=2)
     ap.add_argument("--cache", type=Path, default=bench.DEFAULT_CACHE)
     ap.add_argument("--fresh", action="store_true", help="ignore cached runs")
     args = ap.parse_args(argv)

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,3 +73,13 @@ def test_occupancy_under_adaptive_or_progressive_is_flagged() -> None:
     assert len(v.flags) == 2
     assert "under adaptive by 6.00 pt (adaptive abandons 30.0 %" in v.flags[0]
     assert "under progressive by 1.00 pt" in v.flags[1]
+
+
+@pytest.mark.parametrize("args", [["--seeds", "0"], ["--scenarios", "-1"], ["--workers", "two"]])
+def test_counts_that_make_no_run_are_refused_by_name(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        stress.main(args)
+    assert exc.value.code == 2
+    assert f"argument {args[0]}" in capsys.readouterr().err
