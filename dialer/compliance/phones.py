@@ -2,7 +2,9 @@
 
 phonenumbers (the full package: its lite twin has no zone data) does the work.
 A number that cannot be parsed, or is not a valid number for its region, is
-refused with a reason a person can act on; it is never dialed.
+refused with a reason a person can act on; it is never dialed. An extension
+(``+1 415 555 0100 x 12``) is not part of the number dialed: it is split off,
+for a lead to keep in its data (the agent dials it by hand).
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ from phonenumbers import timezone as phone_zones
 
 from dialer.errors import InvalidInput
 
-__all__ = ["normalize_phone", "zones_for_number"]
+__all__ = ["normalize_phone", "parse_phone", "zones_for_number"]
 
 _UNKNOWN_ZONE = "Etc/Unknown"
 
 
 def normalize_phone(raw: str, default_region: str = "US") -> str:
     """``raw`` as E.164 (``+14155552671``); InvalidInput says why it is not a number."""
+    return parse_phone(raw, default_region)[0]
+
+
+def parse_phone(raw: str, default_region: str = "US") -> tuple[str, str | None]:
+    """``raw`` as E.164 and its extension (None when it has none); InvalidInput as above."""
     text = raw.strip() if isinstance(raw, str) else ""
     if not text:
         raise InvalidInput("phone is empty", field="phone")
@@ -33,7 +40,8 @@ def normalize_phone(raw: str, default_region: str = "US") -> str:
         raise InvalidInput(f"not a phone number: {exc._msg}", field="phone") from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidInput(f"not a valid number: {_why_invalid(number)}", field="phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164, number.extension or None
 
 
 _LENGTH_REASONS: Final = {

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dialer.campaign import CampaignSettings, RunState
 from dialer.compliance.gate import ComplianceGate, DncIndex
 from dialer.compliance.hours import zone
-from dialer.compliance.phones import normalize_phone
+from dialer.compliance.phones import normalize_phone, parse_phone
 from dialer.compliance.profiles import AbandonWindow, Problem, check_campaign, profile
 from dialer.compliance.windows import window_span
 from dialer.core import DialerCore
@@ -479,13 +479,16 @@ class DialerService:
             try:
                 if not isinstance(raw, str | int) or isinstance(raw, bool):
                     raise InvalidInput("phone must be a string", field="phone")
-                phone = normalize_phone(str(raw))
+                phone, extension = parse_phone(str(raw))
                 tz = row.get("timezone")
                 if tz is not None and (not isinstance(tz, str) or zone(tz) is None):
                     raise InvalidInput(f"unknown time zone {tz!r}", field="timezone")
                 data = row.get("data") or {}
                 if not isinstance(data, dict):
                     raise InvalidInput("data must be an object", field="data")
+                if extension is not None and "extension" not in data:
+                    # Not dialable, but the agent needs it: kept with the lead.
+                    data = {**data, "extension": extension}
                 priority = row.get("priority", 0)
                 if not isinstance(priority, int) or isinstance(priority, bool):
                     raise InvalidInput("priority must be an integer", field="priority")

@@ -83,6 +83,30 @@ async def test_bad_lead_rows_are_rejected_with_their_row_and_the_rest_load(
     assert "time zone" in result.rejected[1].reason
 
 
+async def test_a_leads_extension_is_kept_in_its_data_and_a_dnc_one_blocks_the_number(
+    service: DialerService,
+) -> None:
+    cid = await make_campaign(service)
+    numbers = demo_numbers(3, time.time())
+    added = await service.add_dnc([f"{numbers[2]} x9"], None)
+    assert added.added == 1 and (await service.lookup_dnc(numbers[2])).listed
+    result = await service.add_leads(
+        cid,
+        [
+            {"phone": f"{numbers[0]} ext. 12", "data": {"name": "Ada"}},
+            {"phone": f"{numbers[1]} x34", "data": {"extension": "front desk"}},
+            {"phone": f"{numbers[2]} x5"},
+        ],
+    )
+    assert (result.accepted, result.dnc, result.rejected) == (2, 1, ())
+    leads = {
+        lead.phone: lead for lead in await service.list_leads(cid, status=None, limit=10, offset=0)
+    }
+    assert leads[numbers[0]].data == {"name": "Ada", "extension": "12"}
+    assert leads[numbers[1]].data == {"extension": "front desk"}  # the caller's own wins
+    assert numbers[2] not in leads
+
+
 async def test_dnc_numbers_are_not_loaded_and_not_dialed(service: DialerService) -> None:
     cid = await make_campaign(service)
     numbers = demo_numbers(4, time.time())

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from dialer.campaign import CampaignSettings, Lead, PastAttempt
 from dialer.compliance.gate import ComplianceGate, DncIndex
 from dialer.compliance.hours import check_calling_hours
-from dialer.compliance.phones import normalize_phone
+from dialer.compliance.phones import normalize_phone, parse_phone
 from dialer.compliance.profiles import (
     PROFILES,
     AbandonWindow,
@@ -392,3 +392,18 @@ def test_a_number_that_is_not_one_says_what_is_wrong(raw: str, reason: str) -> N
 def test_a_number_is_normalised_to_e164() -> None:
     assert normalize_phone(" (415) 555-0123 ") == "+14155550123"
     assert normalize_phone("+44 20 7946 0000") == "+442079460000"
+
+
+@pytest.mark.parametrize(
+    ("raw", "extension"),
+    [
+        ("+1 415 555 0123 x12", "12"),
+        ("(415) 555-0123 ext. 7", "7"),
+        ("+14155550123", None),
+        # A marker with no digits after it is no extension at all.
+        ("+14155550123x", None),
+    ],
+)
+def test_an_extension_is_split_off_the_number_dialed(raw: str, extension: str | None) -> None:
+    assert parse_phone(raw) == ("+14155550123", extension)
+    assert normalize_phone(raw) == "+14155550123"
