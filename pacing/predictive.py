@@ -69,7 +69,7 @@ stops counting on busy agents, down to progressive; the cap always wins.
 Until the estimates have data (200 attempts, and 30 handled calls or one per
 agent if more) it dials as progressive, which is safe; it never dials with no agent logged in. The
 model's probabilities are cached on grids of ages and refreshed every ten
-seconds, so a 500-agent decision costs well under a millisecond. It decides
+seconds, so a 500-agent decision costs about half a millisecond. It decides
 once a second; in between, the core gives every agent who frees up a line at
 once (``tops_up``), a sure call the rule would place anyway: on a small team
 that second would otherwise come back on every call.
@@ -77,6 +77,7 @@ that second would otherwise come back on every call.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Final, NamedTuple
 
@@ -284,9 +285,10 @@ class _Tables(NamedTuple):
     # [age / _RING_STEP_S, checkpoint]: P(answered by it | ringing), and a
     # last column, P(answered within the next second | ringing).
     ringing: FloatArray
-    # The busy part, built at busy_at.
-    busy_at: float
+    # The busy parts, each built at its own instant.
+    on_call_at: float
     on_call: FloatArray  # [age index, checkpoint]: P(free by it + deadline | on a call)
+    wrap_at: float
     wrap: FloatArray  # [age index, checkpoint]: P(free by it + deadline | wrapping up)
 
     @classmethod
@@ -298,15 +300,14 @@ class _Tables(NamedTuple):
         machine_share: float,
         routed: float,
     ) -> _Tables:
-        rt, detect, _ = key
-        # A person answering by a checkpoint must find an agent freed by it
-        # plus the connect deadline. Early checkpoints guard against bursts,
-        # late ones against the tail of answers from calls already placed.
-        last = rt + detect
-        checkpoints = np.array([c for c in _CHECKPOINTS if c < last] + [last])
+        checkpoints = _checkpoints(key)
         empty = np.zeros((0, 0))
-        t = cls(key, checkpoints, now, routed, empty, empty, empty, now, empty, empty)
-        return t.with_answers(now, est, routed).with_busy(now, est, machine_share)
+        t = cls(key, checkpoints, now, routed, empty, empty, empty, now, empty, now, empty)
+        return (
+            t.with_answers(now, est, routed)
+            .with_on_call(now, est, machine_share)
+            .with_wrap(now, est)
+        )
 
     def with_answers(self, now: float, est: CampaignEstimates, routed: float) -> _Tables:
         rt, detect, _ = self.key
@@ -325,25 +326,56 @@ class _Tables(NamedTuple):
             ringing=ringing,
         )
 
-    def with_busy(self, now: float, est: CampaignEstimates, machine_share: float) -> _Tables:
+    def with_wrap(self, now: float, est: CampaignEstimates) -> _Tables:
         horizons = self.checkpoints + self.key[2]
+        wrap = est.handling.wrap.p_done_within(_AGE_GRID[:, None], horizons[None, :])
+        return self._replace(wrap_at=now, wrap=wrap)
+
+    def with_on_call(self, now: float, est: CampaignEstimates, machine_share: float) -> _Tables:
         handling = est.handling
-        busy = _AGE_GRID
-        wrap = handling.wrap.p_done_within(busy[:, None], horizons[None, :])
         # On a call: it ends in one of a few slices of the horizon, then the
         # wrap-up must end too. The call is a person or a machine: a mixture,
         # weighed by how likely each is to have lasted this long already.
-        h = float(horizons[-1])
-        step = h / _SLICES
-        t = busy[:, None] + np.arange(_SLICES + 1)[None, :] * step
+        t, left, after = _on_call_grid(self.key)
         surv = (1.0 - machine_share) * handling.talk.survival(t)
         surv += machine_share * handling.machine.survival(t)
         s0 = np.maximum(surv[:, :1], 1e-300)
         ends = -np.diff(surv, axis=1) / s0  # (ages, slices)
-        left = horizons[None, :] - ((np.arange(_SLICES) + 0.5) * step)[:, None]
-        wrap_done = np.where(left > 0, 1.0 - handling.wrap.survival(np.maximum(left, 0.0)), 0.0)
+        wrap_done = np.where(after, 1.0 - handling.wrap.survival(left), 0.0)
         on_call = np.clip(ends @ wrap_done, 0.0, 1.0)
-        return self._replace(busy_at=now, on_call=on_call, wrap=wrap)
+        return self._replace(on_call_at=now, on_call=on_call)
+
+
+@functools.lru_cache(maxsize=16)
+def _on_call_grid(
+    key: tuple[float, float, float],
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """The ages at which a call may end, and the wrap-up time left after each slice.
+
+    ``[age, slice]`` ends of the slices of the longest horizon after each busy
+    age; ``[slice, checkpoint]`` the time a wrap-up has to end in if the call
+    ended mid-slice (clamped at 0), and whether it has any. Fixed per key, so
+    built once rather than at every refresh.
+    """
+    horizons = _checkpoints(key) + key[2]
+    step = float(horizons[-1]) / _SLICES
+    t = _AGE_GRID[:, None] + np.arange(_SLICES + 1)[None, :] * step
+    left = horizons[None, :] - ((np.arange(_SLICES) + 0.5) * step)[:, None]
+    clamped: FloatArray = np.maximum(left, 0.0)
+    after: npt.NDArray[np.bool_] = left > 0
+    for a in (t, clamped, after):
+        a.flags.writeable = False  # shared by every pacer with this key
+    return t, clamped, after
+
+
+def _checkpoints(key: tuple[float, float, float]) -> FloatArray:
+    """Seconds from now at which answers are checked: ``_CHECKPOINTS`` to the last answer."""
+    rt, detect, _ = key
+    # A person answering by a checkpoint must find an agent freed by it
+    # plus the connect deadline. Early checkpoints guard against bursts,
+    # late ones against the tail of answers from calls already placed.
+    last = rt + detect
+    return np.array([c for c in _CHECKPOINTS if c < last] + [last])
 
 
 # ---------------------------------------------------------------------- pacer
@@ -593,9 +625,11 @@ class PredictivePacer:
         The estimates move by a fraction of a percent per observation, so a
         table a few seconds old is as good as a fresh one, and a decision
         then costs a lookup per call and per agent instead of a model
-        evaluation. The answer and busy parts are refreshed at different
-        decisions, never both at once: what keeps every 500-agent decision,
-        not only the median one, under 1 ms.
+        evaluation. The three parts (answers, agents on a call, agents
+        wrapping up) are refreshed at different decisions, the stalest one
+        first, never two at once: a refresh costs several times a lookup
+        (the estimators' curves are rebuilt too), and one part at a time
+        keeps the decisions that pay for it near the others.
         """
         detect = snap.amd_detect_s if snap.amd_enabled else 0.0
         key = (snap.ring_timeout_s, detect, snap.connect_deadline_s)
@@ -605,10 +639,17 @@ class PredictivePacer:
         t = self._tables
         if t is None or t.key != key:
             t = _Tables.build(key, now, self.estimates, machine_share, routed)
-        elif now - t.answers_at >= _TABLE_REFRESH_S and t.answers_at <= t.busy_at:
-            t = t.with_answers(now, self.estimates, routed)
-        elif now - t.busy_at >= _TABLE_REFRESH_S:
-            t = t.with_busy(now, self.estimates, machine_share)
+        else:
+            # The stalest part, if it is due: one part per decision at most.
+            oldest = min(t.answers_at, t.on_call_at, t.wrap_at)
+            if now - oldest < _TABLE_REFRESH_S:
+                pass
+            elif oldest == t.answers_at:
+                t = t.with_answers(now, self.estimates, routed)
+            elif oldest == t.on_call_at:
+                t = t.with_on_call(now, self.estimates, machine_share)
+            else:
+                t = t.with_wrap(now, self.estimates)
         self._tables = t
         return t
 

@@ -165,6 +165,30 @@ def test_tables_match_the_model_they_cache() -> None:
     assert np.all((free >= 0.0) & (free <= 1.0))
 
 
+def test_one_table_part_is_refreshed_per_decision_the_stalest_first() -> None:
+    """A refresh costs several lookups: never two parts in one decision."""
+    pacer = warm_pacer()
+
+    def stamps(now: float) -> tuple[float, float, float]:
+        t = pacer._tables_for(snapshot(now_s=now))
+        return t.answers_at, t.on_call_at, t.wrap_at
+
+    assert stamps(100.0) == (100.0, 100.0, 100.0)  # the first decision builds them all
+    assert stamps(105.0) == (100.0, 100.0, 100.0)  # none due yet
+    assert stamps(110.0) == (110.0, 100.0, 100.0)
+    assert stamps(111.0) == (110.0, 111.0, 100.0)
+    assert stamps(112.0) == (110.0, 111.0, 112.0)
+    assert stamps(119.0) == (110.0, 111.0, 112.0)
+    assert stamps(130.0) == (130.0, 111.0, 112.0)  # late decisions: still one at a time
+    assert stamps(131.0) == (130.0, 131.0, 112.0)
+    # A refreshed part is what a fresh build gives.
+    t = pacer._tables
+    assert t is not None
+    fresh = _Tables.build(t.key, 131.0, pacer.estimates, pacer.machine_connects.value, 1.0)
+    np.testing.assert_array_equal(t.on_call, fresh.on_call)
+    np.testing.assert_array_equal(t.ringing, fresh.ringing)
+
+
 # -------------------------------------------------------------------- safety
 def test_cold_start_is_progressive() -> None:
     pacer = PredictivePacer()
