@@ -99,6 +99,8 @@ _I_ON_CALL = _STATE_INDEX[_ON_CALL._value_]
 _I_WRAP = _STATE_INDEX[_WRAP_UP._value_]
 _I_PAUSED = _STATE_INDEX[_PAUSED._value_]
 _I_LOGGED_OUT = _STATE_INDEX[_LOGGED_OUT._value_]
+# Past the states in each campaign's counts: busy agents with a pause pending.
+_I_PAUSING = len(_STATES)
 
 # Timer kinds (heap entries are (at, seq, kind, key); stale ones are skipped).
 # Ring timers usually live in a FIFO of their own instead: see _schedule_ring.
@@ -250,6 +252,8 @@ class DialerCore:
         # reads every agent's age (made at its first decision, then kept).
         self._rosters: dict[str, Roster] = {}
         self._ready: dict[str, Agent] = {}  # insertion order = longest ready first
+        # Busy agents whose pending pause is booked in the counts and rosters.
+        self._pausing: set[str] = set()
         self._calls: dict[str, Call] = {}  # live calls, and ended ones awaiting disposition
         # Campaigns removed while calls were live: kept, stopped, until the last ends.
         self._removing: set[str] = set()
@@ -378,7 +382,7 @@ class DialerCore:
     def _counts_for(self, campaign_id: str) -> list[int]:
         counts = self._counts.get(campaign_id)
         if counts is None:
-            counts = self._counts[campaign_id] = [0] * len(_STATES)
+            counts = self._counts[campaign_id] = [0] * (len(_STATES) + 1)
         return counts
 
     def _agent(self, agent_id: str) -> Agent:
@@ -459,6 +463,8 @@ class DialerCore:
     def _set_agent(self, agent: Agent, before: AgentState) -> None:
         """Book an agent's transition from ``before`` in the per-campaign counts."""
         after = agent.state
+        if agent.pause_pending or self._pausing:
+            self._book_pausing(agent)
         if after is before:
             return
         b = _STATE_INDEX[before._value_]
@@ -486,6 +492,24 @@ class DialerCore:
                 else:
                     roster.set(agent.id, a, agent.since)
         self._out.append(self._notices[agent.id][a])
+
+    def _book_pausing(self, agent: Agent) -> None:
+        """Keep the counts and rosters of busy agents who will pause after their call."""
+        pending = agent.pause_pending and agent.state is not _LOGGED_OUT
+        if pending is (agent.id in self._pausing):
+            return
+        if pending:
+            self._pausing.add(agent.id)
+        else:
+            self._pausing.discard(agent.id)
+        delta = 1 if pending else -1
+        for cid in agent.campaign_ids:
+            self._counts[cid][_I_PAUSING] += delta
+            if cid in self._runs:
+                self._dirty[cid] = None
+            roster = self._rosters.get(cid)
+            if roster is not None and agent.state is not _LOGGED_OUT:
+                roster.set_leaving(agent.id, pending)
 
     def _record(self, call: Call) -> None:
         """Emit the call's record; callers check ``_emit_records`` (off in the simulator)."""
@@ -591,6 +615,7 @@ class DialerCore:
             # after a disposition, or is a softphone back after dropping in
             # wrap-up. Drop the pause asked for meanwhile.
             agent.pause_pending = False
+            self._book_pausing(agent)
             return
         before = agent.state
         if before is _WRAP_UP:
@@ -1049,6 +1074,7 @@ class DialerCore:
                 EMPTY,
                 EMPTY,
                 float(run.window_abandoned),
+                c[_I_PAUSING],
             ),
         )
         if not run.pacer.needs_detail:
@@ -1067,10 +1093,12 @@ class DialerCore:
             for agent in self._agents.values():
                 if cid in agent.campaign_ids:
                     roster.add(agent.id, _STATE_INDEX[agent.state._value_], agent.since)
+                    if agent.id in self._pausing:
+                        roster.set_leaving(agent.id, True)
         return snap._replace(
             ringing_ages_s=ringing,
-            on_call_ages_s=roster.ages(_I_ON_CALL, now),
-            wrap_up_ages_s=roster.ages(_I_WRAP, now),
+            on_call_ages_s=roster.staying_ages(_I_ON_CALL, now),
+            wrap_up_ages_s=roster.staying_ages(_I_WRAP, now),
             ready_ages_s=roster.ages(_I_READY, now),
         )
 

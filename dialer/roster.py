@@ -26,12 +26,13 @@ _EMPTY = -1  # the state index of a freed slot
 class Roster:
     """Agents by state index and since (driver seconds), in log-in order."""
 
-    __slots__ = ("_since", "_slot", "_state", "_used")
+    __slots__ = ("_leaving", "_since", "_slot", "_state", "_used")
 
     def __init__(self) -> None:
         self._slot: dict[str, int] = {}
         self._state = np.full(16, _EMPTY, np.int8)
         self._since = np.zeros(16)
+        self._leaving = np.zeros(16, np.bool_)  # asked to pause after this call
         self._used = 0  # slots handed out, freed ones included
 
     def __len__(self) -> int:
@@ -48,11 +49,15 @@ class Roster:
         self._slot[agent_id] = i
         self._state[i] = state
         self._since[i] = since
+        self._leaving[i] = False
 
     def set(self, agent_id: str, state: int, since: float) -> None:
         i = self._slot[agent_id]
         self._state[i] = state
         self._since[i] = since
+
+    def set_leaving(self, agent_id: str, leaving: bool) -> None:
+        self._leaving[self._slot[agent_id]] = leaving
 
     def remove(self, agent_id: str) -> None:
         i = self._slot.pop(agent_id)
@@ -68,13 +73,22 @@ class Roster:
         out: FloatArray = now - self._since[:n][mask]
         return out
 
+    def staying_ages(self, state: int, now: float) -> FloatArray:
+        """``ages`` of the agents in ``state`` who have not asked to leave after it."""
+        n = self._used
+        mask = (self._state[:n] == state) & ~self._leaving[:n]
+        out: FloatArray = now - self._since[:n][mask]
+        return out
+
     def _grow(self) -> None:
         size = 2 * len(self._state)
         state = np.full(size, _EMPTY, np.int8)
         since = np.zeros(size)
+        leaving = np.zeros(size, np.bool_)
         state[: self._used] = self._state[: self._used]
         since[: self._used] = self._since[: self._used]
-        self._state, self._since = state, since
+        leaving[: self._used] = self._leaving[: self._used]
+        self._state, self._since, self._leaving = state, since, leaving
 
     def _compact(self) -> None:
         # Dicts keep insertion order and slots are handed out in order, so
@@ -84,8 +98,10 @@ class Roster:
         n = len(order)
         state = np.full(max(16, 2 * n), _EMPTY, np.int8)
         since = np.zeros(len(state))
+        leaving = np.zeros(len(state), np.bool_)
         state[:n] = self._state[keep]
         since[:n] = self._since[keep]
-        self._state, self._since = state, since
+        leaving[:n] = self._leaving[keep]
+        self._state, self._since, self._leaving = state, since, leaving
         self._slot = {agent_id: j for j, (agent_id, _) in enumerate(order)}
         self._used = n

@@ -31,7 +31,9 @@ Three corrections follow the day as it changes, from what the dialer sees:
 answers lately against those the model expected (an answer rate that jumps
 or collapses shows within a few dozen answers, long before the outcome
 shares move); the share of agents finishing a call who log out or pause
-instead of taking another (a floor going to lunch); and, without AMD, the
+instead of taking another without saying so first (a floor going to lunch;
+an agent who asked during the call to pause after it is not counted on at
+all, the core leaves them out of the busy agents); and, without AMD, the
 share of people among the calls agents heard around the time of each
 abandoned answer (never heard itself, so person or machine unknown), where
 the core uses the share over the whole campaign.
@@ -427,6 +429,7 @@ class PredictivePacer:
         self._finished = 0.0
         self._finished_since = 0
         self._last_active: int | None = None
+        self._last_pausing = 0
         # Answers seen against answers expected, faded by the expected count.
         self._answers_since = 0
         self._expected_next = 0.0  # answers the last decision expected in a second
@@ -704,11 +707,16 @@ class PredictivePacer:
         active = snap.agents_logged_in - snap.agents_paused
         last = self._last_active
         self._last_active = active
+        pausing = snap.agents_pausing
+        last_pausing = self._last_pausing
+        self._last_pausing = pausing
         finished = self._finished_since
         self._finished_since = 0
         if last is None:
             return
-        left = max(last - active, 0)
+        # Agents who said they would go (a pause asked for during a call) are
+        # out of the supply already: only the others are news.
+        left = max(last - active - max(last_pausing - pausing, 0), 0)
         if left == 0 and finished == 0:
             return
         fade = 2.0 ** (-max(finished, left) / _LEAVE_MEMORY)

@@ -76,6 +76,7 @@ class PacingSnapshot(NamedTuple):
     leads_remaining: int | None = None  # None: unknown / unbounded
     # Details, filled only for pacers with ``needs_detail`` (cost O(agents + lines)).
     ringing_ages_s: FloatArray = EMPTY  # now - placed_at, per ringing call
+    # (Agents who asked to pause after this call are left out of both.)
     on_call_ages_s: FloatArray = EMPTY  # now - bridged_at, per agent on a call
     wrap_up_ages_s: FloatArray = EMPTY  # now - wrap start, per agent in wrap-up
     ready_ages_s: FloatArray = EMPTY  # now - ready since, per ready agent
@@ -85,6 +86,9 @@ class PacingSnapshot(NamedTuple):
     # the share of people at the time it happened, where the core's estimate
     # uses the share over the whole campaign so far.
     window_abandoned_raw: float = 0.0
+    # Busy agents (on a call or in wrap-up) who asked to pause or go once it
+    # is over: they will take no other call. The ages above leave them out.
+    agents_pausing: int = 0
 
     @property
     def lines_in_flight(self) -> int:

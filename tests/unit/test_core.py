@@ -25,6 +25,7 @@ from dialer.errors import IllegalTransition, NotFound
 from dialer.events import (
     AgentHungUp,
     AgentLoggedIn,
+    AgentLoggedOut,
     AgentPaused,
     AgentReady,
     AgentRequestedDial,
@@ -603,3 +604,63 @@ def test_top_ups_are_traced_with_their_phase() -> None:
     assert len(top_ups) == 1
     snap, decision = top_ups[0]
     assert (snap.agents_ready, snap.lines_in_flight, decision.calls) == (1, 0, 1)
+
+
+class _Watcher:
+    """A detail pacer that dials as progressive and keeps every snapshot it saw."""
+
+    name = "watcher"
+    needs_detail = True
+    decision_interval_s: float | None = None
+
+    def __init__(self) -> None:
+        self.seen: list[PacingSnapshot] = []
+
+    def decide(self, snapshot: PacingSnapshot) -> PacingDecision:
+        self.seen.append(snapshot)
+        return PacingDecision(max(0, snapshot.agents_ready - snapshot.lines_in_flight), 1.0)
+
+    def observe(self, observation: object) -> None:
+        pass
+
+
+def test_a_busy_agent_who_asked_to_pause_is_no_longer_counted_on() -> None:
+    # "Pause after this call" is known at once: the pacer must not count on
+    # that agent freeing up, which without it would send a person to nobody.
+    pacer = _Watcher()
+    core = make_core(pacer_factory=lambda s: pacer)
+    calls = [of(login(core, a, 0.0), PlaceCall)[0].call_id for a in ("a1", "a2")]
+    for c in calls:
+        core.handle(CallAnswered(c), 1.0)
+        core.handle(CallBridged(c), 1.0)
+
+    def last() -> PacingSnapshot:
+        core.handle(Tick(), core._now + 1.0)  # any event: the counts are dirty
+        return pacer.seen[-1]
+
+    assert (last().agents_pausing, len(last().on_call_ages_s)) == (0, 2)
+    core.handle(AgentPaused("a1", "break"), 5.0)
+    snap = last()
+    assert (snap.agents_pausing, snap.agents_on_call, len(snap.on_call_ages_s)) == (1, 2, 1)
+    core.handle(AgentReady("a1"), 7.0)  # changed their mind
+    assert (last().agents_pausing, len(last().on_call_ages_s)) == (0, 2)
+    core.handle(AgentPaused("a1", "break"), 9.0)
+    core.handle(CallHungUp(calls[0]), 20.0)
+    snap = last()  # in wrap-up now, still on the way out
+    assert (snap.agents_pausing, len(snap.wrap_up_ages_s), len(snap.on_call_ages_s)) == (1, 0, 1)
+    core.handle(DispositionSubmitted("a1", calls[0], "sale"), 30.0)
+    snap = last()
+    assert (snap.agents_pausing, snap.agents_paused, len(snap.wrap_up_ages_s)) == (0, 1, 0)
+
+
+def test_a_pending_pause_is_forgotten_when_the_agent_logs_out() -> None:
+    pacer = _Watcher()
+    core = make_core(pacer_factory=lambda s: pacer)
+    _in_wrap_up(core)
+    core.handle(AgentPaused("a1", "disconnected"), 31.0)
+    core.handle(Tick(), 32.0)
+    assert pacer.seen[-1].agents_pausing == 1
+    core.handle(AgentLoggedOut("a1"), 33.0)  # gone from wrap-up, pause and all
+    login(core, "a1", 40.0)
+    snap = pacer.seen[-1]
+    assert (snap.agents_pausing, snap.agents_ready, len(snap.on_call_ages_s)) == (0, 1, 0)

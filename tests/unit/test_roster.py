@@ -89,6 +89,24 @@ def test_churn_compacts_and_keeps_log_in_order() -> None:
     assert roster.ages(1, 1000.0).tolist() == [1000.0 - i for i in range(190, 210)]
 
 
+def test_agents_leaving_after_their_call_are_left_out_of_the_staying_ages() -> None:
+    roster = Roster()
+    for i in range(100):  # past the first growth
+        roster.add(f"a{i}", 1, float(i))
+    for i in range(0, 100, 3):
+        roster.set_leaving(f"a{i}", True)
+    roster.set_leaving("a3", False)  # changed their mind
+    staying = [i for i in range(100) if i % 3 or i == 3]
+    assert roster.staying_ages(1, 500.0).tolist() == [500.0 - i for i in staying]
+    assert len(roster.ages(1, 500.0)) == 100  # all still on a call
+    for i in range(0, 80):
+        roster.remove(f"a{i}")  # compacted: the flags move with their agents
+    assert roster._used < 100
+    assert roster.staying_ages(1, 500.0).tolist() == [500.0 - i for i in staying if i >= 80]
+    roster.add("new", 1, 400.0)  # a new slot never inherits a flag
+    assert roster.staying_ages(1, 500.0).tolist()[-1] == 100.0
+
+
 class _Recorder:
     """A pacer that reads every agent's age and never dials."""
 
@@ -108,9 +126,14 @@ class _Recorder:
 
 
 def _walk(core: DialerCore, cid: str, state: AgentState, now: float) -> list[float]:
-    """The ages as the core used to find them: a walk over its agent table."""
+    """The ages as the core used to find them: a walk over its agent table.
+
+    Busy agents who asked to pause after their call are not counted on.
+    """
     return [
-        now - a.since for a in core._agents.values() if cid in a.campaign_ids and a.state is state
+        now - a.since
+        for a in core._agents.values()
+        if cid in a.campaign_ids and a.state is state and not a.pause_pending
     ]
 
 
