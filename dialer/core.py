@@ -1097,8 +1097,8 @@ class DialerCore:
                         roster.set_leaving(agent.id, True)
         return snap._replace(
             ringing_ages_s=ringing,
-            on_call_ages_s=roster.staying_ages(_I_ON_CALL, now),
-            wrap_up_ages_s=roster.staying_ages(_I_WRAP, now),
+            on_call_ages_s=roster.ages(_I_ON_CALL, now, staying=True),
+            wrap_up_ages_s=roster.ages(_I_WRAP, now, staying=True),
             ready_ages_s=roster.ages(_I_READY, now),
         )
 

@@ -66,17 +66,15 @@ class Roster:
         if free * 2 > self._used and self._used > 64:
             self._compact()
 
-    def ages(self, state: int, now: float) -> FloatArray:
-        """Seconds each agent in ``state`` has been in it, in log-in order."""
+    def ages(self, state: int, now: float, *, staying: bool = False) -> FloatArray:
+        """Seconds each agent in ``state`` has been in it, in log-in order.
+
+        ``staying``: only the agents who have not asked to leave after it.
+        """
         n = self._used
         mask = self._state[:n] == state
-        out: FloatArray = now - self._since[:n][mask]
-        return out
-
-    def staying_ages(self, state: int, now: float) -> FloatArray:
-        """``ages`` of the agents in ``state`` who have not asked to leave after it."""
-        n = self._used
-        mask = (self._state[:n] == state) & ~self._leaving[:n]
+        if staying:
+            mask &= ~self._leaving[:n]
         out: FloatArray = now - self._since[:n][mask]
         return out
 

@@ -642,12 +642,9 @@ class PredictivePacer:
         t = self._tables
         if t is None or t.key != key:
             t = _Tables.build(key, now, self.estimates, machine_share, routed)
-        else:
-            # The stalest part, if it is due: one part per decision at most.
-            oldest = min(t.answers_at, t.on_call_at, t.wrap_at)
-            if now - oldest < _TABLE_REFRESH_S:
-                pass
-            elif oldest == t.answers_at:
+        elif now - (oldest := min(t.answers_at, t.on_call_at, t.wrap_at)) >= _TABLE_REFRESH_S:
+            # The stalest part: one part per decision at most.
+            if oldest == t.answers_at:
                 t = t.with_answers(now, self.estimates, routed)
             elif oldest == t.on_call_at:
                 t = t.with_on_call(now, self.estimates, machine_share)

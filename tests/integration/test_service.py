@@ -19,6 +19,16 @@ from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 
 
+async def _running_floor(service: DialerService, name: str) -> tuple[str, Softphone]:
+    """A running campaign with five leads, and one agent whose softphone is connected."""
+    cid = await make_campaign(service, state=RunState.RUNNING)
+    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
+    agent, _ = await service.create_agent(name, [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    return cid, phone
+
+
 async def test_a_person_answers_reaches_the_agent_and_the_record_is_complete(
     service: DialerService,
 ) -> None:
@@ -48,11 +58,8 @@ async def test_a_person_answers_reaches_the_agent_and_the_record_is_complete(
 
 
 async def test_customer_hangup_then_disposition_frees_the_agent(service: DialerService) -> None:
-    cid = await make_campaign(service, state=RunState.RUNNING)
-    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
-    agent, _ = await service.create_agent("bob", [cid])
-    phone = Softphone(service, agent.id)
-    await phone.connect()
+    _, phone = await _running_floor(service, "bob")
+    agent_id = phone.agent_id
     await phone.say(type="ready")
     call = await phone.expect("call")
     ended = await phone.expect("call_ended")
@@ -60,7 +67,7 @@ async def test_customer_hangup_then_disposition_frees_the_agent(service: DialerS
     with pytest.raises(IllegalTransition):
         await phone.say(type="ready")  # wrap-up ends with a disposition, not "ready"
     await phone.say(type="disposition", call_id=call["call_id"], code="done")
-    assert (await service.get_agent(agent.id)).state in ("ready", "on_call")
+    assert (await service.get_agent(agent_id)).state in ("ready", "on_call")
 
 
 async def test_bad_lead_rows_are_rejected_with_their_row_and_the_rest_load(
@@ -127,17 +134,14 @@ async def test_dnc_numbers_are_not_loaded_and_not_dialed(service: DialerService)
 async def test_a_disconnected_agent_is_paused_and_offered_nothing(
     service: DialerService,
 ) -> None:
-    cid = await make_campaign(service, state=RunState.RUNNING)
-    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
-    agent, _ = await service.create_agent("cy", [cid])
-    phone = Softphone(service, agent.id)
-    await phone.connect()
-    await service.agent_disconnected(agent.id, phone.session)
-    view = await service.get_agent(agent.id)
+    cid, phone = await _running_floor(service, "cy")
+    agent_id = phone.agent_id
+    await service.agent_disconnected(agent_id, phone.session)
+    view = await service.get_agent(agent_id)
     assert view.state == "paused" and not view.connected
     await asyncio.sleep(0.3)
     assert (await service.campaign_stats(cid))["dialed"] == 0
-    again = Softphone(service, agent.id)
+    again = Softphone(service, agent_id)
     await again.connect()
     await again.say(type="ready")
     await again.expect("call")
@@ -146,24 +150,21 @@ async def test_a_disconnected_agent_is_paused_and_offered_nothing(
 async def test_a_softphone_lost_in_wrap_up_files_its_disposition_when_back(
     service: DialerService,
 ) -> None:
-    cid = await make_campaign(service, state=RunState.RUNNING)
-    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
-    agent, _ = await service.create_agent("di", [cid])
-    phone = Softphone(service, agent.id)
-    await phone.connect()
+    _, phone = await _running_floor(service, "di")
+    agent_id = phone.agent_id
     await phone.say(type="ready")
     call = await phone.expect("call")
     await phone.expect("call_ended")  # the customer hung up: wrap-up
-    await service.agent_disconnected(agent.id, phone.session)
-    view = await service.get_agent(agent.id)
+    await service.agent_disconnected(agent_id, phone.session)
+    view = await service.get_agent(agent_id)
     assert view.state == "wrap_up" and not view.connected  # paused once it is filed
-    again = Softphone(service, agent.id)
+    again = Softphone(service, agent_id)
     await again.connect()
     await again.say(type="disposition", call_id=call["call_id"], code="dnc")
     record = await service.get_call(call["call_id"])
     assert record.disposition == "dnc"
     assert (await service.lookup_dnc(record.phone)).listed
-    assert (await service.get_agent(agent.id)).state == "paused"
+    assert (await service.get_agent(agent_id)).state == "paused"
     await again.say(type="ready")
     await again.expect("call")
 

@@ -97,14 +97,14 @@ def test_agents_leaving_after_their_call_are_left_out_of_the_staying_ages() -> N
         roster.set_leaving(f"a{i}", True)
     roster.set_leaving("a3", False)  # changed their mind
     staying = [i for i in range(100) if i % 3 or i == 3]
-    assert roster.staying_ages(1, 500.0).tolist() == [500.0 - i for i in staying]
+    assert roster.ages(1, 500.0, staying=True).tolist() == [500.0 - i for i in staying]
     assert len(roster.ages(1, 500.0)) == 100  # all still on a call
     for i in range(0, 80):
         roster.remove(f"a{i}")  # compacted: the flags move with their agents
     assert roster._used < 100
-    assert roster.staying_ages(1, 500.0).tolist() == [500.0 - i for i in staying if i >= 80]
+    assert roster.ages(1, 500.0, staying=True).tolist() == [500.0 - i for i in staying if i >= 80]
     roster.add("new", 1, 400.0)  # a new slot never inherits a flag
-    assert roster.staying_ages(1, 500.0).tolist()[-1] == 100.0
+    assert roster.ages(1, 500.0, staying=True).tolist()[-1] == 100.0
 
 
 class _Recorder:
