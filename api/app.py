@@ -19,7 +19,7 @@ from api.errors import install_error_handlers
 from api.openapi import register_body_models
 from api.routers import agents, calls, campaigns, dnc, leads, operations, registry
 from api.schemas.dnc import DncCreate
-from api.schemas.leads import LeadBatch
+from api.schemas.leads import LeadBatch, LeadIn
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
 
@@ -70,5 +70,5 @@ def create_app(
     app.include_router(v1)
     app.include_router(agent_socket.router, prefix=API_PREFIX)
     app.include_router(operations.router)
-    register_body_models(app, [LeadBatch, DncCreate])
+    register_body_models(app, [LeadBatch, LeadIn, DncCreate])
     return app

@@ -16,7 +16,7 @@ from typing import Any
 from dialer.errors import InvalidInput
 from dialer.runtime.service import RowError
 
-__all__ = ["CsvRows", "decode_csv", "dnc_rows", "lead_rows"]
+__all__ = ["NumberedRows", "decode_csv", "dnc_rows", "lead_rows"]
 
 PHONE_COLUMN = "phone"
 TIMEZONE_COLUMN = "timezone"
@@ -24,15 +24,19 @@ PRIORITY_COLUMN = "priority"
 
 
 @dataclass(slots=True)
-class CsvRows:
-    """Rows to hand to the service, their line numbers, and rows refused here."""
+class NumberedRows:
+    """Rows to hand to the service, the number each has in the request, and rows refused here.
+
+    CSV rows are numbered by their line in the file, JSON rows by their
+    1-based index in the batch.
+    """
 
     rows: list[Any] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     rejected: list[RowError] = field(default_factory=list)
 
     def line_of(self, row: int, first_row: int) -> int:
-        """The file line of the service's ``row`` numbered from ``first_row``."""
+        """The request's number of the service's ``row`` numbered from ``first_row``."""
         return self.lines[row - first_row]
 
     def renumber(self, errors: tuple[RowError, ...], first_row: int) -> list[RowError]:
@@ -64,7 +68,7 @@ def _records(text: str) -> list[tuple[int, list[str]]]:
     return records
 
 
-def lead_rows(text: str) -> CsvRows:
+def lead_rows(text: str) -> NumberedRows:
     """Lead rows from a CSV with a header naming ``phone`` (and optionally ``timezone``
     and ``priority``, an integer: higher is dialed first).
 
@@ -89,7 +93,7 @@ def lead_rows(text: str) -> CsvRows:
         for i, name in enumerate(header)
         if i not in (phone_at, tz_at, priority_at) and name
     ]
-    out = CsvRows()
+    out = NumberedRows()
     for line, cells in records[1:]:
         if len(cells) > len(header):
             phone = cells[phone_at].strip()
@@ -110,10 +114,10 @@ def lead_rows(text: str) -> CsvRows:
     return out
 
 
-def dnc_rows(text: str) -> CsvRows:
+def dnc_rows(text: str) -> NumberedRows:
     """Numbers from a CSV: one per line, or the ``phone`` column under an optional header."""
     records = _records(text)
-    out = CsvRows()
+    out = NumberedRows()
     column = 0
     if records:
         first = [cell.strip().lower() for cell in records[0][1]]

@@ -11,13 +11,15 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import ValidationError
 
 from api.bodies import decode_json, is_csv, is_json, parse_json_model, read_body
-from api.csv_input import decode_csv, lead_rows
+from api.csv_input import NumberedRows, decode_csv, lead_rows
 from api.deps import ServiceDep
 from api.errors import PayloadTooLarge
 from api.openapi import json_or_csv_body
-from api.schemas.leads import LeadBatch, LeadLoadRead, LeadRead, lead_load_read
+from api.schemas.leads import LeadBatch, LeadIn, LeadLoadRead, LeadRead, lead_load_read
+from dialer.runtime.service import RowError
 from dialer.storage.records import LeadStatus
 
 __all__ = ["router"]
@@ -78,9 +80,37 @@ async def add_leads(campaign_id: str, request: Request, service: ServiceDep) -> 
     if isinstance(value, dict) and isinstance(value.get("leads"), list):
         _check_batch_size(len(value["leads"]), limit)
     batch = parse_json_model(value, LeadBatch)
-    rows = [lead.model_dump() for lead in batch.leads]
-    result = await service.add_leads(campaign_id, rows, first_row=_JSON_FIRST_ROW)
-    return lead_load_read(result, result.rejected)
+    parsed = _json_rows(batch.leads)
+    result = await service.add_leads(campaign_id, parsed.rows, first_row=_JSON_FIRST_ROW)
+    rejected = parsed.renumber(result.rejected, _JSON_FIRST_ROW)
+    return lead_load_read(result, [*parsed.rejected, *rejected])
+
+
+def _json_rows(items: list[Any]) -> NumberedRows:
+    """Each JSON row checked on its own: a row of the wrong shape is that row's fault."""
+    out = NumberedRows()
+    for number, item in enumerate(items, start=_JSON_FIRST_ROW):
+        try:
+            lead = LeadIn.model_validate(item)
+        except ValidationError as exc:
+            phone = item.get("phone") if isinstance(item, dict) else None
+            shown = phone if isinstance(phone, str) else ("" if phone is None else repr(phone))
+            out.rejected.append(RowError(number, shown, _reason(exc)))
+            continue
+        out.rows.append(lead.model_dump())
+        out.lines.append(number)
+    return out
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"])
+        if not where:
+            parts.append("a lead must be an object with a phone")
+        else:
+            parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
 
 
 @router.get("", response_model=list[LeadRead])
@@ -89,7 +119,9 @@ async def list_leads(
     service: ServiceDep,
     status: LeadStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded so that it fits both databases' integers (a larger one is a 422,
+    # not an overflow inside the driver).
+    offset: Annotated[int, Query(ge=0, le=2**53 - 1)] = 0,
 ) -> list[LeadRead]:
     """The campaign's leads with their status and attempt count, oldest first."""
     leads = await service.list_leads(

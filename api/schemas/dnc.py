@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from api.schemas.base import ReadModel, RequestModel
@@ -11,7 +13,11 @@ __all__ = ["DncAddRead", "DncCreate", "DncRead"]
 
 
 class DncCreate(RequestModel):
-    numbers: list[str] = Field(examples=[["+14155550100"]])
+    # Checked number by number by the service, so one bad entry is rejected
+    # with its position and the others are listed.
+    numbers: list[Any] = Field(
+        examples=[["+14155550100"]], json_schema_extra={"items": {"type": "string"}}
+    )
     campaign_id: str | None = Field(
         default=None, description="list the numbers for this campaign only; omitted: every campaign"
     )

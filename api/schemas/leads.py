@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SkipValidation
 
 from api.schemas.base import ReadModel, RequestModel
 from dialer.runtime.service import LeadLoadResult, RowError
-from dialer.storage.records import LeadStatus, StoredLead
+from dialer.storage.records import PRIORITY_RANGE, LeadStatus, StoredLead
 
 __all__ = [
     "LeadBatch",
@@ -28,11 +28,19 @@ class LeadIn(RequestModel):
     phone: str = Field(max_length=64, examples=["+14155550100"])
     timezone: str | None = Field(default=None, examples=["America/Los_Angeles"])
     data: dict[str, Any] = Field(default_factory=dict)
-    priority: int = 0
+    priority: int = Field(
+        default=0,
+        ge=PRIORITY_RANGE.start,
+        le=PRIORITY_RANGE.stop - 1,
+        description="higher is dialed first",
+    )
 
 
 class LeadBatch(RequestModel):
-    leads: list[LeadIn]
+    # Rows are validated one by one (LeadIn), so a bad row is rejected with
+    # its number and the rest of the batch loads; the document still shows
+    # what a row must be.
+    leads: list[SkipValidation[LeadIn]]
 
 
 class RowErrorRead(ReadModel):

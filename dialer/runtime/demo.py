@@ -23,6 +23,7 @@ from dialer.campaign import CampaignSettings, DialMode, RunState
 from dialer.compliance.hours import check_calling_hours
 from dialer.compliance.phones import zones_for_number
 from dialer.compliance.profiles import campaign_hours
+from dialer.errors import InvalidInput
 
 if TYPE_CHECKING:
     from dialer.runtime.service import DialerService
@@ -154,7 +155,19 @@ class DemoFloor:
             agent, _token = await svc.create_agent(f"demo agent {len(agents) + 1}", [campaign.id])
             agents.append(await svc.get_agent(agent.id))
         if campaign.settings.state is not RunState.RUNNING:
-            await svc.set_campaign_state(campaign.id, RunState.RUNNING)
+            try:
+                await svc.set_campaign_state(campaign.id, RunState.RUNNING)
+            except InvalidInput as exc:
+                # Someone changed the demo campaign so that it may not run (no
+                # safe-harbor message, say): say so and serve anyway, rather
+                # than refuse to start over a campaign the user can fix.
+                log.warning(
+                    "demo floor: campaign %s cannot be started (%s): fix it with "
+                    "PATCH /api/v1/campaigns/%s, then POST .../start",
+                    campaign.id,
+                    exc,
+                    campaign.id,
+                )
         for view in agents[: self.agents]:
             bot = _DemoAgent(svc, view.agent.id, random.Random(self.rng.random()))
             self._tasks.append(asyncio.create_task(bot.run(), name=f"demo-{view.agent.id}"))

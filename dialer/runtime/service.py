@@ -59,6 +59,7 @@ from dialer.storage.records import (
     StoredCampaign,
     StoredLead,
     StoredRegistryLoad,
+    priority_problem,
 )
 
 __all__ = [
@@ -490,8 +491,8 @@ class DialerService:
                     # Not dialable, but the agent needs it: kept with the lead.
                     data = {**data, "extension": extension}
                 priority = row.get("priority", 0)
-                if not isinstance(priority, int) or isinstance(priority, bool):
-                    raise InvalidInput("priority must be an integer", field="priority")
+                if (problem := priority_problem(priority)) is not None:
+                    raise InvalidInput(problem, field="priority")
             except InvalidInput as exc:
                 rejected.append(RowError(number, shown, str(exc)))
                 continue
@@ -509,7 +510,7 @@ class DialerService:
 
     # ----------------------------------------------------------- do-not-call
     async def add_dnc(
-        self, numbers: Sequence[str], campaign_id: str | None, *, first_row: int = 1
+        self, numbers: Sequence[object], campaign_id: str | None, *, first_row: int = 1
     ) -> DncAddResult:
         if campaign_id is not None:
             await self.store.get_campaign(campaign_id)
@@ -517,9 +518,9 @@ class DialerService:
         phones: list[str] = []
         for i, raw in enumerate(numbers):
             try:
-                if not isinstance(raw, str):
+                if isinstance(raw, bool) or not isinstance(raw, str | int):
                     raise InvalidInput("number must be a string", field="numbers")
-                phones.append(normalize_phone(raw))
+                phones.append(normalize_phone(str(raw)))
             except InvalidInput as exc:
                 rejected.append(RowError(first_row + i, str(raw), str(exc)))
         added = await self.store.add_dnc(phones, campaign_id)

@@ -30,6 +30,7 @@ from dialer.storage.records import (
     NewLead,
     RejectedLead,
     StoredLead,
+    priority_problem,
 )
 
 __all__ = [
@@ -90,9 +91,7 @@ def _rejection(lead: NewLead) -> str | None:
         return f"unknown time zone {lead.timezone!r}"
     if not isinstance(lead.data, dict):
         return "data must be an object"
-    if not isinstance(lead.priority, int) or isinstance(lead.priority, bool):
-        return "priority must be an integer"
-    return None
+    return priority_problem(lead.priority)
 
 
 async def _max_attempts(session: AsyncSession, campaign_id: str) -> int:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from dialer.campaign import CallOutcome, CampaignSettings, Lead, PastAttempt
 from dialer.compliance.registry import Registry
 
 __all__ = [
+    "PRIORITY_RANGE",
     "AbandonmentCounts",
     "AddResult",
     "CallPage",
@@ -29,6 +30,7 @@ __all__ = [
     "StoredCampaign",
     "StoredLead",
     "StoredRegistryLoad",
+    "priority_problem",
 ]
 
 
@@ -66,9 +68,25 @@ class StoredCampaign:
         return self.settings.id
 
 
+#: Lead priorities the store keeps: a 32-bit integer column on PostgreSQL.
+PRIORITY_RANGE: Final = range(-(2**31), 2**31)
+
+
+def priority_problem(value: object) -> str | None:
+    """Why ``value`` is not a lead priority the store can keep, or None."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "priority must be an integer"
+    if value not in PRIORITY_RANGE:
+        return f"priority must be from {PRIORITY_RANGE.start} to {PRIORITY_RANGE.stop - 1}"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class NewLead:
-    """A lead to load. ``phone`` must already be E.164 (the API normalises it)."""
+    """A lead to load. ``phone`` must already be E.164 (the API normalises it).
+
+    ``priority`` must lie in ``PRIORITY_RANGE``.
+    """
 
     phone: str
     timezone: str | None = None

@@ -77,11 +77,26 @@ async def test_unknown_campaign_is_422_naming_it(client: httpx.AsyncClient) -> N
 
 
 @pytest.mark.parametrize(
-    "payload", [{}, {"numbers": "+14155550100"}, {"numbers": [1]}, {"numbers": [], "x": 1}]
+    "payload", [{}, {"numbers": "+14155550100"}, {"numbers": [], "x": 1}, [], {"numbers": None}]
 )
 async def test_bad_bodies_are_422(client: httpx.AsyncClient, payload: Any) -> None:
     response = await client.post(URL, json=payload)
     assert response.status_code == 422
+
+
+async def test_a_bad_entry_is_rejected_by_position_and_the_others_are_listed(
+    client: httpx.AsyncClient,
+) -> None:
+    numbers: list[Any] = [None, 4155550123, "+14155550124", True, {"n": 1}, 1]
+    response = await client.post(URL, json={"numbers": numbers})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # A JSON integer is read as the digits it is; everything else not a string is refused.
+    assert body["added"] == 2
+    assert [r["row"] for r in body["rejected"]] == [1, 4, 5, 6]
+    assert [r["reason"] for r in body["rejected"]][:3] == ["number must be a string"] * 3
+    for listed in ("+14155550123", "+14155550124"):
+        assert (await client.get(f"{URL}/{listed}")).json()["listed"] is True
 
 
 async def test_unparseable_number_in_the_path_is_422(client: httpx.AsyncClient) -> None:

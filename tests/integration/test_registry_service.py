@@ -297,3 +297,25 @@ async def test_the_demo_never_replaces_a_copy_the_user_loaded(db_url: str) -> No
     async with running(db_url, demo=True, demo_agents=1) as demo:
         [current] = await demo.list_registry_loads("us", limit=1)
         assert current.name == "demo registry" and current.published_on > stale
+
+
+async def test_the_demo_serves_when_its_campaign_was_made_unable_to_run(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user who paused the demo campaign and cleared its safe-harbor message
+    (so it may not start) still gets a service on the next start, told why."""
+    async with running(db_url, demo=True, demo_agents=1) as demo:
+        [campaign] = await demo.list_campaigns()
+        await demo.set_campaign_state(campaign.id, RunState.PAUSED)
+        await demo.update_campaign(campaign.id, {"safe_harbor_message": "", "caller_id": None})
+    caplog.set_level("WARNING", logger="dialer")
+    async with running(db_url, demo=True, demo_agents=1) as again:
+        stored = await again.get_campaign(campaign.id)
+        assert stored.settings.state is RunState.PAUSED
+        assert (await again.campaign_stats(campaign.id))["state"] == "paused"
+        with pytest.raises(InvalidInput, match="safe_harbor_message"):
+            await again.set_campaign_state(campaign.id, RunState.RUNNING)
+    assert any(
+        campaign.id in r.getMessage() and "cannot be started" in r.getMessage()
+        for r in caplog.records
+    )

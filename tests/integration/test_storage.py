@@ -38,6 +38,7 @@ from dialer.storage import (
     upgrade_async,
 )
 from dialer.storage.models import CampaignRow
+from dialer.storage.records import PRIORITY_RANGE
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -298,6 +299,30 @@ async def test_add_leads_counts_duplicates_and_rejects(db: Database) -> None:
     other = await new_campaign(db)
     async with db.transaction() as s:
         assert (await leads.add_leads(s, campaign_id=other, leads=[NewLead(a)])).accepted == 1
+
+
+async def test_priorities_at_the_columns_bounds_load_and_beyond_them_are_rejected(
+    db: Database,
+) -> None:
+    cid = await new_campaign(db)
+    low, high, over, under = (unique_phone() for _ in range(4))
+    async with db.transaction() as s:
+        result = await leads.add_leads(
+            s,
+            campaign_id=cid,
+            leads=[
+                NewLead(low, priority=PRIORITY_RANGE.start),
+                NewLead(high, priority=PRIORITY_RANGE.stop - 1),
+                NewLead(over, priority=PRIORITY_RANGE.stop),
+                NewLead(under, priority=PRIORITY_RANGE.start - 1),
+            ],
+        )
+    assert result.accepted == 2
+    assert [(r.row, r.phone) for r in result.rejected] == [(2, over), (3, under)]
+    assert all("priority" in r.reason for r in result.rejected)
+    async with db.transaction() as s:
+        stored = {lead.phone: lead.priority for lead in await leads.list_leads(s, campaign_id=cid)}
+    assert stored == {low: -(2**31), high: 2**31 - 1}
 
 
 async def test_add_leads_unknown_campaign(db: Database) -> None:
