@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 from api import agent_socket
 from api.deps import ApiKeyDep
 from api.errors import install_error_handlers
-from api.openapi import register_body_models
+from api.openapi import document_error_responses, register_body_models
 from api.routers import agents, calls, campaigns, dnc, leads, operations, registry
 from api.schemas.dnc import DncCreate
 from api.schemas.leads import LeadBatch, LeadIn
@@ -71,4 +71,5 @@ def create_app(
     app.include_router(agent_socket.router, prefix=API_PREFIX)
     app.include_router(operations.router)
     register_body_models(app, [LeadBatch, LeadIn, DncCreate])
+    document_error_responses(app, API_PREFIX)
     return app

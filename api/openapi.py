@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from api.bodies import CSV_MEDIA_TYPE
 
-__all__ = ["json_or_csv_body", "register_body_models"]
+__all__ = ["document_error_responses", "json_or_csv_body", "register_body_models"]
 
 _REF = "#/components/schemas/{model}"
 
@@ -52,6 +52,39 @@ def register_body_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> Non
             for name, definition in model_schema.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components.setdefault(model.__name__, model_schema)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_UNAUTHORIZED = {"description": "no API key, or not this service's (`Authorization: Bearer <key>`)"}
+_NOT_FOUND = {"description": "no such campaign, agent or call"}
+_BAD_BODY = {"description": "a body that cannot be read at all (not UTF-8, say)"}
+
+
+def document_error_responses(app: FastAPI, authenticated_prefix: str) -> None:
+    """Add the errors every route can answer to the document, so clients can plan for them.
+
+    FastAPI lists only a route's own responses; the API key (every route
+    under ``authenticated_prefix``), unknown ids in the path, and a body
+    the framework cannot decode apply to many routes at once.
+    """
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if path.startswith(authenticated_prefix):
+                    responses.setdefault("401", _UNAUTHORIZED)
+                if "_id}" in path:  # not /dnc/{phone}: an unlisted number is an answer
+                    responses.setdefault("404", _NOT_FOUND)
+                if "requestBody" in operation:
+                    responses.setdefault("400", _BAD_BODY)
         app.openapi_schema = schema
         return schema
 

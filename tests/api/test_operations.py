@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import cast
 
 import httpx
@@ -96,3 +97,39 @@ async def test_lifespan_starts_and_stops_the_service() -> None:
     async with app.router.lifespan_context(app):
         assert fake.started and not fake.stopped
     assert fake.stopped
+
+
+async def test_documented_errors_are_the_ones_answered(
+    anon: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    """Every route under /api/v1 answers 401 without the key and documents it;
+    every route with an id in its path answers 404 for an unknown one and documents it."""
+    schema = (await anon.get("/openapi.json")).json()
+    checked = 0
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/v1"):
+            continue
+        url = re.sub(r"\{[^}]+\}", "no-such-id", path)
+        for method, operation in operations.items():
+            documented = set(operation["responses"])
+            body = {"json": {}} if "requestBody" in operation else {}
+            response = await anon.request(method.upper(), url, **body)
+            assert response.status_code == 401, (method, path, response.text)
+            assert "401" in documented, (method, path)
+            if "_id}" in path:
+                response = await client.request(method.upper(), url, **body)
+                assert response.status_code == 404, (method, path, response.text)
+                assert "404" in documented, (method, path)
+                checked += 1
+    assert checked >= 11  # the campaign, agent and call routes with an id
+
+
+async def test_a_body_that_is_not_utf8_is_a_documented_400_on_model_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    response = await client.post(
+        "/api/v1/agents", content=b"c+\xff\xfe", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert "400" in schema["paths"]["/api/v1/agents"]["post"]["responses"]
