@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, FastAPI
 
 from api import agent_socket
-from api.deps import ApiKeyDep
+from api.deps import ApiKeyDep, StorableUrlDep
 from api.errors import install_error_handlers
 from api.openapi import document_error_responses, register_body_models
 from api.routers import agents, calls, campaigns, dnc, leads, operations, registry
@@ -63,7 +63,7 @@ def create_app(
 
     # Every REST route under the prefix needs the API key; the agent socket
     # authenticates with the agent's own token instead, so it is mounted apart.
-    v1 = APIRouter(prefix=API_PREFIX, dependencies=[ApiKeyDep])
+    v1 = APIRouter(prefix=API_PREFIX, dependencies=[ApiKeyDep, StorableUrlDep])
     # registry before dnc: /dnc/registry is not a phone number for /dnc/{phone}.
     for module in (campaigns, leads, registry, dnc, agents, calls):
         v1.include_router(module.router)

@@ -9,9 +9,17 @@ from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from dialer.errors import InvalidInput
 from dialer.runtime.service import DialerService
 
-__all__ = ["ApiKeyDep", "ServiceDep", "get_service", "require_api_key"]
+__all__ = [
+    "ApiKeyDep",
+    "ServiceDep",
+    "StorableUrlDep",
+    "get_service",
+    "require_api_key",
+    "require_storable_url",
+]
 
 
 def get_service(conn: HTTPConnection) -> DialerService:
@@ -50,3 +58,21 @@ def require_api_key(
 
 
 ApiKeyDep = Depends(require_api_key)
+
+
+def require_storable_url(conn: HTTPConnection) -> None:
+    """Refuse a path or query value with a NUL character (``%00``), naming it.
+
+    Ids and filters go to the database as text, which PostgreSQL refuses with
+    a NUL in it: a 422 here, the same on both databases, rather than a driver
+    error.
+    """
+    for where, params in (("path", conn.path_params), ("query", conn.query_params)):
+        for name, value in params.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise InvalidInput(
+                    f"{where} parameter {name!r}: the NUL character is not allowed", field=name
+                )
+
+
+StorableUrlDep = Depends(require_storable_url)

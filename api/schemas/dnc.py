@@ -15,6 +15,8 @@ __all__ = ["DncAddRead", "DncCreate", "DncRead"]
 class DncCreate(RequestModel):
     # Checked number by number by the service, so one bad entry is rejected
     # with its position and the others are listed.
+    checked_alone = frozenset({"numbers"})
+
     numbers: list[Any] = Field(
         examples=[["+14155550100"]], json_schema_extra={"items": {"type": "string"}}
     )

@@ -40,6 +40,8 @@ class LeadBatch(RequestModel):
     # Rows are validated one by one (LeadIn), so a bad row is rejected with
     # its number and the rest of the batch loads; the document still shows
     # what a row must be.
+    checked_alone = frozenset({"leads"})
+
     leads: list[SkipValidation[LeadIn]]
 
 

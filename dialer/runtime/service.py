@@ -60,6 +60,7 @@ from dialer.storage.records import (
     StoredLead,
     StoredRegistryLoad,
     priority_problem,
+    unstorable,
 )
 
 __all__ = [
@@ -487,6 +488,8 @@ class DialerService:
                 data = row.get("data") or {}
                 if not isinstance(data, dict):
                     raise InvalidInput("data must be an object", field="data")
+                if (problem := unstorable(data)) is not None:
+                    raise InvalidInput(f"data: {problem}", field="data")
                 if extension is not None and "extension" not in data:
                     # Not dialable, but the agent needs it: kept with the lead.
                     data = {**data, "extension": extension}

@@ -6,6 +6,7 @@ Every ``*_at`` here is a timezone-aware UTC :class:`datetime.datetime`.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final, NamedTuple
@@ -31,6 +32,7 @@ __all__ = [
     "StoredLead",
     "StoredRegistryLoad",
     "priority_problem",
+    "unstorable",
 ]
 
 
@@ -70,6 +72,28 @@ class StoredCampaign:
 
 #: Lead priorities the store keeps: a 32-bit integer column on PostgreSQL.
 PRIORITY_RANGE: Final = range(-(2**31), 2**31)
+
+
+def unstorable(value: Any) -> str | None:
+    """Why ``value`` (parsed JSON) cannot be stored as given, or None.
+
+    PostgreSQL's text refuses the NUL character (SQLite would keep it, so the
+    two databases would disagree), and NaN and the infinities are not JSON
+    (a JSON column refuses them, or turns them into null).
+    """
+    if isinstance(value, str):
+        return "the NUL character (\\u0000) is not allowed" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "NaN and infinite numbers are not allowed"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if (problem := unstorable(key) or unstorable(item)) is not None:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            if (problem := unstorable(item)) is not None:
+                return problem
+    return None
 
 
 def priority_problem(value: object) -> str | None:

@@ -102,6 +102,8 @@ BAD_FRAMES = [
         "callback_at",
     ),
     ('{"type": "disposition", "call_id": "c1", "code": "x", "callback_at": "soon"}', "callback_at"),
+    # PostgreSQL's text cannot hold a NUL: refused up front, not lost in the store.
+    ('{"type": "disposition", "call_id": "c1", "code": "sale", "notes": "a\\u0000b"}', "NUL"),
 ]
 
 

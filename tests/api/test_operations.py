@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import cast
+from typing import Any, cast
 
 import httpx
 from fake_service import FakeService
@@ -112,12 +112,12 @@ async def test_documented_errors_are_the_ones_answered(
         url = re.sub(r"\{[^}]+\}", "no-such-id", path)
         for method, operation in operations.items():
             documented = set(operation["responses"])
-            body = {"json": {}} if "requestBody" in operation else {}
-            response = await anon.request(method.upper(), url, **body)
+            body: dict[str, Any] | None = {} if "requestBody" in operation else None
+            response = await anon.request(method.upper(), url, json=body)
             assert response.status_code == 401, (method, path, response.text)
             assert "401" in documented, (method, path)
             if "_id}" in path:
-                response = await client.request(method.upper(), url, **body)
+                response = await client.request(method.upper(), url, json=body)
                 assert response.status_code == 404, (method, path, response.text)
                 assert "404" in documented, (method, path)
                 checked += 1
