@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -34,7 +34,12 @@ def _read(service: DialerService, stored: StoredCampaign) -> CampaignRead:
     return campaign_read(stored, service.blocked_reason(stored.id))
 
 
-@router.post("", status_code=HTTPStatus.CREATED, response_model=CampaignRead)
+_NAME_TAKEN: dict[int | str, dict[str, Any]] = {
+    HTTPStatus.CONFLICT: {"description": "another campaign has that name"}
+}
+
+
+@router.post("", status_code=HTTPStatus.CREATED, response_model=CampaignRead, responses=_NAME_TAKEN)
 async def create_campaign(body: CampaignCreate, service: ServiceDep) -> CampaignRead:
     try:
         settings = settings_from_create(str(uuid.uuid4()), body)
@@ -53,7 +58,7 @@ async def get_campaign(campaign_id: str, service: ServiceDep) -> CampaignRead:
     return _read(service, await service.get_campaign(campaign_id))
 
 
-@router.patch("/{campaign_id}", response_model=CampaignRead)
+@router.patch("/{campaign_id}", response_model=CampaignRead, responses=_NAME_TAKEN)
 async def update_campaign(
     campaign_id: str, body: CampaignUpdate, service: ServiceDep
 ) -> CampaignRead:

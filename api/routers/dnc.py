@@ -102,7 +102,12 @@ async def lookup_dnc(phone: str, service: ServiceDep) -> DncRead:
     )
 
 
-@router.delete("/{phone}", status_code=HTTPStatus.NO_CONTENT, response_class=Response)
+@router.delete(
+    "/{phone}",
+    status_code=HTTPStatus.NO_CONTENT,
+    response_class=Response,
+    responses={HTTPStatus.NOT_FOUND: {"description": "the number is not on the internal list"}},
+)
 async def remove_dnc(phone: str, service: ServiceDep) -> Response:
     """Take ``phone`` off the internal list (registry entries stay)."""
     await service.remove_dnc(phone)

@@ -133,3 +133,16 @@ async def test_a_body_that_is_not_utf8_is_a_documented_400_on_model_routes(
     )
     assert response.status_code == 400, response.text
     assert "400" in schema["paths"]["/api/v1/agents"]["post"]["responses"]
+
+
+async def test_a_taken_name_and_an_unlisted_number_are_documented_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()["paths"]
+    body = {"name": "twice", "mode": "preview"}
+    assert (await client.post("/api/v1/campaigns", json=body)).status_code == 201
+    assert (await client.post("/api/v1/campaigns", json=body)).status_code == 409
+    assert "409" in schema["/api/v1/campaigns"]["post"]["responses"]
+    assert "409" in schema["/api/v1/campaigns/{campaign_id}"]["patch"]["responses"]
+    assert (await client.delete("/api/v1/dnc/+14155550100")).status_code == 404
+    assert "404" in schema["/api/v1/dnc/{phone}"]["delete"]["responses"]
