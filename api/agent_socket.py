@@ -128,6 +128,11 @@ async def agent_socket(
     websocket: WebSocket, agent_id: str, service: ServiceDep, token: str | None = None
 ) -> None:
     await websocket.accept()
+    if "\x00" in agent_id or (token and "\x00" in token):
+        # No agent's id or token holds a NUL, and PostgreSQL cannot even look
+        # one up: refused as any unknown agent is.
+        await websocket.close(code=WS_4401_UNAUTHORIZED, reason="invalid or missing agent token")
+        return
     try:
         allowed = bool(token) and await service.authenticate_agent(agent_id, token or "")
     except Exception:

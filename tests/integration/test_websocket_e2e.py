@@ -239,3 +239,16 @@ async def test_floor_invariants_over_real_sockets(
             earlier = [s for t, s in bot.states if t <= at]
             assert earlier and earlier[-1] in ("ready", "on_call")
         assert not bot.errors
+
+
+@pytest.mark.parametrize("path", ["a%00b/ws?token=x", "nobody/ws?token=x%00y", "nobody/ws"])
+async def test_an_impossible_agent_or_token_closes_4401(
+    server: tuple[str, RecordingTelephony], path: str
+) -> None:
+    """Over a real socket on each database: an id or token with a NUL in it
+    (which PostgreSQL cannot look up) is refused like any unknown agent."""
+    host, _ = server
+    async with websockets.connect(f"ws://{host}/api/v1/agents/{path}") as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
