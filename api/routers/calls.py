@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import ServiceDep
+from api.schemas.base import UtcDatetime
 from api.schemas.calls import CallPageRead, CallRead
 
 __all__ = ["router"]
@@ -20,14 +20,12 @@ async def list_calls(
     service: ServiceDep,
     campaign_id: str | None = None,
     since: Annotated[
-        datetime | None,
+        UtcDatetime | None,
         Query(description="ISO-8601; only calls dialed at or after it (no zone: UTC)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> CallPageRead:
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
     page = await service.list_calls(
         campaign_id=campaign_id, since=since, limit=limit, cursor=cursor
     )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from api.deps import ServiceDep
+from api.schemas.base import UtcDatetime
 from api.schemas.calls import SkippedDialRead
 from api.schemas.campaigns import (
     CampaignCreate,
@@ -101,13 +101,11 @@ async def campaign_skips(
     campaign_id: str,
     service: ServiceDep,
     since: Annotated[
-        datetime | None,
+        UtcDatetime | None,
         Query(description="ISO-8601; only decisions at or after it (no zone: UTC)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[SkippedDialRead]:
     """Leads the compliance gate kept from being dialed, and why, newest first."""
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
     skips = await service.list_skips(campaign_id, since=since, limit=limit)
     return [SkippedDialRead.of(s) for s in skips]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
 
-from api.schemas.base import RequestModel
+from api.schemas.base import RequestModel, in_utc
 
 __all__ = [
     "MESSAGE_TYPES",
@@ -43,7 +43,7 @@ class DispositionMessage(RequestModel):
     call_id: str = Field(min_length=1)
     code: str = Field(min_length=1, max_length=64)
     # Aware only: a callback at "09:00" with no zone could ring at any hour.
-    callback_at: AwareDatetime | None = None
+    callback_at: Annotated[AwareDatetime, AfterValidator(in_utc)] | None = None
     # A callback for this agent only (until the campaign's personal_callback_wait_s
     # has passed); otherwise anyone may take it.
     personal: bool = False

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from dialer.storage.records import unstorable
 
-__all__ = ["ReadModel", "RequestModel"]
+__all__ = ["ReadModel", "RequestModel", "UtcDatetime", "in_utc"]
+
+
+def in_utc(value: datetime) -> datetime:
+    """The instant in UTC (no zone given: UTC), which must exist as a datetime.
+
+    0001-01-01T00:00+05:00 and 9999-12-31T23:59-05:00 parse, but their UTC
+    instants fall outside years 1 to 9999: a 422 here, not an overflow later.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant in UTC falls outside years 1 to 9999") from None
+
+
+#: A datetime read as an instant in UTC; see :func:`in_utc`.
+UtcDatetime = Annotated[datetime, AfterValidator(in_utc)]
 
 
 class RequestModel(BaseModel):

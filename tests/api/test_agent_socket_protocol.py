@@ -102,6 +102,11 @@ BAD_FRAMES = [
         "callback_at",
     ),
     ('{"type": "disposition", "call_id": "c1", "code": "x", "callback_at": "soon"}', "callback_at"),
+    (
+        '{"type": "disposition", "call_id": "c1", "code": "callback", '
+        '"callback_at": "9999-12-31T23:00:00-05:00"}',
+        "years 1 to 9999",
+    ),
     # PostgreSQL's text cannot hold a NUL: refused up front, not lost in the store.
     ('{"type": "disposition", "call_id": "c1", "code": "sale", "notes": "a\\u0000b"}', "NUL"),
 ]

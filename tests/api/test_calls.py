@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fake_service import FakeService
@@ -29,6 +31,20 @@ async def test_unknown_call_is_404(client: httpx.AsyncClient) -> None:
 )
 async def test_bad_parameters_are_422(client: httpx.AsyncClient, params: dict[str, str]) -> None:
     assert (await client.get(URL, params=params)).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "since",
+    # They parse, but their UTC instants fall outside the years a datetime holds.
+    ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"],
+)
+async def test_a_since_with_no_utc_instant_is_422_on_calls_and_skips(
+    client: httpx.AsyncClient, campaign: dict[str, Any], since: str
+) -> None:
+    for url in (URL, f"/api/v1/campaigns/{campaign['id']}/skips"):
+        response = await client.get(url, params={"since": since})
+        assert response.status_code == 422, (url, response.text)
+        assert response.json()["detail"][0]["loc"] == ["query", "since"]
 
 
 async def test_since_accepts_iso_8601(client: httpx.AsyncClient) -> None:
