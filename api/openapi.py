@@ -60,15 +60,14 @@ def register_body_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> Non
 
 _UNAUTHORIZED = {"description": "no API key, or not this service's (`Authorization: Bearer <key>`)"}
 _NOT_FOUND = {"description": "no such campaign, agent or call"}
-_BAD_BODY = {"description": "a body that cannot be read at all (not UTF-8, say)"}
 
 
 def document_error_responses(app: FastAPI, authenticated_prefix: str) -> None:
     """Add the errors every route can answer to the document, so clients can plan for them.
 
     FastAPI lists only a route's own responses; the API key (every route
-    under ``authenticated_prefix``), unknown ids in the path, and a body
-    the framework cannot decode apply to many routes at once.
+    under ``authenticated_prefix``) and unknown ids in the path apply to many
+    routes at once. (A body that is not JSON is a 422, which FastAPI lists.)
     """
     generate: Callable[[], dict[str, Any]] = app.openapi
 
@@ -83,8 +82,6 @@ def document_error_responses(app: FastAPI, authenticated_prefix: str) -> None:
                     responses.setdefault("401", _UNAUTHORIZED)
                 if "_id}" in path:  # not /dnc/{phone}: an unlisted number is an answer
                     responses.setdefault("404", _NOT_FOUND)
-                if "requestBody" in operation:
-                    responses.setdefault("400", _BAD_BODY)
         app.openapi_schema = schema
         return schema
 
