@@ -24,6 +24,7 @@ from api.deps import ServiceDep
 from api.schemas.agent_messages import AgentMessageError, parse_agent_message
 from dialer.errors import DialerError
 from dialer.runtime.service import DialerService
+from dialer.storage.records import unstorable
 
 __all__ = [
     "WS_1011_INTERNAL_ERROR",
@@ -128,7 +129,7 @@ async def agent_socket(
     websocket: WebSocket, agent_id: str, service: ServiceDep, token: str | None = None
 ) -> None:
     await websocket.accept()
-    if "\x00" in agent_id or (token and "\x00" in token):
+    if unstorable(agent_id) or unstorable(token):
         # No agent's id or token holds a NUL, and PostgreSQL cannot even look
         # one up: refused as any unknown agent is.
         await websocket.close(code=WS_4401_UNAUTHORIZED, reason="invalid or missing agent token")

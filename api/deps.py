@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from dialer.errors import InvalidInput
 from dialer.runtime.service import DialerService
+from dialer.storage.records import unstorable
 
 __all__ = [
     "ApiKeyDep",
@@ -69,10 +70,8 @@ def require_storable_url(conn: HTTPConnection) -> None:
     """
     for where, params in (("path", conn.path_params), ("query", conn.query_params)):
         for name, value in params.items():
-            if isinstance(value, str) and "\x00" in value:
-                raise InvalidInput(
-                    f"{where} parameter {name!r}: the NUL character is not allowed", field=name
-                )
+            if (problem := unstorable(value)) is not None:
+                raise InvalidInput(f"{where} parameter {name!r}: {problem}", field=name)
 
 
 StorableUrlDep = Depends(require_storable_url)

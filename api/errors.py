@@ -122,11 +122,12 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
         # that bind a model; the routes that read their body themselves say
         # 422 json_invalid for the same bytes. One answer for both.
         error = {
-            "loc": ["body", cause.start],
-            "msg": f"the request body is not valid JSON: {cause}",
             "type": "json_invalid",
+            "loc": ("body", cause.start),
+            "msg": "JSON decode error",
+            "ctx": {"error": str(cause)},
         }
-        return JSONResponse({"detail": [error]}, status_code=HTTPStatus.UNPROCESSABLE_ENTITY)
+        return await _on_validation_error(request, RequestValidationError([error]))
     return await http_exception_handler(request, exc)
 
 

@@ -1,8 +1,9 @@
-"""OpenAPI for the bodies FastAPI cannot see: the raw JSON-or-CSV loads.
+"""OpenAPI for what FastAPI cannot see: the raw JSON-or-CSV loads, and errors many routes share.
 
 Those endpoints read the request themselves, so their request bodies are
 declared with ``openapi_extra``; the JSON models they name are added to the
-document's components here.
+document's components here. The API key's 401 and an unknown id's 404 are
+added to every route they apply to.
 """
 
 from __future__ import annotations
@@ -38,24 +39,33 @@ def json_or_csv_body(
     }
 
 
-def register_body_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
-    """Make ``app.openapi()`` include ``models`` (and the models they use) as components."""
+def _amend_openapi(app: FastAPI, amend: Callable[[dict[str, Any]], None]) -> None:
+    """Make ``app.openapi()`` pass the document through ``amend`` once, when first built."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = generate()
+        amend(schema)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def register_body_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Make ``app.openapi()`` include ``models`` (and the models they use) as components."""
+
+    def amend(schema: dict[str, Any]) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in models:
             model_schema = model.model_json_schema(ref_template=_REF)
             for name, definition in model_schema.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components.setdefault(model.__name__, model_schema)
-        app.openapi_schema = schema
-        return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    _amend_openapi(app, amend)
 
 
 _UNAUTHORIZED = {"description": "no API key, or not this service's (`Authorization: Bearer <key>`)"}
@@ -69,12 +79,8 @@ def document_error_responses(app: FastAPI, authenticated_prefix: str) -> None:
     under ``authenticated_prefix``) and unknown ids in the path apply to many
     routes at once. (A body that is not JSON is a 422, which FastAPI lists.)
     """
-    generate: Callable[[], dict[str, Any]] = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = generate()
+    def amend(schema: dict[str, Any]) -> None:
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
@@ -82,7 +88,5 @@ def document_error_responses(app: FastAPI, authenticated_prefix: str) -> None:
                     responses.setdefault("401", _UNAUTHORIZED)
                 if "_id}" in path:  # not /dnc/{phone}: an unlisted number is an answer
                     responses.setdefault("404", _NOT_FOUND)
-        app.openapi_schema = schema
-        return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    _amend_openapi(app, amend)
