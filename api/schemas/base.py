@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from dialer.storage.records import unstorable
 
@@ -23,7 +24,9 @@ def in_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("the instant in UTC falls outside years 1 to 9999") from None
+        raise PydanticCustomError(
+            "value_error", "the instant in UTC falls outside years 1 to 9999"
+        ) from None
 
 
 #: A datetime read as an instant in UTC; see :func:`in_utc`.
@@ -51,7 +54,8 @@ class RequestModel(BaseModel):
         if info.field_name in cls.checked_alone:
             return value
         if (problem := unstorable(value)) is not None:
-            raise ValueError(problem)
+            # Not ValueError: pydantic would prefix the message with "Value error, ".
+            raise PydanticCustomError("value_error", problem)
         return value
 
 

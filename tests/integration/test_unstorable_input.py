@@ -102,6 +102,8 @@ async def test_lead_rows_with_nul_or_nan_are_rejected_alone(api: httpx.AsyncClie
     assert body["accepted"] == 1
     assert [r["row"] for r in body["rejected"]] == [1, 2, 3, 4]
     assert all(r["reason"].startswith("data:") for r in body["rejected"])
+    # The same words as the CSV row's below, with no "Value error," from pydantic.
+    assert body["rejected"][0]["reason"] == "data: the NUL character (\\u0000) is not allowed"
 
     csv = "phone,note\n+14155550105,a\x00b\n+14155550106,fine\n"
     response = await api.post(url, content=csv.encode(), headers={"Content-Type": "text/csv"})
@@ -109,6 +111,7 @@ async def test_lead_rows_with_nul_or_nan_are_rejected_alone(api: httpx.AsyncClie
     body = response.json()
     assert body["accepted"] == 1
     assert [(r["row"], r["phone"]) for r in body["rejected"]] == [(2, "+14155550105")]
+    assert body["rejected"][0]["reason"] == "data: the NUL character (\\u0000) is not allowed"
 
     listed = {lead["phone"]: lead["data"] for lead in (await api.get(url)).json()}
     assert listed == {
