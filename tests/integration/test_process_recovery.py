@@ -177,8 +177,12 @@ async def test_a_stop_the_database_refuses_still_closes_and_the_lease_frees_its_
         await asyncio.sleep(0.05)
     assert me in await _claimed_by(first.store.db, cid)
 
-    lock = sqlite3.connect(path, isolation_level=None)
-    lock.execute("BEGIN IMMEDIATE")
+    # Taken in a thread: the service may be inside a transaction (its BEGIN
+    # is IMMEDIATE, so holding the write lock) that needs this event loop to
+    # commit, and a blocking wait here would deadlock with it until sqlite3's
+    # timeout ran out (it did, on a loaded machine).
+    lock = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
+    await asyncio.to_thread(lock.execute, "BEGIN IMMEDIATE")
     try:
         with caplog.at_level(logging.WARNING, logger="dialer.runtime.service"):
             await asyncio.wait_for(first.stop(), 30.0)
