@@ -41,8 +41,14 @@ def _media_type(request: Request) -> str:
 
 
 def is_csv(request: Request) -> bool:
-    # application/csv and text/plain are common in the wild for the same thing.
-    return _media_type(request) in {CSV_MEDIA_TYPE, "application/csv", "text/plain"}
+    # application/csv and text/plain are common in the wild for the same thing;
+    # tab-separated files are read as CSV whose header is split by tabs.
+    return _media_type(request) in {
+        CSV_MEDIA_TYPE,
+        "application/csv",
+        "text/plain",
+        "text/tab-separated-values",
+    }
 
 
 def is_json(request: Request) -> bool:

@@ -4,23 +4,34 @@ Rows are numbered by their line in the file (the header is line 1), which is
 what a person fixing the file in a spreadsheet or editor sees. Blank lines are
 skipped but still counted, and a quoted field spanning lines numbers its row
 by the line it starts on.
+
+Files come from spreadsheets as often as from programs, so three habits of
+spreadsheet exports are met rather than refused: a byte-order mark, a charset
+other than UTF-8 when the Content-Type names it (``text/csv;
+charset=windows-1252``), and a semicolon or tab between fields (Excel in
+most of Europe writes ``;``), recognised by which one makes the header name
+``phone``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any
 
 from dialer.errors import InvalidInput
 from dialer.runtime.service import RowError
 
-__all__ = ["NumberedRows", "decode_csv", "dnc_rows", "lead_rows"]
+__all__ = ["NumberedRows", "csv_charset", "decode_csv", "dnc_rows", "lead_rows"]
 
 PHONE_COLUMN = "phone"
 TIMEZONE_COLUMN = "timezone"
 PRIORITY_COLUMN = "priority"
+#: Field separators tried on the header, the comma first.
+_DELIMITERS = (",", ";", "\t", "|")
 
 
 @dataclass(slots=True)
@@ -43,19 +54,47 @@ class NumberedRows:
         return [RowError(self.line_of(e.row, first_row), e.phone, e.reason) for e in errors]
 
 
-def decode_csv(body: bytes) -> str:
+def csv_charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a Content-Type header, if it names one."""
+    if not content_type:
+        return None
+    message = Message()
+    message["content-type"] = content_type
+    charset = message.get_param("charset")
+    return charset.strip() if isinstance(charset, str) and charset.strip() else None
+
+
+def decode_csv(body: bytes, charset: str | None = None) -> str:
+    """The text of a CSV body: UTF-8 (a byte-order mark allowed), or ``charset`` if named."""
+    codec = "utf-8"
+    if charset is not None:
+        try:
+            codec = codecs.lookup(charset).name
+        except LookupError:
+            raise InvalidInput(
+                f"the Content-Type names charset {charset!r}, which is not one we know: "
+                "send UTF-8, or name the file's encoding (e.g. windows-1252)",
+                field="body",
+            ) from None
+    if codec == "utf-8":
+        codec = "utf-8-sig"  # spreadsheet exports often start with a byte-order mark
     try:
-        # utf-8-sig: spreadsheet exports often start with a byte-order mark.
-        return body.decode("utf-8-sig")
+        text = body.decode(codec)
     except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"the CSV body is not UTF-8 (byte {exc.start}): export it as UTF-8", field="body"
-        ) from None
+        if charset is None:
+            reason = (
+                f"the CSV body is not UTF-8 (byte {exc.start}): export it as UTF-8, "
+                "or name its encoding in the Content-Type (text/csv; charset=windows-1252)"
+            )
+        else:
+            reason = f"the CSV body is not valid {charset} (byte {exc.start})"
+        raise InvalidInput(reason, field="body") from None
+    return text.removeprefix("\ufeff")  # a byte-order mark in a declared UTF-16 or such
 
 
-def _records(text: str) -> list[tuple[int, list[str]]]:
+def _records(text: str, delimiter: str = ",") -> list[tuple[int, list[str]]]:
     """(starting line, cells) for every non-blank record."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     records: list[tuple[int, list[str]]] = []
     line = 1
     try:
@@ -68,13 +107,42 @@ def _records(text: str) -> list[tuple[int, list[str]]]:
     return records
 
 
+def _header_delimiter(text: str) -> str | None:
+    """The separator under which the first non-blank record names a ``phone`` column."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    for delimiter in _DELIMITERS:
+        cells = next(csv.reader([first], delimiter=delimiter), [])
+        if PHONE_COLUMN in (cell.strip().lower() for cell in cells):
+            return delimiter
+    return None
+
+
+def _check_unique(header: list[str], header_line: int, among: str | None = None) -> None:
+    """A column named twice is ambiguous: which cell is the phone, which the data?
+
+    ``among``: only that column's name matters (the others are not read).
+    """
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if not name or (among is not None and name.lower() != among):
+            continue  # unnamed (trailing) columns are ignored, however many
+        key = name.lower()
+        if key in seen:
+            raise InvalidInput(
+                f"the CSV header (line {header_line}) names {name!r} twice "
+                f"(columns {seen[key]} and {position}): rename one",
+                field="body",
+            )
+        seen[key] = position
+
+
 def lead_rows(text: str) -> NumberedRows:
     """Lead rows from a CSV with a header naming ``phone`` (and optionally ``timezone``
     and ``priority``, an integer: higher is dialed first).
 
     Every other column goes into the lead's ``data`` under its header name.
     """
-    records = _records(text)
+    records = _records(text, _header_delimiter(text) or ",")
     if not records:
         raise InvalidInput("the CSV body is empty: it needs a header row with 'phone'", "body")
     header_line, raw_header = records[0]
@@ -85,6 +153,7 @@ def lead_rows(text: str) -> NumberedRows:
             f"the CSV header (line {header_line}) has no 'phone' column: {raw_header!r}",
             field="phone",
         )
+    _check_unique(header, header_line)
     phone_at = lowered.index(PHONE_COLUMN)
     tz_at = lowered.index(TIMEZONE_COLUMN) if TIMEZONE_COLUMN in lowered else None
     priority_at = lowered.index(PRIORITY_COLUMN) if PRIORITY_COLUMN in lowered else None
@@ -116,12 +185,14 @@ def lead_rows(text: str) -> NumberedRows:
 
 def dnc_rows(text: str) -> NumberedRows:
     """Numbers from a CSV: one per line, or the ``phone`` column under an optional header."""
-    records = _records(text)
+    records = _records(text, _header_delimiter(text) or ",")
     out = NumberedRows()
     column = 0
     if records:
         first = [cell.strip().lower() for cell in records[0][1]]
         if PHONE_COLUMN in first:
+            header = [cell.strip() for cell in records[0][1]]
+            _check_unique(header, records[0][0], among=PHONE_COLUMN)
             column = first.index(PHONE_COLUMN)
             records = records[1:]
         elif len(first) > 1:

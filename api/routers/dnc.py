@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from api.bodies import decode_json, is_csv, is_json, parse_json_model, read_body
-from api.csv_input import decode_csv, dnc_rows
+from api.csv_input import csv_charset, decode_csv, dnc_rows
 from api.deps import ServiceDep
 from api.errors import PayloadTooLarge
 from api.openapi import json_or_csv_body
@@ -46,7 +46,8 @@ def _check_count(count: int, limit: int) -> None:
         csv_description=(
             "One number per line, optionally under a header naming `phone` (other "
             "columns are ignored). Use the `campaign_id` query parameter to list "
-            "them for one campaign only."
+            "them for one campaign only. UTF-8 unless the Content-Type names a "
+            "`charset`; under a header, fields split by `,`, `;`, tab or `|`."
         ),
         csv_example="phone\n+14155550100\n+14155550101\n",
     ),
@@ -65,7 +66,7 @@ async def add_dnc(
     limit = service.settings.max_leads_per_request
     body = await read_body(request)
     if is_csv(request):
-        parsed = dnc_rows(decode_csv(body))
+        parsed = dnc_rows(decode_csv(body, csv_charset(request.headers.get("content-type"))))
         _check_count(len(parsed.rows), limit)
         await _check_campaign(service, campaign_id)
         first_row = parsed.lines[0] if parsed.lines else 1

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import ValidationError
 
 from api.bodies import decode_json, is_csv, is_json, parse_json_model, read_body
-from api.csv_input import NumberedRows, decode_csv, lead_rows
+from api.csv_input import NumberedRows, csv_charset, decode_csv, lead_rows
 from api.deps import ServiceDep
 from api.errors import PayloadTooLarge
 from api.openapi import json_or_csv_body
@@ -50,9 +50,12 @@ def unsupported_media_type(request: Request) -> HTTPException:
     openapi_extra=json_or_csv_body(
         LeadBatch,
         csv_description=(
-            "A header row naming `phone` (and optionally `timezone`); every other "
-            "column goes into the lead's `data`. Rejected rows are numbered by "
-            "their line in the file (the header is line 1)."
+            "A header row naming `phone` (and optionally `timezone` and "
+            "`priority`); every other column goes into the lead's `data`. Rejected "
+            "rows are numbered by their line in the file (the header is line 1). "
+            "UTF-8 unless the Content-Type names a `charset`; fields split by `,`, "
+            "`;`, tab or `|`, whichever makes the header name `phone`; a column "
+            "named twice is a 422."
         ),
         csv_example=_CSV_EXAMPLE,
     ),
@@ -67,7 +70,7 @@ async def add_leads(campaign_id: str, request: Request, service: ServiceDep) -> 
     limit = service.settings.max_leads_per_request
     body = await read_body(request)
     if is_csv(request):
-        parsed = lead_rows(decode_csv(body))
+        parsed = lead_rows(decode_csv(body, csv_charset(request.headers.get("content-type"))))
         _check_batch_size(len(parsed.rows) + len(parsed.rejected), limit)
         first_row = parsed.lines[0] if parsed.lines else 2
         result = await service.add_leads(campaign_id, parsed.rows, first_row=first_row)

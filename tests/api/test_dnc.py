@@ -57,6 +57,29 @@ async def test_csv_with_and_without_header(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"{URL}/+14155550103")).json()["listed"] is True
 
 
+async def test_csv_with_a_semicolon_header_in_cp1252(client: httpx.AsyncClient) -> None:
+    text = "name;phone\nJosé;+14155550100\nZoë;nope\n"
+    response = await client.post(
+        URL, content=text.encode("cp1252"), headers={"Content-Type": "text/csv; charset=cp1252"}
+    )
+    body = response.json()
+    assert body["added"] == 1, body
+    assert [(r["row"], r["phone"]) for r in body["rejected"]] == [(3, "nope")]
+    assert (await client.get(f"{URL}/+14155550100")).json()["listed"] is True
+
+
+async def test_csv_naming_phone_twice_is_422_and_adds_nothing(client: httpx.AsyncClient) -> None:
+    text = "phone,note,phone\n+14155550100,x,+14155550101\n"
+    response = await client.post(URL, content=text, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 422, response.text
+    assert "'phone' twice" in response.json()["detail"][0]["msg"]
+    assert (await client.get(f"{URL}/+14155550100")).json()["listed"] is False
+    # Other columns are not read, so naming one of them twice is no ambiguity.
+    text = "phone,note,note\n+14155550100,x,y\n"
+    response = await client.post(URL, content=text, headers={"Content-Type": "text/csv"})
+    assert response.json()["added"] == 1, response.text
+
+
 async def test_csv_for_one_campaign(client: httpx.AsyncClient, campaign: dict[str, Any]) -> None:
     response = await client.post(
         URL,

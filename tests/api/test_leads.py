@@ -198,7 +198,109 @@ async def test_csv_without_a_phone_header_is_422(
 async def test_csv_not_utf8_is_422(client: httpx.AsyncClient, campaign: dict[str, Any]) -> None:
     response = await client.post(_url(campaign), content=b"phone\n\xff\xfe\n", headers=CSV)
     assert response.status_code == 422
-    assert "UTF-8" in response.json()["detail"][0]["msg"]
+    message = response.json()["detail"][0]["msg"]
+    assert "UTF-8" in message and "charset=" in message  # says how to name another one
+    assert (await client.get(_url(campaign))).json() == []
+
+
+async def test_csv_in_the_charset_its_content_type_names(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    """A Windows spreadsheet's export: cp1252, said so in the header."""
+    text = "phone,name\n+14155550100,José Müller\n+14155550101,Zoë \u2013 €\n"
+    for charset in ("windows-1252", '"cp1252"', "CP1252"):
+        response = await client.post(
+            _url(campaign),
+            content=text.encode("cp1252"),
+            headers={"Content-Type": f"text/csv; charset={charset}"},
+        )
+        assert response.status_code == 200, response.text
+    listed = {lead["phone"]: lead for lead in (await client.get(_url(campaign))).json()}
+    assert listed["+14155550100"]["data"] == {"name": "José Müller"}
+    assert listed["+14155550101"]["data"] == {"name": "Zoë \u2013 €"}
+    # UTF-16 with its byte-order mark: the mark is not part of the header.
+    response = await client.post(
+        _url(campaign),
+        content="phone,name\n+14155550102,Åsa\n".encode("utf-16"),
+        headers={"Content-Type": "text/csv; charset=utf-16"},
+    )
+    assert response.json()["accepted"] == 1, response.text
+
+
+@pytest.mark.parametrize(
+    ("charset", "body", "expected"),
+    [
+        ("klingon-8", b"phone\n+14155550100\n", "'klingon-8'"),
+        ("ascii", "phone,name\n+14155550100,José\n".encode(), "not valid ascii (byte 27)"),
+    ],
+)
+async def test_csv_in_an_unknown_or_wrong_charset_is_422_and_loads_nothing(
+    client: httpx.AsyncClient, campaign: dict[str, Any], charset: str, body: bytes, expected: str
+) -> None:
+    response = await client.post(
+        _url(campaign), content=body, headers={"Content-Type": f"text/csv; charset={charset}"}
+    )
+    assert response.status_code == 422, response.text
+    assert expected in response.json()["detail"][0]["msg"]
+    assert (await client.get(_url(campaign))).json() == []
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "media"),
+    [(";", "text/csv"), ("\t", "text/tab-separated-values"), ("|", "text/csv")],
+)
+async def test_csv_fields_split_by_semicolons_tabs_or_bars(
+    client: httpx.AsyncClient, campaign: dict[str, Any], delimiter: str, media: str
+) -> None:
+    """European Excel writes ';'. The separator is the one under which the header names phone."""
+    rows = [
+        ["phone", "timezone", "name", "balance"],
+        ["+14155550100", "America/Los_Angeles", "Ada, Countess", "1,50"],
+        ["not a phone", "", "Bob", ""],
+        ["+14155550101", "", "Cy", "2,75", "extra"],
+    ]
+    text = "".join(delimiter.join(row) + "\n" for row in rows)
+    response = await client.post(
+        _url(campaign), content=text.encode(), headers={"Content-Type": media}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 1
+    assert [(r["row"], r["phone"]) for r in body["rejected"]] == [
+        (3, "not a phone"),
+        (4, "+14155550101"),
+    ]
+    (lead,) = (await client.get(_url(campaign))).json()
+    assert lead["timezone"] == "America/Los_Angeles"
+    assert lead["data"] == {"name": "Ada, Countess", "balance": "1,50"}
+
+
+async def test_a_comma_header_naming_phone_keeps_commas_even_with_semicolons_in_it(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    text = "phone,note;with semicolon\n+14155550100,a;b\n"
+    response = await client.post(_url(campaign), content=text.encode(), headers=CSV)
+    assert response.json()["accepted"] == 1, response.text
+    (lead,) = (await client.get(_url(campaign))).json()
+    assert lead["data"] == {"note;with semicolon": "a;b"}
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [("phone,name,Phone", "'Phone' twice (columns 1 and 3)"), ("phone,name,NAME ", "'NAME' twice")],
+)
+async def test_csv_header_naming_a_column_twice_is_422_and_loads_nothing(
+    client: httpx.AsyncClient, campaign: dict[str, Any], header: str, named: str
+) -> None:
+    text = f"{header}\n+14155550100,Ada,+14155550101\n"
+    response = await client.post(_url(campaign), content=text.encode(), headers=CSV)
+    assert response.status_code == 422, response.text
+    assert named in response.json()["detail"][0]["msg"]
+    assert (await client.get(_url(campaign))).json() == []
+    # Unnamed columns (a spreadsheet's trailing empty ones) are not names.
+    text = "phone,,name,,\n+14155550100,,Ada,,\n"
+    response = await client.post(_url(campaign), content=text.encode(), headers=CSV)
+    assert response.json()["accepted"] == 1, response.text
 
 
 async def test_over_100k_leads_is_413_and_writes_nothing(
