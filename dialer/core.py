@@ -574,6 +574,7 @@ class DialerCore:
         run.leads_requested = False
         run.exhausted = ev.exhausted
         self._dirty[ev.campaign_id] = None
+        self._schedule_decision(ev.campaign_id, run)  # resumed, if it had run dry
 
     def _want_leads(self, campaign_id: str, run: _Run) -> None:
         want = run.settings.hopper_size
@@ -585,6 +586,11 @@ class DialerCore:
     def _schedule_decision(self, campaign_id: str, run: _Run) -> None:
         interval = run.pacer.decision_interval_s
         if interval is None or run.settings.state is not _RUNNING:
+            return
+        if run.exhausted and not run.hopper:
+            # Nothing to dial until leads come (LeadsClaimed schedules one
+            # again): a campaign run dry does not wake the core every second,
+            # and a simulated shift whose leads ran out ends in no time.
             return
         if run.next_decision_at is None:
             run.next_decision_at = self._now + interval

@@ -182,6 +182,22 @@ def test_nothing_is_dialed_after_the_shift() -> None:
     assert report.agent_hours == pytest.approx(10 * 600 / 3600)
 
 
+@pytest.mark.parametrize("mode", ["predictive", "adaptive"])
+def test_a_shift_whose_leads_run_out_costs_only_the_events_of_its_calls(mode: str) -> None:
+    """A month-long run on 300 leads: the pacer stops deciding once they are gone.
+
+    Before, it was woken every second to the end (2.6 million decisions,
+    most of an hour). The figures still cover the whole shift: agents are
+    logged in, idle, to the end.
+    """
+    data = base(mode=mode, leads=300)
+    data["duration_s"] = 30 * 86400.0
+    report = simulate(parse_scenario(data))
+    assert report.attempts == 300
+    assert report.events < 20 * 300  # the calls' events; no idle seconds
+    assert report.agent_hours == pytest.approx(10 * 30 * 24)
+
+
 def test_preview_mode_never_abandons_and_keeps_agents_dialing() -> None:
     report = simulate(parse_scenario(base(mode="preview")))
     assert report.abandoned == 0

@@ -664,3 +664,46 @@ def test_a_pending_pause_is_forgotten_when_the_agent_logs_out() -> None:
     login(core, "a1", 40.0)
     snap = pacer.seen[-1]
     assert (snap.agents_pausing, snap.agents_ready, len(snap.on_call_ages_s)) == (0, 1, 0)
+
+
+class _EverySecond:
+    """A periodic pacer that records its decisions and dials one line per ready agent."""
+
+    name = "every-second"
+    needs_detail = False
+    tops_up = False
+    decision_interval_s = 1.0
+
+    def __init__(self) -> None:
+        self.decided_at: list[float] = []
+
+    def decide(self, snap: PacingSnapshot) -> PacingDecision:
+        self.decided_at.append(snap.now_s)
+        return PacingDecision(max(0, snap.agents_ready - snap.lines_in_flight), 1.0, None, {})
+
+    def observe(self, observation: object) -> None:
+        pass
+
+
+def test_a_periodic_pacer_is_not_woken_while_its_campaign_has_no_leads() -> None:
+    pacer = _EverySecond()
+    core = DialerCore(clock=FixedOffsetClock(0.0), pacer_factory=lambda s: pacer)
+    core.handle(CampaignUpdated(settings()), 0.0)
+    core.handle(LeadsClaimed("camp", leads(1), exhausted=True), 0.0)
+    login(core, "a1", 0.0)
+    now = 0.0
+    while (deadline := core.next_deadline()) is not None and deadline < 100.0:
+        now = deadline
+        placed = of(core.handle(Tick(), now), PlaceCall)
+        for call in placed:  # the one lead rings out
+            assert call.lead_id == "l0"
+    # Decisions stop once the last lead is gone: only its ring timeout is left.
+    assert pacer.decided_at and max(pacer.decided_at) <= 1.0
+    assert core.next_deadline() is None
+    assert core.stats("camp").leads_exhausted
+    # Leads come (the service's poll, or a load): decisions resume and dial them.
+    cmds = core.handle(LeadsClaimed("camp", leads(2, start=1)), 150.0)
+    assert core.next_deadline() == 151.0
+    cmds += core.handle(Tick(), 151.0)
+    assert [c.lead_id for c in of(cmds, PlaceCall)] == ["l1"]
+    assert pacer.decided_at[-1] == 151.0
