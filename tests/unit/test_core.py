@@ -42,6 +42,7 @@ from dialer.events import (
 )
 from dialer.ports import GateVerdict
 from pacing.fixed import PowerPacer
+from pacing.observations import Observation
 from pacing.snapshot import PacingDecision, PacingSnapshot
 
 
@@ -555,7 +556,7 @@ class _Periodic:
         self.decisions += 1
         return PacingDecision(0, 0.0, None, {})
 
-    def observe(self, observation: object) -> None:
+    def observe(self, observation: Observation) -> None:
         pass
 
 
@@ -620,7 +621,7 @@ class _Watcher:
         self.seen.append(snapshot)
         return PacingDecision(max(0, snapshot.agents_ready - snapshot.lines_in_flight), 1.0)
 
-    def observe(self, observation: object) -> None:
+    def observe(self, observation: Observation) -> None:
         pass
 
 
@@ -672,7 +673,7 @@ class _EverySecond:
     name = "every-second"
     needs_detail = False
     tops_up = False
-    decision_interval_s = 1.0
+    decision_interval_s: float | None = 1.0
 
     def __init__(self) -> None:
         self.decided_at: list[float] = []
@@ -681,7 +682,7 @@ class _EverySecond:
         self.decided_at.append(snap.now_s)
         return PacingDecision(max(0, snap.agents_ready - snap.lines_in_flight), 1.0, None, {})
 
-    def observe(self, observation: object) -> None:
+    def observe(self, observation: Observation) -> None:
         pass
 
 
