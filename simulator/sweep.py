@@ -7,6 +7,7 @@ predictive pacer has to beat, since no real call center knows it in advance.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -63,6 +64,20 @@ class SweepResult:
         return max(ok, key=lambda p: (p.occupancy, -p.ratio)) if ok else None
 
 
+#: More ratios than this is a typo in the step (1e-9 for 0.1), not a sweep.
+MAX_RATIOS = 1000
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"ratios: {text.strip()!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"ratios: {text.strip()!r} is not a finite number")
+    return value
+
+
 def parse_ratios(spec: str) -> list[float]:
     """``"1.0:6.0:0.05"`` (start:stop:step, stop included) or ``"1,1.5,2"``."""
     spec = spec.strip()
@@ -70,14 +85,21 @@ def parse_ratios(spec: str) -> list[float]:
         parts = spec.split(":")
         if len(parts) != 3:
             raise ValueError("ratios: use start:stop:step, e.g. 1.0:6.0:0.05")
-        start, stop, step = (float(p) for p in parts)
+        start, stop, step = (_number(p) for p in parts)
         if step <= 0 or start <= 0 or stop < start:
             raise ValueError("ratios: need 0 < start <= stop and step > 0")
         n = round((stop - start) / step)
+        if n + 1 > MAX_RATIOS:
+            raise ValueError(
+                f"ratios: {start:g}:{stop:g}:{step:g} is {n + 1:,} ratios; "
+                f"at most {MAX_RATIOS:,} (a larger step?)"
+            )
         return [round(start + i * step, 6) for i in range(n + 1)]
-    ratios = [float(p) for p in spec.split(",") if p.strip()]
+    ratios = [_number(p) for p in spec.split(",") if p.strip()]
     if not ratios or any(r <= 0 for r in ratios):
         raise ValueError("ratios: need positive numbers")
+    if len(ratios) > MAX_RATIOS:
+        raise ValueError(f"ratios: {len(ratios):,} ratios; at most {MAX_RATIOS:,}")
     return ratios
 
 

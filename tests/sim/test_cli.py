@@ -132,6 +132,24 @@ def test_sweep_names_the_best_ratio_and_writes_the_plot(scenario: Path, tmp_path
     assert best == max(within, key=lambda p: p["occupancy"])["ratio"]
 
 
-def test_sweep_refuses_a_bad_grid(scenario: Path) -> None:
-    assert run("sweep", str(scenario), "--ratios", "3:1:0.5")[0] == EXIT_BAD_INPUT
+@pytest.mark.parametrize(
+    ("ratios", "said"),
+    [
+        ("3:1:0.5", "0 < start <= stop"),
+        ("1:2", "start:stop:step"),
+        ("a:2:0.1", "'a' is not a number"),
+        ("nan:2:0.1", "'nan' is not a finite number"),
+        ("1,inf", "'inf' is not a finite number"),
+        ("1,-2", "positive"),
+        # A typo in the step would have built 10^18 ratios and hung.
+        ("1:1e9:1e-9", "at most 1,000 (a larger step?)"),
+    ],
+)
+def test_sweep_refuses_a_bad_grid_saying_why(scenario: Path, ratios: str, said: str) -> None:
+    code, _, err = run("sweep", str(scenario), "--ratios", ratios)
+    assert code == EXIT_BAD_INPUT
+    assert said in err
+
+
+def test_sweep_refuses_no_seeds(scenario: Path) -> None:
     assert run("sweep", str(scenario), "--seeds", "0")[0] == EXIT_BAD_INPUT
