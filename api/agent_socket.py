@@ -78,6 +78,9 @@ class AgentSocket:
         except json.JSONDecodeError as exc:
             await self._error(f"not JSON: {exc}")
             return
+        except RecursionError:
+            await self._error("not JSON we can read: lists or objects nested too deeply")
+            return
         try:
             message = parse_agent_message(payload)
         except AgentMessageError as exc:

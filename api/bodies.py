@@ -100,6 +100,18 @@ def decode_json(body: bytes) -> Any:
         )
     try:
         return json.loads(body)
+    except RecursionError:
+        # Thousands of nested brackets: more than the parser's stack holds.
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body",),
+                    "msg": "JSON decode error",
+                    "ctx": {"error": "lists or objects nested too deeply to read"},
+                }
+            ]
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestValidationError(
             [

@@ -15,6 +15,7 @@ from dialer.campaign import CallOutcome, CampaignSettings, Lead, PastAttempt
 from dialer.compliance.registry import Registry
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "PRIORITY_RANGE",
     "AbandonmentCounts",
     "AddResult",
@@ -74,25 +75,39 @@ class StoredCampaign:
 PRIORITY_RANGE: Final = range(-(2**31), 2**31)
 
 
+#: Deepest nesting of lists and objects kept in a lead's data (or any JSON
+#: taken in): deeper is no record a call center means, and past a few hundred
+#: levels it overflows the recursion of the JSON encoders on the way out.
+MAX_JSON_DEPTH: Final = 32
+
+
 def unstorable(value: Any) -> str | None:
     """Why ``value`` (parsed JSON) cannot be stored as given, or None.
 
     PostgreSQL's text refuses the NUL character (SQLite would keep it, so the
     two databases would disagree), and NaN and the infinities are not JSON
-    (a JSON column refuses them, or turns them into null).
+    (a JSON column refuses them, or turns them into null). Nesting deeper
+    than ``MAX_JSON_DEPTH`` is refused too. Walked with a stack, not by
+    recursion, so no depth can overflow it.
     """
-    if isinstance(value, str):
-        return "the NUL character (\\u0000) is not allowed" if "\x00" in value else None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "NaN and infinite numbers are not allowed"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if (problem := unstorable(key) or unstorable(item)) is not None:
-                return problem
-    elif isinstance(value, list):
-        for item in value:
-            if (problem := unstorable(item)) is not None:
-                return problem
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "the NUL character (\\u0000) is not allowed"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "NaN and infinite numbers are not allowed"
+        elif isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return f"lists and objects nested deeper than {MAX_JSON_DEPTH} levels"
+            if isinstance(item, dict):
+                # Keys first, in order, as the old recursive walk reported them.
+                children = [part for pair in item.items() for part in pair]
+            else:
+                children = item
+            stack.extend((child, depth + 1) for child in reversed(children))
     return None
 
 

@@ -109,6 +109,8 @@ BAD_FRAMES = [
     ),
     # PostgreSQL's text cannot hold a NUL: refused up front, not lost in the store.
     ('{"type": "disposition", "call_id": "c1", "code": "sale", "notes": "a\\u0000b"}', "NUL"),
+    # Deeper than the JSON parser's stack: it used to kill the socket (RecursionError).
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 ]
 
 

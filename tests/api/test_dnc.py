@@ -68,6 +68,13 @@ async def test_csv_with_a_semicolon_header_in_cp1252(client: httpx.AsyncClient) 
     assert (await client.get(f"{URL}/+14155550100")).json()["listed"] is True
 
 
+async def test_json_nested_past_the_parsers_stack_is_422(client: httpx.AsyncClient) -> None:
+    body = '{"numbers": [' + "[" * 100_000 + "]" * 100_000 + "]}"
+    response = await client.post(URL, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "nested too deeply" in response.json()["detail"][0]["msg"]
+
+
 async def test_csv_naming_phone_twice_is_422_and_adds_nothing(client: httpx.AsyncClient) -> None:
     text = "phone,note,phone\n+14155550100,x,+14155550101\n"
     response = await client.post(URL, content=text, headers={"Content-Type": "text/csv"})

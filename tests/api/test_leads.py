@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 CSV = {"Content-Type": "text/csv"}
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 def _url(campaign: dict[str, Any]) -> str:
@@ -119,6 +120,28 @@ async def test_numbers_on_the_dnc_list_are_counted_not_loaded(
     body = (await client.post(_url(campaign), json=payload)).json()
     assert body["accepted"] == 1
     assert body["dnc"] == 1
+
+
+async def test_deeply_nested_json_is_a_422_or_its_rows_fault_never_a_500(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    # Past the parser's stack: the body cannot be read at all.
+    response = await client.post(
+        _url(campaign), content="[" * 100_000 + "]" * 100_000, headers=JSON_TYPE
+    )
+    assert response.status_code == 422, response.text
+    assert "nested too deeply" in response.json()["detail"][0]["msg"]
+    # Readable, but a lead's data nested past the limit: that row only.
+    deep: Any = "leaf"
+    for _ in range(200):
+        deep = [deep]
+    leads = [{"phone": "+14155550100", "data": {"x": deep}}, {"phone": "+14155550101"}]
+    body = (await client.post(_url(campaign), json={"leads": leads})).json()
+    assert body["accepted"] == 1
+    assert [(r["row"], "nested deeper than 32" in r["reason"]) for r in body["rejected"]] == [
+        (1, True)
+    ]
+    assert [lead["phone"] for lead in (await client.get(_url(campaign))).json()] == ["+14155550101"]
 
 
 async def test_csv_rows_are_numbered_by_line(

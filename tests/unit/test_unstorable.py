@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dialer.storage.records import priority_problem, unstorable
+from dialer.storage.records import MAX_JSON_DEPTH, priority_problem, unstorable
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
 _JSON = st.recursive(
@@ -38,6 +38,24 @@ def test_the_oracle_tells_an_escaped_backslash_from_a_nul() -> None:
 @given(_JSON)
 def test_refused_exactly_when_a_string_holds_nul_or_a_float_is_not_finite(value: Any) -> None:
     assert (unstorable(value) is not None) == _bad(value)
+
+
+def _nested(levels: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for i in range(levels):
+        value = [value] if i % 2 else {"k": value}
+    return value
+
+
+def test_nesting_is_refused_past_the_limit_at_any_depth_without_recursing() -> None:
+    assert unstorable(_nested(MAX_JSON_DEPTH)) is None
+    assert "nested deeper than" in (unstorable(_nested(MAX_JSON_DEPTH + 1)) or "")
+    # Far past Python's recursion limit: the walk keeps its own stack.
+    assert "nested deeper than" in (unstorable(_nested(200_000)) or "")
+    # The first problem in the document is the one reported.
+    assert "NUL" in (unstorable(["a\x00", _nested(100)]) or "")
+    assert "nested" in (unstorable([_nested(100), "a\x00"]) or "")
+    assert "NUL" in (unstorable({"k\x00": _nested(100)}) or "")
 
 
 @given(_JSON)
