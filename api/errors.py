@@ -128,6 +128,15 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
             "ctx": {"error": str(cause)},
         }
         return await _on_validation_error(request, RequestValidationError([error]))
+    if exc.status_code == HTTPStatus.BAD_REQUEST and isinstance(cause, RecursionError):
+        # The same for thousands of nested brackets (see decode_json).
+        error = {
+            "type": "json_invalid",
+            "loc": ("body",),
+            "msg": "JSON decode error",
+            "ctx": {"error": "lists or objects nested too deeply to read"},
+        }
+        return await _on_validation_error(request, RequestValidationError([error]))
     return await http_exception_handler(request, exc)
 
 

@@ -144,6 +144,22 @@ async def test_a_body_that_is_not_utf8_is_the_same_422_on_every_route(
     assert "not valid JSON" in error["msg"]
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/agents", "/api/v1/campaigns", "/api/v1/dnc"],
+)
+async def test_a_body_nested_past_the_parsers_stack_is_the_same_422_on_every_route(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    response = await client.post(
+        url, content="[" * 100_000 + "]" * 100_000, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["type"] == "json_invalid" and error["loc"][0] == "body"
+    assert "nested too deeply" in error["msg"]
+
+
 async def test_other_http_errors_keep_their_status(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/nowhere")).status_code == 404
     assert (await client.put("/api/v1/campaigns")).status_code == 405
