@@ -21,6 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from starlette.websockets import WebSocketState
 
 from api.deps import ServiceDep
+from api.errors import json_unreadable
 from api.schemas.agent_messages import AgentMessageError, parse_agent_message
 from dialer.errors import DialerError
 from dialer.runtime.service import DialerService
@@ -75,11 +76,11 @@ class AgentSocket:
     async def _handle(self, text: str) -> None:
         try:
             payload = json.loads(text)
-        except json.JSONDecodeError as exc:
-            await self._error(f"not JSON: {exc}")
-            return
-        except RecursionError:
-            await self._error("not JSON we can read: lists or objects nested too deeply")
+        except (ValueError, RecursionError) as exc:
+            error = json_unreadable(exc)
+            if error is None:
+                raise
+            await self._error(f"not JSON: {error['ctx']['error']}")
             return
         try:
             message = parse_agent_message(payload)

@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from api.errors import PayloadTooLarge
+from api.errors import PayloadTooLarge, json_unreadable
 
 __all__ = [
     "CSV_MEDIA_TYPE",
@@ -100,29 +100,11 @@ def decode_json(body: bytes) -> Any:
         )
     try:
         return json.loads(body)
-    except RecursionError:
-        # Thousands of nested brackets: more than the parser's stack holds.
-        raise RequestValidationError(
-            [
-                {
-                    "type": "json_invalid",
-                    "loc": ("body",),
-                    "msg": "JSON decode error",
-                    "ctx": {"error": "lists or objects nested too deeply to read"},
-                }
-            ]
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "json_invalid",
-                    "loc": ("body", getattr(exc, "pos", 0)),
-                    "msg": "JSON decode error",
-                    "ctx": {"error": str(exc)},
-                }
-            ]
-        ) from None
+    except (ValueError, RecursionError) as exc:
+        error = json_unreadable(exc)
+        if error is None:
+            raise
+        raise RequestValidationError([error]) from None
 
 
 def parse_json_model(value: Any, model: type[ModelT]) -> ModelT:

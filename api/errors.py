@@ -9,6 +9,7 @@ handles one 422 shape whether pydantic or the service caught the problem.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -22,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dialer.errors import ConflictError, DialerError, IllegalTransition, InvalidInput, NotFound
 
-__all__ = ["PayloadTooLarge", "install_error_handlers", "status_for"]
+__all__ = ["PayloadTooLarge", "install_error_handlers", "json_unreadable", "status_for"]
 
 log = logging.getLogger(__name__)
 
@@ -114,29 +115,44 @@ async def _on_too_large(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
 
 
+def json_unreadable(exc: BaseException) -> dict[str, Any] | None:
+    """The 422 error for a JSON text ``json.loads`` could not read, or None.
+
+    Beyond malformed text (``JSONDecodeError``, with its position) and bytes
+    that are not UTF-8, the parser also fails on thousands of nested brackets
+    (``RecursionError``) and on integers of more than 4,300 digits (a plain
+    ``ValueError``, Python's guard against quadratic conversion); those were
+    500s. Every route and the agent socket describe all of them alike.
+    """
+    if isinstance(exc, RecursionError):
+        where: tuple[Any, ...] = ("body",)
+        reason = "lists or objects nested too deeply to read"
+    elif isinstance(exc, json.JSONDecodeError):
+        where, reason = ("body", exc.pos), str(exc)
+    elif isinstance(exc, UnicodeDecodeError):
+        where, reason = ("body", exc.start), str(exc)
+    elif isinstance(exc, ValueError) and "digits" in str(exc):
+        where, reason = ("body",), "a number with more than 4,300 digits"
+    else:
+        return None
+    return {
+        "type": "json_invalid",
+        "loc": where,
+        "msg": "JSON decode error",
+        "ctx": {"error": reason},
+    }
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     cause = exc.__cause__
-    if exc.status_code == HTTPStatus.BAD_REQUEST and isinstance(cause, UnicodeDecodeError):
-        # FastAPI answers 400 for a JSON body that is not UTF-8 on the routes
+    if exc.status_code == HTTPStatus.BAD_REQUEST and cause is not None:
+        # FastAPI answers 400 for a JSON body it cannot read on the routes
         # that bind a model; the routes that read their body themselves say
         # 422 json_invalid for the same bytes. One answer for both.
-        error = {
-            "type": "json_invalid",
-            "loc": ("body", cause.start),
-            "msg": "JSON decode error",
-            "ctx": {"error": str(cause)},
-        }
-        return await _on_validation_error(request, RequestValidationError([error]))
-    if exc.status_code == HTTPStatus.BAD_REQUEST and isinstance(cause, RecursionError):
-        # The same for thousands of nested brackets (see decode_json).
-        error = {
-            "type": "json_invalid",
-            "loc": ("body",),
-            "msg": "JSON decode error",
-            "ctx": {"error": "lists or objects nested too deeply to read"},
-        }
-        return await _on_validation_error(request, RequestValidationError([error]))
+        error = json_unreadable(cause)
+        if error is not None:
+            return await _on_validation_error(request, RequestValidationError([error]))
     return await http_exception_handler(request, exc)
 
 

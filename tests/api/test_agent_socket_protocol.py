@@ -111,6 +111,7 @@ BAD_FRAMES = [
     ('{"type": "disposition", "call_id": "c1", "code": "sale", "notes": "a\\u0000b"}', "NUL"),
     # Deeper than the JSON parser's stack: it used to kill the socket (RecursionError).
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"type": "hangup", "call_id": ' + "9" * 5000 + "}", "more than 4,300 digits"),
 ]
 
 
