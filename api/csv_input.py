@@ -136,6 +136,19 @@ def _check_unique(header: list[str], header_line: int, among: str | None = None)
         seen[key] = position
 
 
+def _priority_cell(text: str) -> int | str:
+    """An integer cell as an int; anything else as text, for the row's own rejection."""
+    digits = text.lstrip("+-")
+    # ASCII digits only: str.isdigit() also says yes to '²', which int() refuses.
+    if not digits or not (digits.isascii() and digits.isdigit()) or len(text) - len(digits) > 1:
+        return text
+    if len(digits) > 19:
+        # Out of any range the store keeps, and int() refuses past 4,300
+        # digits: a value just outside says so with the range.
+        return -(2**63) if text.startswith("-") else 2**63
+    return int(text)
+
+
 def lead_rows(text: str) -> NumberedRows:
     """Lead rows from a CSV with a header naming ``phone`` (and optionally ``timezone``
     and ``priority``, an integer: higher is dialed first).
@@ -174,9 +187,7 @@ def lead_rows(text: str) -> NumberedRows:
         if tz_at is not None and cells[tz_at].strip():
             row["timezone"] = cells[tz_at].strip()
         if priority_at is not None and cells[priority_at].strip():
-            text = cells[priority_at].strip()
-            # Not a number: passed on as text, for the row's own rejection.
-            row["priority"] = int(text) if text.lstrip("+-").isdigit() else text
+            row["priority"] = _priority_cell(cells[priority_at].strip())
         row["data"] = {name: cells[i] for i, name in data_columns}
         out.rows.append(row)
         out.lines.append(line)

@@ -182,11 +182,18 @@ async def test_csv_priority_column_orders_leads_and_a_bad_one_is_its_rows_fault(
         "+14155550101,high,Bob\n"  # 3: not a number
         "+14155550102,,Cy\n"  # 4: none given
         "+14155550103,-2,Dee\n"  # 5
+        f"+14155550104,{'9' * 5000},Eve\n"  # 6: past int()'s 4,300 digits (was a 500)
+        "+14155550105,²,Fay\n"  # 7: a digit to str.isdigit(), not to int() (was a 500)
+        "+14155550106,+-3,Gus\n"  # 8
+        "+14155550107,-99999999999999999999,Hal\n"  # 9
     )
     response = await client.post(_url(campaign), content=text.encode(), headers=CSV)
     body = response.json()
     assert body["accepted"] == 3
-    assert [(r["row"], "priority" in r["reason"]) for r in body["rejected"]] == [(3, True)]
+    reasons = {r["row"]: r["reason"] for r in body["rejected"]}
+    assert sorted(reasons) == [3, 6, 7, 8, 9]
+    assert all("priority must be" in reason for reason in reasons.values())
+    assert "-2147483648 to 2147483647" in reasons[6] and "-2147483648" in reasons[9]
     listed = {lead["phone"]: lead for lead in (await client.get(_url(campaign))).json()}
     assert listed["+14155550100"]["priority"] == 5
     assert listed["+14155550102"]["priority"] == 0
