@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dialer.compliance.profiles import DailyWindow, WeeklyHours
 
@@ -22,11 +22,27 @@ __all__ = ["HoursVerdict", "check_calling_hours", "next_local_midnight", "zone"]
 _LOOKAHEAD_DAYS = 8
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    # "localtime" is this host's own zone (a link some systems keep beside
+    # the zones), not a place a called party lives in.
+    return frozenset(available_timezones()) - {"localtime"}
+
+
 @lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo | None:
+    """The IANA zone ``name``, or None if there is none by that name.
+
+    Looked up among the zone names first: ``ZoneInfo`` takes its key as a
+    path under the zone directories, so "America" (a directory) or a very
+    long name raised OSError, and file names beside the zones there
+    ("iso3166.tab") ValueError.
+    """
+    if name not in _zone_names():
+        return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 

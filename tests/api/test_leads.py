@@ -144,6 +144,27 @@ async def test_deeply_nested_json_is_a_422_or_its_rows_fault_never_a_500(
     assert [lead["phone"] for lead in (await client.get(_url(campaign))).json()] == ["+14155550101"]
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "America",  # a directory of zones: ZoneInfo raised IsADirectoryError (a 500)
+        "A" * 300,  # ENAMETOOLONG (a 500)
+        "iso3166.tab",  # a file beside the zones, not one
+        "localtime",  # the host's own zone
+        "America/../UTC",
+    ],
+)
+async def test_a_timezone_that_is_no_zone_rejects_its_row(
+    client: httpx.AsyncClient, campaign: dict[str, Any], name: str
+) -> None:
+    leads = [{"phone": "+14155550100", "timezone": name}, {"phone": "+14155550101"}]
+    response = await client.post(_url(campaign), json={"leads": leads})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 1
+    assert [(r["row"], "unknown time zone" in r["reason"]) for r in body["rejected"]] == [(1, True)]
+
+
 async def test_csv_rows_are_numbered_by_line(
     client: httpx.AsyncClient, campaign: dict[str, Any]
 ) -> None:
