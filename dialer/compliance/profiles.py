@@ -128,6 +128,9 @@ class ComplianceProfile:
     # how many days old their copy may be.
     registry: str
     registry_max_age_days: int
+    # Where a number written without its country code is read as being
+    # (phonenumbers' region): "020 7946 0018" is London on a uk campaign.
+    home_region: str = "US"
     min_ring_timeout_s: float = 15.0
     max_connect_deadline_s: float = 2.0
     # After an abandoned call, how long a repeat needs a reserved agent (uk).
@@ -157,6 +160,7 @@ PROFILES: dict[str, ComplianceProfile] = {
         abandon_window=AbandonWindow.ROLLING_24H,
         registry="uk",
         registry_max_age_days=28,
+        home_region="GB",
         abandoned_redial_guard_s=72 * 3600.0,
         machine_redial_same_day_guard=True,
     ),
@@ -170,6 +174,7 @@ PROFILES: dict[str, ComplianceProfile] = {
         abandon_window=AbandonWindow.CALENDAR_MONTH,
         registry="ca",
         registry_max_age_days=31,
+        home_region="CA",
     ),
 }
 

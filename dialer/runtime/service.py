@@ -352,8 +352,26 @@ class DialerService:
         )
         return dataclasses.replace(settings, safe_harbor_message=message)
 
+    @staticmethod
+    def _with_caller_id(settings: CampaignSettings) -> CampaignSettings:
+        """``settings`` with its caller id as E.164, read in the profile's home region.
+
+        The regulators ask for a number the called person can call back (the
+        TSR, Ofcom's CLI rules), and the telephony sends it as such: free
+        text or a number that does not parse is refused when it is set.
+        """
+        if settings.caller_id is None:
+            return settings
+        region = profile(settings.compliance_profile).home_region
+        try:
+            number = normalize_phone(settings.caller_id, region)
+        except InvalidInput as exc:
+            raise InvalidInput(f"caller_id: {exc}", field="caller_id") from None
+        return dataclasses.replace(settings, caller_id=number)
+
     async def create_campaign(self, settings: CampaignSettings) -> StoredCampaign:
         settings = self._checked(settings)
+        settings = self._with_caller_id(settings)
         if settings.state is RunState.RUNNING:
             settings = self._ready_to_run(settings)
         stored = await self.store.create_campaign(settings)
@@ -377,6 +395,9 @@ class DialerService:
         except (TypeError, ValueError) as exc:
             raise InvalidInput(str(exc)) from None
         settings = self._checked(settings)
+        if "caller_id" in changes or "compliance_profile" in changes:
+            # Only when set: a campaign stored before this check keeps working.
+            settings = self._with_caller_id(settings)
         if settings.state is RunState.RUNNING:
             settings = self._ready_to_run(settings)
         stored = await self.store.update_campaign(settings)
@@ -445,7 +466,8 @@ class DialerService:
     async def add_leads(
         self, campaign_id: str, rows: Sequence[Mapping[str, Any]], *, first_row: int = 1
     ) -> LeadLoadResult:
-        await self.store.get_campaign(campaign_id)  # NotFound before any work
+        campaign = await self.store.get_campaign(campaign_id)  # NotFound before any work
+        region = profile(campaign.settings.compliance_profile).home_region
         if len(rows) > self.settings.max_leads_per_request:
             raise InvalidInput(
                 f"at most {self.settings.max_leads_per_request} leads per request",
@@ -454,10 +476,10 @@ class DialerService:
         if len(rows) > 500:
             # Parsing numbers is CPU work: keep the event loop (and pacing) responsive.
             good, rejected, dnc = await asyncio.to_thread(
-                self._validate_leads, campaign_id, rows, first_row
+                self._validate_leads, campaign_id, rows, first_row, region
             )
         else:
-            good, rejected, dnc = self._validate_leads(campaign_id, rows, first_row)
+            good, rejected, dnc = self._validate_leads(campaign_id, rows, first_row, region)
         result = await self.store.add_leads(campaign_id, good)
         if result.accepted:
             # The hopper may have given up on an empty store: look again.
@@ -470,8 +492,13 @@ class DialerService:
         )
 
     def _validate_leads(
-        self, campaign_id: str, rows: Sequence[Mapping[str, Any]], first_row: int
+        self,
+        campaign_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        first_row: int,
+        region: str = "US",
     ) -> tuple[list[NewLead], list[RowError], int]:
+        """Each row checked on its own; numbers without a country code read in ``region``."""
         rejected: list[RowError] = []
         good: list[NewLead] = []
         for i, row in enumerate(rows):
@@ -481,7 +508,7 @@ class DialerService:
             try:
                 if not isinstance(raw, str | int) or isinstance(raw, bool):
                     raise InvalidInput("phone must be a string", field="phone")
-                phone, extension = parse_phone(str(raw))
+                phone, extension = parse_phone(str(raw), region)
                 tz = row.get("timezone")
                 if tz is not None and (not isinstance(tz, str) or zone(tz) is None):
                     raise InvalidInput(f"unknown time zone {tz!r}", field="timezone")
@@ -515,15 +542,17 @@ class DialerService:
     async def add_dnc(
         self, numbers: Sequence[object], campaign_id: str | None, *, first_row: int = 1
     ) -> DncAddResult:
+        region = "US"  # the whole floor's list: numbers in national form read as US ones
         if campaign_id is not None:
-            await self.store.get_campaign(campaign_id)
+            campaign = await self.store.get_campaign(campaign_id)
+            region = profile(campaign.settings.compliance_profile).home_region
         rejected: list[RowError] = []
         phones: list[str] = []
         for i, raw in enumerate(numbers):
             try:
                 if isinstance(raw, bool) or not isinstance(raw, str | int):
                     raise InvalidInput("number must be a string", field="numbers")
-                phones.append(normalize_phone(str(raw)))
+                phones.append(normalize_phone(str(raw), region))
             except InvalidInput as exc:
                 rejected.append(RowError(first_row + i, str(raw), str(exc)))
         added = await self.store.add_dnc(phones, campaign_id)

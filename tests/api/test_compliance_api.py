@@ -138,3 +138,57 @@ async def test_skips_list_is_empty_then_404_for_unknown_campaigns(
     assert response.status_code == 200 and response.json() == []
     assert (await client.get(f"{URL}/nope/skips")).status_code == 404
     assert (await client.get(f"{URL}/{campaign['id']}/skips?limit=0")).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("profile", "written", "stored"),
+    [
+        ("us", "(415) 555-0199", "+14155550199"),
+        ("ca", "416 555 0199", "+14165550199"),
+        ("uk", "020 7946 0999", "+442079460999"),
+        ("uk", "+1 415 555 0199", "+14155550199"),  # a country code wins over the region
+    ],
+)
+async def test_caller_id_is_kept_as_e164_read_in_the_profiles_country(
+    client: httpx.AsyncClient, profile: str, written: str, stored: str
+) -> None:
+    created = await _create(client, compliance_profile=profile, caller_id=written)
+    assert created.status_code == 201, created.text
+    assert created.json()["caller_id"] == stored
+    patched = await client.patch(f"{URL}/{created.json()['id']}", json={"caller_id": written})
+    assert patched.json()["caller_id"] == stored
+
+
+@pytest.mark.parametrize("caller_id", ["ACME Ltd", "12", "020 7946 0999"])
+async def test_a_caller_id_nobody_can_call_back_is_refused(
+    client: httpx.AsyncClient, caller_id: str
+) -> None:
+    # "020 7946 0999" is a London number, not one on a us campaign.
+    refused = await _create(client, caller_id=caller_id)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"][-1] == "caller_id"
+    campaign = (await _create(client, mode="preview")).json()
+    patched = await client.patch(f"{URL}/{campaign['id']}", json={"caller_id": caller_id})
+    assert patched.status_code == 422
+    assert (await client.get(f"{URL}/{campaign['id']}")).json()["caller_id"] is None
+
+
+async def test_leads_and_campaign_do_not_call_numbers_are_read_in_the_profiles_country(
+    client: httpx.AsyncClient,
+) -> None:
+    uk = (await _create(client, compliance_profile="uk", mode="preview")).json()
+    us = (await client.post(URL, json={"name": "us side", "mode": "preview"})).json()
+    leads = {"leads": [{"phone": "020 7946 0018"}, {"phone": "0161 496 0000"}]}
+    body = (await client.post(f"{URL}/{uk['id']}/leads", json=leads)).json()
+    assert body["accepted"] == 2, body
+    listed = (await client.get(f"{URL}/{uk['id']}/leads")).json()
+    assert sorted(lead["phone"] for lead in listed) == ["+441614960000", "+442079460018"]
+    # The same digits on a us campaign are no number there.
+    body = (await client.post(f"{URL}/{us['id']}/leads", json=leads)).json()
+    assert body["accepted"] == 0 and len(body["rejected"]) == 2
+    added = await client.post(
+        "/api/v1/dnc", json={"numbers": ["020 7946 0018"], "campaign_id": uk["id"]}
+    )
+    assert added.json()["added"] == 1, added.text
+    found = (await client.get("/api/v1/dnc/+442079460018")).json()
+    assert found["listed"] and found["scopes"] == [f"campaign:{uk['id']}"]
