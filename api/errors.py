@@ -66,6 +66,9 @@ def _clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
         if kind == "json_invalid":
             reason = (error.get("ctx") or {}).get("error", "")
             msg = f"the request body is not valid JSON: {reason}".rstrip(": ")
+        elif kind == "value_error":
+            # A validator's own ValueError: its text says it all.
+            msg = msg.removeprefix("Value error, ")
         cleaned.append({"loc": loc, "msg": msg, "type": kind})
     return cleaned
 

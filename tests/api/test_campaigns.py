@@ -193,6 +193,15 @@ async def test_bad_create_is_422_naming_the_field(
     assert (await client.get(URL)).json() == []
 
 
+async def test_a_validators_message_reads_without_pydantics_prefix(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"name": "bad", "mode": "progressive", "calling_hours": {"start": "25:00"}}
+    response = await client.post(URL, json=body)
+    [error] = response.json()["detail"]
+    assert error["msg"] == "'25:00' is not a time of day between 00:00 and 23:59"
+
+
 @pytest.mark.parametrize(("change", "field"), BAD_CREATES[:12])
 async def test_bad_patch_is_422_and_changes_nothing(
     client: httpx.AsyncClient, campaign: dict[str, Any], change: dict[str, Any], field: str
