@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas.base import error_text
 from dialer.errors import ConflictError, DialerError, IllegalTransition, InvalidInput, NotFound
 
 __all__ = ["PayloadTooLarge", "install_error_handlers", "json_unreadable", "status_for"]
@@ -61,14 +62,11 @@ def _clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     cleaned: list[dict[str, Any]] = []
     for error in errors:
         loc = [p if isinstance(p, int | str) else str(p) for p in error.get("loc", ())]
-        msg = str(error.get("msg", "invalid"))
+        msg = error_text(error)
         kind = str(error.get("type", "value_error"))
         if kind == "json_invalid":
             reason = (error.get("ctx") or {}).get("error", "")
             msg = f"the request body is not valid JSON: {reason}".rstrip(": ")
-        elif kind == "value_error":
-            # A validator's own ValueError: its text says it all.
-            msg = msg.removeprefix("Value error, ")
         cleaned.append({"loc": loc, "msg": msg, "type": kind})
     return cleaned
 

@@ -18,6 +18,7 @@ from api.csv_input import NumberedRows, csv_charset, decode_csv, lead_rows
 from api.deps import ServiceDep
 from api.errors import PayloadTooLarge
 from api.openapi import json_or_csv_body
+from api.schemas.base import error_text
 from api.schemas.leads import LeadBatch, LeadIn, LeadLoadRead, LeadRead, lead_load_read
 from dialer.runtime.service import RowError
 from dialer.storage.records import LeadStatus
@@ -112,7 +113,7 @@ def _reason(exc: ValidationError) -> str:
         if not where:
             parts.append("a lead must be an object with a phone")
         else:
-            parts.append(f"{where}: {error['msg']}")
+            parts.append(f"{where}: {error_text(error)}")
     return "; ".join(parts)
 
 

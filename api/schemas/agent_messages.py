@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
 
-from api.schemas.base import RequestModel, in_utc
+from api.schemas.base import RequestModel, error_text, in_utc
 
 __all__ = [
     "MESSAGE_TYPES",
@@ -75,7 +75,8 @@ def _describe(exc: ValidationError) -> str:
     for error in exc.errors():
         # The first loc item is the union tag ("disposition"); the rest is the field.
         field = ".".join(str(p) for p in error["loc"][1:])
-        parts.append(f"{field}: {error['msg']}" if field else error["msg"])
+        text = error_text(error)
+        parts.append(f"{field}: {text}" if field else text)
     return "; ".join(parts)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
@@ -10,7 +11,14 @@ from pydantic_core import PydanticCustomError
 
 from dialer.storage.records import unstorable
 
-__all__ = ["ReadModel", "RequestModel", "UtcDatetime", "in_utc"]
+__all__ = ["ReadModel", "RequestModel", "UtcDatetime", "error_text", "in_utc"]
+
+
+def error_text(error: Mapping[str, Any]) -> str:
+    """A pydantic error's message, without the "Value error, " it puts before a
+    validator's own ValueError (whose text says it all)."""
+    msg = str(error.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ") if error.get("type") == "value_error" else msg
 
 
 def in_utc(value: datetime) -> datetime:
