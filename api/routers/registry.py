@@ -88,12 +88,20 @@ async def load_registry(
             " (refused otherwise, as a download cut short)"
         ),
     ] = False,
+    allow_older: Annotated[
+        bool,
+        Query(
+            description="load a copy published before the one in force (refused otherwise:"
+            " it lacks the numbers registered since)"
+        ),
+    ] = False,
 ) -> RegistryLoadRead:
     """Load a registry file; it replaces that registry's copy once stored.
 
     Until the new copy is stored the old one keeps blocking. A file with no
-    numbers at all, or (without ``allow_shrink``) with under half the numbers
-    of the copy in force, is refused (422) and the old copy stays.
+    numbers at all, (without ``allow_shrink``) with under half the numbers of
+    the copy in force, or (without ``allow_older``) published before it, is
+    refused (422) and the old copy stays.
     """
     media = _media_type(request)
     if media not in _FILE_TYPES:
@@ -103,7 +111,12 @@ async def load_registry(
         )
     body = stream_body(request, service.settings.max_registry_bytes)
     result = await service.load_registry(
-        registry.value, body, name=name, published_on=published_on, allow_shrink=allow_shrink
+        registry.value,
+        body,
+        name=name,
+        published_on=published_on,
+        allow_shrink=allow_shrink,
+        allow_older=allow_older,
     )
     return RegistryLoadRead.of(result)
 

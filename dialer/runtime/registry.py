@@ -107,6 +107,7 @@ class RegistryManager:
         published_on: date | None = None,
         today: date | None = None,
         allow_shrink: bool = False,
+        allow_older: bool = False,
     ) -> RegistryLoadResult:
         """Parse ``body`` (streamed), store it as ``registry``'s copy, then put it in force.
 
@@ -114,6 +115,9 @@ class RegistryManager:
         a bad registry, a date in the future, a file with no numbers or, unless
         ``allow_shrink``, with under half the numbers of the copy in force
         (the current copy then stays), ConflictError while another load runs.
+        Unless ``allow_older``, a copy published before the one in force is
+        refused before the body is read: it lacks the numbers registered
+        since, which would be dialed again (a date mistyped, an old download).
         """
         which = parse_registry_name(str(registry))
         today = today or datetime.now(UTC).date()
@@ -121,6 +125,15 @@ class RegistryManager:
         if published_on > today + _FUTURE_SLACK:
             raise InvalidInput(
                 f"published_on {published_on.isoformat()} is in the future", "published_on"
+            )
+        current = self._index.copy_of(which)
+        if not allow_older and current is not None and published_on < current.published_on:
+            raise InvalidInput(
+                f"published_on {published_on.isoformat()} is before the"
+                f" {which.value} copy in force ({current.published_on.isoformat()}), which"
+                " holds the numbers registered since: the copy in force stays; load it with"
+                " allow_older=true if the newer copy was wrong",
+                "published_on",
             )
         label = name if name is not None else f"{which.value} registry {published_on.isoformat()}"
         if not label.strip() or len(label) > 200:

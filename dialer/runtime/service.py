@@ -588,13 +588,19 @@ class DialerService:
         name: str | None = None,
         published_on: date | None = None,
         allow_shrink: bool = False,
+        allow_older: bool = False,
     ) -> RegistryLoadResult:
         """Load a registry file (see :meth:`RegistryManager.load_file`).
 
         Campaigns the old copy had blocked (stale, missing) dial again at once.
         """
         result = await self.registries.load_file(
-            registry, body, name=name, published_on=published_on, allow_shrink=allow_shrink
+            registry,
+            body,
+            name=name,
+            published_on=published_on,
+            allow_shrink=allow_shrink,
+            allow_older=allow_older,
         )
         await self._announce_campaigns()
         return result

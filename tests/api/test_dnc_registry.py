@@ -143,6 +143,27 @@ async def test_bad_query_values_are_422_naming_the_field(
     assert response.json()["detail"][0]["loc"] == loc
 
 
+async def test_a_copy_older_than_the_one_in_force_is_422_unless_allowed(
+    client: httpx.AsyncClient,
+) -> None:
+    """An older copy lacks the numbers registered since: they would be dialed again."""
+    assert (await upload(client, "4155550100\n4155550101\n", published_on="2026-11-20")).is_success
+    refused = await upload(client, "4155550100\n", published_on="2026-10-01")
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["detail"]
+    assert error["loc"] == ["published_on"] and "2026-11-20" in error["msg"]
+    # The copy in force stays: the newer number is still blocked.
+    assert (await client.get("/api/v1/dnc/+14155550101")).json()["listed"] is True
+    # The same date is not older (a corrected file of the same day).
+    same = await upload(client, "4155550100\n4155550101\n4155550102\n", published_on="2026-11-20")
+    assert same.status_code == 201, same.text
+    forced = await upload(
+        client, "4155550100\n", published_on="2026-10-01", allow_older="true", allow_shrink="true"
+    )
+    assert forced.status_code == 201, forced.text
+    assert (await client.get("/api/v1/dnc/+14155550101")).json()["listed"] is False
+
+
 async def test_a_date_in_the_future_is_422(client: httpx.AsyncClient) -> None:
     future = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
     response = await upload(client, "4155550100\n", published_on=future)
@@ -231,6 +252,7 @@ async def test_openapi_describes_the_routes(anon: httpx.AsyncClient) -> None:
         "published_on",
         "name",
         "allow_shrink",
+        "allow_older",
     }
     assert "201" in post["responses"] and "413" in post["responses"]
     assert "get" in schema["paths"][URL]
