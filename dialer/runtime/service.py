@@ -121,6 +121,11 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _home_region(settings: CampaignSettings) -> str:
+    """Where the campaign's numbers written without a country code are (its profile's)."""
+    return profile(settings.compliance_profile).home_region
+
+
 class DialerService:
     """See the module docstring."""
 
@@ -362,7 +367,7 @@ class DialerService:
         """
         if settings.caller_id is None:
             return settings
-        region = profile(settings.compliance_profile).home_region
+        region = _home_region(settings)
         try:
             number = normalize_phone(settings.caller_id, region)
         except InvalidInput as exc:
@@ -467,7 +472,7 @@ class DialerService:
         self, campaign_id: str, rows: Sequence[Mapping[str, Any]], *, first_row: int = 1
     ) -> LeadLoadResult:
         campaign = await self.store.get_campaign(campaign_id)  # NotFound before any work
-        region = profile(campaign.settings.compliance_profile).home_region
+        region = _home_region(campaign.settings)
         if len(rows) > self.settings.max_leads_per_request:
             raise InvalidInput(
                 f"at most {self.settings.max_leads_per_request} leads per request",
@@ -545,7 +550,7 @@ class DialerService:
         region = "US"  # the whole floor's list: numbers in national form read as US ones
         if campaign_id is not None:
             campaign = await self.store.get_campaign(campaign_id)
-            region = profile(campaign.settings.compliance_profile).home_region
+            region = _home_region(campaign.settings)
         rejected: list[RowError] = []
         phones: list[str] = []
         for i, raw in enumerate(numbers):
@@ -732,7 +737,8 @@ class DialerService:
         if phone is None:
             await self.driver.submit(AgentRequestedDial(agent_id, str(campaign_id)))
             return
-        normal = normalize_phone(str(phone))
+        campaign = await self.store.get_campaign(str(campaign_id))
+        normal = normalize_phone(str(phone), _home_region(campaign.settings))
         if self.dnc.blocked(normal, str(campaign_id)):
             raise InvalidInput(f"{normal} is on a do-not-call list", field="phone")
         lead = await self.store.claim_number(str(campaign_id), normal)

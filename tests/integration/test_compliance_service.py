@@ -211,8 +211,29 @@ async def test_a_manual_dial_is_gated_like_any_other(service: DialerService) -> 
     assert refused["reason"] == "outside_calling_hours" and refused["retry_at"]
 
 
-def _open_now(number: str) -> bool:
-    hours = campaign_hours("us", 8 * 60, 21 * 60)
+async def test_a_manual_dial_in_national_form_is_read_in_the_profiles_country(
+    service: DialerService,
+) -> None:
+    cid = await make_campaign(
+        service, mode=DialMode.PREVIEW, state=RunState.RUNNING, compliance_profile="uk"
+    )
+    agent, _ = await service.create_agent("sam", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    await phone.say(type="ready")
+    # On a us campaign "020 7946 0000" is no number ("too long for +1").
+    await phone.say(type="dial", phone="020 7946 0000")
+    if _open_now("+442079460000", "uk"):
+        call = await phone.expect("call")
+        assert call["lead"]["phone"] == "+442079460000"
+    else:
+        assert (await phone.expect("dial_refused"))["reason"] == "outside_calling_hours"
+    leads = await service.list_leads(cid, status=None, limit=10, offset=0)
+    assert [lead.phone for lead in leads] == ["+442079460000"]
+
+
+def _open_now(number: str, profile: str = "us") -> bool:
+    hours = campaign_hours(profile, 8 * 60, 21 * 60)
     return check_calling_hours(time.time(), zones_for_number(number), hours).allowed
 
 
