@@ -156,6 +156,7 @@ class RegistryParser:
         self._header: str | None = None
         self._seen_text = False  # a non-blank line went by: no header after it
         self._started = False
+        self._head = bytearray()  # the first bytes, until a byte-order mark is ruled out
         self._overlong_at: int | None = None  # line number of a line we are skipping
         self._finished = False
 
@@ -164,8 +165,16 @@ class RegistryParser:
         if self._finished:
             raise RuntimeError("the parser has finished")
         view = bytes(data) if isinstance(data, memoryview) else data
-        if not self._started and view:
+        if not self._started:
+            # The byte-order mark may come split over the first pieces (an
+            # upload arrives in chunks of any size): hold them until it is
+            # whole, or clearly absent.
+            self._head += view
+            if len(self._head) < len(_BOM) and _BOM.startswith(self._head):
+                return
             self._started = True
+            view = bytes(self._head)
+            self._head.clear()
             if view.startswith(_BOM):
                 view = view[len(_BOM) :]
         if not view:
@@ -208,6 +217,11 @@ class RegistryParser:
         """Parse the last line (newline or not), then sort and de-duplicate."""
         if self._finished:
             raise RuntimeError("the parser has finished")
+        if not self._started and self._head:
+            # A file of one or two bytes of a would-be mark: they are its text.
+            self._started = True
+            self._pending += self._head
+            self._head.clear()
         if self._overlong_at is not None:
             self._end_overlong()
         elif self._pending:

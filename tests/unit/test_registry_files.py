@@ -174,6 +174,31 @@ def _reference(data: bytes, cc: int | None) -> tuple[set[int], list[int], str | 
     return found, bad, header
 
 
+@pytest.mark.parametrize("cuts", [[1], [2], [1, 1], [1, 1, 1], [3]])
+@pytest.mark.parametrize(
+    ("data", "numbers", "bad"),
+    [
+        (b"\xef\xbb\xbf", [], []),  # a byte-order mark alone: an empty file
+        (b"\xef\xbb\xbf4155550100\n", [14155550100], []),
+        (b"\xef", [], [1]),  # the start of a mark, and nothing more: text
+        (b"\xef\xbb4155550100\n", [], [1]),
+    ],
+)
+def test_a_byte_order_mark_split_over_the_first_pieces_is_still_one(
+    data: bytes, numbers: list[int], bad: list[int], cuts: list[int]
+) -> None:
+    """Found by the property below on a clean run: a mark cut after its first byte was bad."""
+    parser = RegistryParser(national_country_code=1)
+    start = 0
+    for size in cuts:
+        parser.feed(data[start : start + size])
+        start += size
+    parser.feed(data[start:])
+    parsed = parser.finish()
+    assert parsed.numbers.tolist() == numbers
+    assert [b.line for b in parsed.bad_lines] == bad
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(_line, max_size=40),
