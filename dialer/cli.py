@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from dialer.errors import DialerError, ScenarioError
+
+if TYPE_CHECKING:
+    from dialer.runtime.settings import Settings
 
 __all__ = ["app"]
 
@@ -243,7 +246,6 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from dialer.runtime.settings import Settings
 
     if telephony != "simulated":
         _err(f"--telephony: unknown adapter {telephony!r} (available: simulated)")
@@ -260,20 +262,31 @@ def serve(
     }
     if database_url:
         overrides["database_url"] = database_url
-    try:
-        settings = Settings(**overrides)
-    except ValueError as exc:
-        _err(str(exc))
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    settings = _settings(**overrides)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The service's settings, or exit 2 naming each bad one and its variable."""
+    from pydantic import ValidationError
+
+    from dialer.runtime.settings import Settings as Loaded
+
+    try:
+        return Loaded(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            name = ".".join(str(part) for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            _err(f"setting {name} (DIALER_{name.upper()} or its option): {message}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema to the latest version."""
-    from dialer.runtime.settings import Settings
     from dialer.storage.migrate import upgrade
 
-    settings = Settings(database_url=database_url) if database_url else Settings()
+    settings = _settings(database_url=database_url) if database_url else _settings()
     upgrade(settings.database_url)
     Console().print(f"database at {settings.database_url} is up to date")

@@ -547,7 +547,7 @@ class DialerService:
     async def add_dnc(
         self, numbers: Sequence[object], campaign_id: str | None, *, first_row: int = 1
     ) -> DncAddResult:
-        region = "US"  # the whole floor's list: numbers in national form read as US ones
+        region = self.settings.default_region  # the whole floor's list
         if campaign_id is not None:
             campaign = await self.store.get_campaign(campaign_id)
             region = _home_region(campaign.settings)
@@ -567,14 +567,14 @@ class DialerService:
         return DncAddResult(added=added, rejected=tuple(rejected))
 
     async def remove_dnc(self, phone: str) -> None:
-        normal = normalize_phone(phone)
+        normal = normalize_phone(phone, self.settings.default_region)
         await self.store.remove_dnc(normal)
         scopes = await self.store.dnc_scopes(normal)
         if not any(scope == "registry" for scope, _ in scopes):
             self.dnc.discard(normal)
 
     async def lookup_dnc(self, phone: str) -> DncLookup:
-        normal = normalize_phone(phone)
+        normal = normalize_phone(phone, self.settings.default_region)
         scopes = await self.store.dnc_scopes(normal)
         registries = tuple(r.value for r in self.dnc.registries.listing(normal))
         if registries:

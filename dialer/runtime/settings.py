@@ -6,7 +6,8 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+import phonenumbers
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialer.storage.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
@@ -45,3 +46,15 @@ class Settings(BaseSettings):
     # process looks for a copy that another one loaded.
     max_registry_bytes: int = Field(default=1 << 30, ge=1)
     registry_refresh_s: float = Field(default=30.0, gt=0)
+    # Where a number without its country code is read when no campaign says
+    # (the floor-wide do-not-call list and its lookups); campaigns read theirs
+    # in their compliance profile's country.
+    default_region: str = "US"
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region code phonenumbers knows (US, GB, CA...)")
+        return region

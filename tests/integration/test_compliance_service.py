@@ -332,3 +332,29 @@ async def test_a_campaign_without_a_fresh_registry_copy_dials_nothing(
     call = await phone.expect("call")
     assert call["lead"]["phone"] != numbers[0]
     assert (await service.campaign_stats(cid))["blocked_reason"] is None
+
+
+async def test_the_floor_wide_list_reads_national_numbers_in_the_default_region(
+    db_url: str,
+) -> None:
+    from service_testing import telephony
+
+    settings = Settings(database_url=db_url, api_key="k", default_region="gb")
+    assert settings.default_region == "GB"
+    svc = DialerService(settings, telephony=telephony())
+    await svc.start()
+    try:
+        result = await svc.add_dnc(["020 7946 0018", "415 555 0100"], None)
+        # A US number in national form is no GB number: refused by its row.
+        assert result.added == 1 and [r.row for r in result.rejected] == [2]
+        found = await svc.lookup_dnc("020 7946 0018")
+        assert found.phone == "+442079460018" and found.listed
+        await svc.remove_dnc("020 7946 0018")
+        assert not (await svc.lookup_dnc("+442079460018")).listed
+    finally:
+        await svc.stop()
+
+
+def test_an_unknown_default_region_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="'XX' is not a region code"):
+        Settings(default_region="XX")

@@ -153,3 +153,15 @@ def test_sweep_refuses_a_bad_grid_saying_why(scenario: Path, ratios: str, said: 
 
 def test_sweep_refuses_no_seeds(scenario: Path) -> None:
     assert run("sweep", str(scenario), "--seeds", "0")[0] == EXIT_BAD_INPUT
+
+
+@pytest.mark.parametrize("command", [["serve"], ["migrate"]])
+def test_a_bad_setting_exits_2_naming_its_variable(
+    command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIALER_DEFAULT_REGION", "XX")
+    monkeypatch.setenv("DIALER_PROCESS_LEASE_S", "-1")
+    code, _, err = run(*command)
+    assert code == EXIT_BAD_INPUT
+    assert "DIALER_DEFAULT_REGION" in err and "'XX' is not a region code" in err
+    assert "DIALER_PROCESS_LEASE_S" in err
