@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialer.compliance.registry import int_to_e164
-from dialer.compliance.registry_file import RegistryParser, classify_line, parse_registry
+from dialer.compliance.registry_file import (
+    ParsedRegistry,
+    RegistryParser,
+    classify_line,
+    parse_registry,
+)
 
 
 def numbers(parsed_numbers: np.ndarray) -> list[str]:
@@ -174,6 +179,16 @@ def _reference(data: bytes, cc: int | None) -> tuple[set[int], list[int], str | 
     return found, bad, header
 
 
+def _fed_in_pieces(parser: RegistryParser, data: bytes, cuts: list[int]) -> ParsedRegistry:
+    """``data`` fed in pieces of the sizes in ``cuts``, then the rest, then finished."""
+    start = 0
+    for size in cuts:
+        parser.feed(data[start : start + size])
+        start += size
+    parser.feed(data[start:])
+    return parser.finish()
+
+
 @pytest.mark.parametrize("cuts", [[1], [2], [1, 1], [1, 1, 1], [3]])
 @pytest.mark.parametrize(
     ("data", "numbers", "bad"),
@@ -188,13 +203,7 @@ def test_a_byte_order_mark_split_over_the_first_pieces_is_still_one(
     data: bytes, numbers: list[int], bad: list[int], cuts: list[int]
 ) -> None:
     """Found by the property below on a clean run: a mark cut after its first byte was bad."""
-    parser = RegistryParser(national_country_code=1)
-    start = 0
-    for size in cuts:
-        parser.feed(data[start : start + size])
-        start += size
-    parser.feed(data[start:])
-    parsed = parser.finish()
+    parsed = _fed_in_pieces(RegistryParser(national_country_code=1), data, cuts)
     assert parsed.numbers.tolist() == numbers
     assert [b.line for b in parsed.bad_lines] == bad
 
@@ -212,14 +221,8 @@ def test_the_parser_agrees_with_the_line_by_line_reference(
 ) -> None:
     data = newline.join(lines) + (newline if trailing and lines else b"")
     found, bad, header = _reference(data, cc)
-    parser = RegistryParser(national_country_code=cc, block_bytes=64)
     # Fed in pieces cut anywhere, even inside a CRLF.
-    start = 0
-    for size in cuts:
-        parser.feed(data[start : start + size])
-        start += size
-    parser.feed(data[start:])
-    parsed = parser.finish()
+    parsed = _fed_in_pieces(RegistryParser(national_country_code=cc, block_bytes=64), data, cuts)
     assert parsed.numbers.tolist() == sorted(found)
     assert [b.line for b in parsed.bad_lines] == bad
     assert parsed.bad_count == len(bad)
