@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import chain
 from typing import Any, Final, NamedTuple
 
 from dialer.campaign import CallOutcome, CampaignSettings, Lead, PastAttempt
@@ -90,24 +92,27 @@ def unstorable(value: Any) -> str | None:
     than ``MAX_JSON_DEPTH`` is refused too. Walked with a stack, not by
     recursion, so no depth can overflow it.
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    # A stack of iterators, one per open list or object: document order, and
+    # only containers are pushed (a flat lead's data is one loop).
+    stack: list[tuple[Iterator[Any], int]] = [(iter((value,)), 0)]
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "the NUL character (\\u0000) is not allowed"
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return "NaN and infinite numbers are not allowed"
-        elif isinstance(item, dict | list):
-            if depth >= MAX_JSON_DEPTH:
-                return f"lists and objects nested deeper than {MAX_JSON_DEPTH} levels"
-            if isinstance(item, dict):
-                # Keys first, in order, as the old recursive walk reported them.
-                children = [part for pair in item.items() for part in pair]
-            else:
-                children = item
-            stack.extend((child, depth + 1) for child in reversed(children))
+        items, depth = stack[-1]
+        for item in items:
+            if isinstance(item, str):
+                if "\x00" in item:
+                    return "the NUL character (\\u0000) is not allowed"
+            elif isinstance(item, float):
+                if not math.isfinite(item):
+                    return "NaN and infinite numbers are not allowed"
+            elif isinstance(item, dict | list):
+                if depth >= MAX_JSON_DEPTH:
+                    return f"lists and objects nested deeper than {MAX_JSON_DEPTH} levels"
+                # An object's keys and values in turn: k1, v1, k2, v2...
+                inner = chain.from_iterable(item.items()) if isinstance(item, dict) else iter(item)
+                stack.append((inner, depth + 1))
+                break
+        else:
+            stack.pop()
     return None
 
 
