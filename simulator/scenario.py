@@ -91,7 +91,8 @@ def _fmt(x: object) -> str:
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, float):
-        return f"{x:g}"
+        # Whole numbers as written (100000000, not 1e+08: counts are kept as floats).
+        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:g}"
     if isinstance(x, int):
         return str(x)
     text = repr(x)
@@ -262,10 +263,14 @@ class ProbabilitySchedule(Schedule):
 
 
 class CountSchedule(Schedule):
-    """A schedule of whole counts >= 0 (agents logged in)."""
+    """A schedule of whole counts from 0 to 100,000 (agents logged in)."""
 
     __slots__ = ()
     _low = 0.0
+    # Far above any floor (the largest public scenario has 500): a count with
+    # a few zeros too many would otherwise build millions of agents and take
+    # the machine's memory before the first event.
+    _high = 100_000.0
     _integer = True
 
 

@@ -282,6 +282,19 @@ BAD: list[tuple[str, Mutation, str, str]] = [
         "must be > 0 (got 0)",
     ),
     (
+        # A few zeros too many built 10^8 agents before the first event.
+        "agent count beyond any floor",
+        _set("agents", count=100_000_000),
+        "agents.count",
+        "must be in [0, 100000] (got 100000000)",
+    ),
+    (
+        "agent schedule step beyond any floor",
+        _set("agents", count=[[0, 50], [3600, 5_000_000]]),
+        "agents.count",
+        "(got 5000000 at 3600 s)",
+    ),
+    (
         "negative sd",
         _set("callees", answer_delay_s={"dist": "lognormal", "mean": 8.0, "sd": -4.0}),
         "callees.answer_delay_s.sd",
@@ -338,7 +351,12 @@ BAD: list[tuple[str, Mutation, str, str]] = [
         "amd.false_negative",
         "must be in [0, 1]",
     ),
-    ("negative agent count", _set("agents", count=-1), "agents.count", "must be at least 0"),
+    (
+        "negative agent count",
+        _set("agents", count=-1),
+        "agents.count",
+        "must be in [0, 100000] (got -1)",
+    ),
     (
         "fractional agent count",
         _set("agents", count=[[0, 10], [60, 2.5]]),
@@ -632,7 +650,7 @@ def test_range_checks_of_the_subclasses() -> None:
         ProbabilitySchedule.parse([[0, 0.5], [60, 1.1]])
     with pytest.raises(ValueError, match="must be an integer"):
         CountSchedule.parse(2.0)
-    with pytest.raises(ValueError, match="at least 0"):
+    with pytest.raises(ValueError, match=r"must be in \[0, 100000\] \(got -1 at 60 s\)"):
         CountSchedule.parse([[0, 3], [60, -1]])
     assert ProbabilitySchedule.parse(Schedule.parse(0.5)) == Schedule.parse(0.5)
     with pytest.raises(ValueError, match="must be in"):
