@@ -109,7 +109,9 @@ def _records(text: str, delimiter: str = ",") -> list[tuple[int, list[str]]]:
 
 def _header_delimiter(text: str) -> str | None:
     """The separator under which the first non-blank record names a ``phone`` column."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    # Read lazily: splitlines() would build a list of every line of a 20 MB
+    # file only to look at the first.
+    first = next((line for line in io.StringIO(text, newline=None) if line.strip()), "")
     for delimiter in _DELIMITERS:
         cells = next(csv.reader([first], delimiter=delimiter), [])
         if PHONE_COLUMN in (cell.strip().lower() for cell in cells):
@@ -200,9 +202,9 @@ def dnc_rows(text: str) -> NumberedRows:
     out = NumberedRows()
     column = 0
     if records:
-        first = [cell.strip().lower() for cell in records[0][1]]
+        header = [cell.strip() for cell in records[0][1]]
+        first = [name.lower() for name in header]
         if PHONE_COLUMN in first:
-            header = [cell.strip() for cell in records[0][1]]
             _check_unique(header, records[0][0], among=PHONE_COLUMN)
             column = first.index(PHONE_COLUMN)
             records = records[1:]

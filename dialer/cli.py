@@ -270,6 +270,7 @@ def _settings(**overrides: Any) -> Settings:
     """The service's settings, or exit 2 naming each bad one and its variable."""
     from pydantic import ValidationError
 
+    from api.schemas.base import error_text
     from dialer.runtime.settings import Settings as Loaded
 
     try:
@@ -277,7 +278,7 @@ def _settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             name = ".".join(str(part) for part in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
+            message = error_text(error)
             _err(f"setting {name} (DIALER_{name.upper()} or its option): {message}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
 

@@ -326,6 +326,18 @@ async def test_csv_fields_split_by_semicolons_tabs_or_bars(
     assert lead["data"] == {"name": "Ada, Countess", "balance": "1,50"}
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+async def test_the_separator_is_found_whatever_the_line_endings(
+    client: httpx.AsyncClient, campaign: dict[str, Any], newline: str
+) -> None:
+    # "\r" alone: old Mac exports; the header must still be found as one line.
+    text = newline.join(["", "phone;name", "+14155550100;Ada", ""])
+    response = await client.post(_url(campaign), content=text.encode(), headers=CSV)
+    assert response.json()["accepted"] == 1, response.text
+    (lead,) = (await client.get(_url(campaign))).json()
+    assert lead["data"] == {"name": "Ada"}
+
+
 async def test_a_comma_header_naming_phone_keeps_commas_even_with_semicolons_in_it(
     client: httpx.AsyncClient, campaign: dict[str, Any]
 ) -> None:
