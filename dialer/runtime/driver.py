@@ -29,10 +29,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.agents import AgentState
 from dialer.calls import CallRecord
 from dialer.campaign import Lead
 from dialer.commands import (
@@ -61,6 +62,8 @@ __all__ = ["CoreDriver", "LeadStore", "ServiceClock"]
 
 log = logging.getLogger(__name__)
 _TICK = Tick()
+# Agent states in which the agent has a call its softphone must name.
+_WITH_CALL = frozenset({AgentState.ON_CALL.value, AgentState.WRAP_UP.value})
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -131,6 +134,10 @@ class CoreDriver:
         self._background: set[asyncio.Task[None]] = set()
         self._claimed: dict[str, Lead] = {}  # lead id -> lead, claimed and not yet dialed
         self._call_leads: dict[str, Lead] = {}  # call id -> its lead, until finished
+        # call id -> the ``call`` frame its agent was sent, until the disposition
+        # closes it: a softphone that reconnects mid-call or in wrap-up gets it
+        # again, else it could neither hang up nor dispose (both name the call).
+        self._call_frames: dict[str, dict[str, Any]] = {}
         self._answered_at: dict[str, float] = {}
         self._notified_end: set[str] = set()
         self._last_write: dict[str, asyncio.Future[None]] = {}  # call id -> latest write
@@ -291,7 +298,7 @@ class CoreDriver:
         if isinstance(cmd, PlaceCall):
             self._place(cmd, now)
         elif isinstance(cmd, NotifyAgentState):
-            message = {"type": "state", "state": cmd.state}
+            message = self.state_frame(cmd.agent_id, cmd.state)
             task = asyncio.create_task(self.hub.send(cmd.agent_id, message))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -326,6 +333,23 @@ class CoreDriver:
             task.add_done_callback(self._background.discard)
             if self._current is not None:
                 self._current.waits.append(task)
+
+    def state_frame(self, agent_id: str, state: str) -> dict[str, Any]:
+        """The ``state`` frame, naming the call while the agent is on one or wrapping it up."""
+        message: dict[str, Any] = {"type": "state", "state": state}
+        if state in _WITH_CALL:
+            call_id = self.core.agent_call(agent_id)
+            if call_id is not None:
+                message["call_id"] = call_id
+        return message
+
+    def resumed_call(self, agent_id: str) -> dict[str, Any] | None:
+        """The ``call`` frame of the call the agent is on or wrapping up, marked
+        ``resumed``; None when it has none or has not been sent it yet (the
+        bridge, still under way, will send it)."""
+        call_id = self.core.agent_call(agent_id)
+        frame = self._call_frames.get(call_id) if call_id is not None else None
+        return None if frame is None else {**frame, "resumed": True}
 
     def _place(self, cmd: PlaceCall, now: float) -> None:
         lead = self._claimed.pop(cmd.lead_id, None)
@@ -365,19 +389,18 @@ class CoreDriver:
             self.metrics.bridge_latency.observe(max(0.0, now - since))
             if answered is not None:
                 self.metrics.connect_delay.labels(campaign).observe(max(0.0, now - answered))
-            await self.hub.send(
-                cmd.agent_id,
-                {
-                    "type": "call",
-                    "call_id": cmd.call_id,
-                    "campaign_id": campaign,
-                    "lead": {
-                        "id": lead.id if lead else None,
-                        "phone": lead.phone if lead else None,
-                        "data": lead.data if lead else {},
-                    },
+            frame = {
+                "type": "call",
+                "call_id": cmd.call_id,
+                "campaign_id": campaign,
+                "lead": {
+                    "id": lead.id if lead else None,
+                    "phone": lead.phone if lead else None,
+                    "data": lead.data if lead else {},
                 },
-            )
+            }
+            self._call_frames[cmd.call_id] = frame
+            await self.hub.send(cmd.agent_id, frame)
 
         self._chain(cmd.call_id, bridge)
 
@@ -409,6 +432,7 @@ class CoreDriver:
         self._notified_end.discard(record.id)
         self._answered_at.pop(record.id, None)
         self._call_leads.pop(record.id, None)
+        self._call_frames.pop(record.id, None)
         outcome = record.outcome.value if record.outcome is not None else "failed"
         self.metrics.calls.labels(record.campaign_id, outcome).inc()
         if record.abandoned:

@@ -660,7 +660,13 @@ class DialerService:
         agent = await self.store.get_agent(agent_id)
         session, _previous = self.hub.attach(agent_id, send)
         await self.driver.submit(AgentLoggedIn(agent_id, tuple(agent.campaign_ids)))
-        await self.hub.send(agent_id, {"type": "state", "state": self._view(agent).state})
+        # A softphone back after a lost connection (a reload, a dropped
+        # network) mid-call or in wrap-up is sent the call again first, so it
+        # can show the lead and hang up or dispose; the state frame names it.
+        resumed = self.driver.resumed_call(agent_id)
+        if resumed is not None:
+            await self.hub.send(agent_id, resumed)
+        await self.hub.send(agent_id, self.driver.state_frame(agent_id, self._view(agent).state))
         return session
 
     async def agent_message(self, agent_id: str, message: Mapping[str, Any]) -> None:

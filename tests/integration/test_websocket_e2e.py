@@ -9,6 +9,7 @@ every call ends with a record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -55,24 +56,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-async def server(db_url: str) -> AsyncIterator[tuple[str, RecordingTelephony]]:
-    def d(spec: dict[str, Any]) -> Any:
-        return parse_distribution(spec)
+def _d(spec: dict[str, Any]) -> Any:
+    return parse_distribution(spec)
 
-    tel = RecordingTelephony(
-        CalleeBehaviour(
-            human=0.55,
-            machine=0.0,
-            busy=0.45,
-            invalid=0.0,
-            answer_delay_s=d({"dist": "uniform", "low": 0.05, "high": 0.4}),
-            fail_delay_s=d({"dist": "fixed", "value": 0.05}),
-            talk_s=d({"dist": "uniform", "low": 0.2, "high": 0.6}),
-            machine_talk_s=d({"dist": "fixed", "value": 0.1}),
-        ),
-        seed=11,
-    )
+
+@contextlib.asynccontextmanager
+async def _serve(
+    db_url: str, behaviour: CalleeBehaviour
+) -> AsyncIterator[tuple[str, RecordingTelephony]]:
+    """A real uvicorn on a free port, its callees behaving as ``behaviour``."""
+    tel = RecordingTelephony(behaviour, seed=11)
     settings = Settings(database_url=db_url, api_key=KEY, stats_interval_s=0.2)
     app = create_app(settings, service=DialerService(settings, telephony=tel))
     port = _free_port()
@@ -88,6 +81,22 @@ async def server(db_url: str) -> AsyncIterator[tuple[str, RecordingTelephony]]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def server(db_url: str) -> AsyncIterator[tuple[str, RecordingTelephony]]:
+    behaviour = CalleeBehaviour(
+        human=0.55,
+        machine=0.0,
+        busy=0.45,
+        invalid=0.0,
+        answer_delay_s=_d({"dist": "uniform", "low": 0.05, "high": 0.4}),
+        fail_delay_s=_d({"dist": "fixed", "value": 0.05}),
+        talk_s=_d({"dist": "uniform", "low": 0.2, "high": 0.6}),
+        machine_talk_s=_d({"dist": "fixed", "value": 0.1}),
+    )
+    async with _serve(db_url, behaviour) as served:
+        yield served
 
 
 class Bot:
@@ -252,3 +261,118 @@ async def test_an_impossible_agent_or_token_closes_4401(
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def _next_frame(ws: Any, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The next frame of type ``kind``, skipping others (state frames, say)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            msg: dict[str, Any] = json.loads(await ws.recv())
+            if msg["type"] == kind:
+                return msg
+
+
+async def _first_frames(ws: Any, count: int) -> list[dict[str, Any]]:
+    async with asyncio.timeout(10):
+        return [json.loads(await ws.recv()) for _ in range(count)]
+
+
+async def _wait_disconnected(http: httpx.AsyncClient, agent_id: str) -> None:
+    for _ in range(200):
+        if not (await http.get(f"/api/v1/agents/{agent_id}")).json()["connected"]:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the service never saw the socket go")
+
+
+async def test_a_softphone_back_after_a_lost_connection_gets_its_call_again(
+    db_url: str,
+) -> None:
+    """A softphone that loses its connection (a reload, a dropped network)
+    mid-call or in wrap-up must be able to finish the call: hang-up and
+    disposition both name it, so the service sends it again on reconnect."""
+    behaviour = CalleeBehaviour(
+        human=1.0,
+        machine=0.0,
+        busy=0.0,
+        invalid=0.0,
+        answer_delay_s=_d({"dist": "fixed", "value": 0.05}),
+        fail_delay_s=_d({"dist": "fixed", "value": 0.05}),
+        talk_s=_d({"dist": "fixed", "value": 120.0}),  # the agent ends it
+        machine_talk_s=_d({"dist": "fixed", "value": 0.1}),
+    )
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with (
+        _serve(db_url, behaviour) as (host, _tel),
+        httpx.AsyncClient(base_url=f"http://{host}", headers=headers) as http,
+    ):
+        r = await http.post(
+            "/api/v1/campaigns",
+            json={
+                "name": f"resume-{uuid.uuid4().hex[:6]}",
+                "mode": "progressive",
+                "safe_harbor_message": SAFE_HARBOR,
+                "scrub_national_registry": False,
+            },
+        )
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        r = await http.post(
+            f"/api/v1/campaigns/{cid}/leads",
+            json={
+                "leads": [
+                    {"phone": n, "data": {"n": i}}
+                    for i, n in enumerate(demo_numbers(3, time.time()))
+                ]
+            },
+        )
+        assert r.json()["accepted"] == 3, r.text
+        agent = (
+            await http.post("/api/v1/agents", json={"name": "ada", "campaign_ids": [cid]})
+        ).json()
+        url = f"ws://{host}/api/v1/agents/{agent['id']}/ws?token={agent['token']}"
+        assert (await http.post(f"/api/v1/campaigns/{cid}/start")).status_code == 200
+
+        ws = await websockets.connect(url)
+        await ws.send(json.dumps({"type": "ready"}))
+        # The agent is on the call (state) before the bridge is through (call).
+        states = []
+        async with asyncio.timeout(10):
+            while (call := json.loads(await ws.recv()))["type"] != "call":
+                states.append(call)
+        assert "resumed" not in call
+        assert states[-1] == {"type": "state", "state": "on_call", "call_id": call["call_id"]}
+        ws.transport.abort()  # gone mid-call, no closing handshake
+        await _wait_disconnected(http, agent["id"])
+
+        async with websockets.connect(url) as ws:
+            resumed, state = await _first_frames(ws, 2)
+            assert resumed == {**call, "resumed": True}
+            assert state == {"type": "state", "state": "on_call", "call_id": call["call_id"]}
+            await ws.send(json.dumps({"type": "hangup", "call_id": call["call_id"]}))
+            # In either order: the state is sent at once, call_ended once stored.
+            assert sorted(await _first_frames(ws, 2), key=lambda f: f["type"]) == [
+                {"type": "call_ended", "call_id": call["call_id"], "by": "agent"},
+                {"type": "state", "state": "wrap_up", "call_id": call["call_id"]},
+            ]
+            ws.transport.abort()  # gone again, now in wrap-up
+        await _wait_disconnected(http, agent["id"])
+        # No new call while this one is open: stop dialing before the agent is free.
+        assert (await http.post(f"/api/v1/campaigns/{cid}/pause")).status_code == 200
+
+        async with websockets.connect(url) as ws:
+            resumed, state = await _first_frames(ws, 2)
+            assert resumed == {**call, "resumed": True}
+            assert state == {"type": "state", "state": "wrap_up", "call_id": call["call_id"]}
+            await ws.send(
+                json.dumps({"type": "disposition", "call_id": call["call_id"], "code": "sale"})
+            )
+            # The lost connection paused the agent: it is paused once the wrap-up ends.
+            assert await _next_frame(ws, "state") == {"type": "state", "state": "paused"}
+
+        # Back once more with the call closed: nothing to resume.
+        async with websockets.connect(url) as ws:
+            assert await _first_frames(ws, 1) == [{"type": "state", "state": "paused"}]
+        record = (await http.get(f"/api/v1/calls/{call['call_id']}")).json()
+        assert record["disposition"] == "sale"
+        assert record["agent_id"] == agent["id"]
