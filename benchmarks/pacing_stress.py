@@ -1,7 +1,7 @@
 """Pacing stress: predictive on random scenarios nobody tuned it for.
 
     .venv/bin/python benchmarks/pacing_stress.py [--scenarios 40] [--seeds 3] [--draw-seed 1]
-                                                 [--out DIR] [--workers 2] [--keep-going]
+                                                 [--out DIR] [--workers 2] [--cache DIR] [--fresh]
 
 The public scenarios and ours are a handful of points; issue 3's figures are
 also checked on scenarios we have not seen. This draws ``--scenarios`` random
