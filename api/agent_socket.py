@@ -30,14 +30,17 @@ from dialer.storage.records import unstorable
 __all__ = [
     "WS_1011_INTERNAL_ERROR",
     "WS_4401_UNAUTHORIZED",
+    "WS_4409_REPLACED",
     "AgentSocket",
     "router",
 ]
 
 log = logging.getLogger(__name__)
 
-# Application close codes live in 4000-4999; 4401 mirrors HTTP 401.
+# Application close codes live in 4000-4999; 4401 mirrors HTTP 401, 4409
+# HTTP 409 (the agent opened a newer connection, which replaced this one).
 WS_4401_UNAUTHORIZED = 4401
+WS_4409_REPLACED = 4409
 WS_1011_INTERNAL_ERROR = 1011
 
 router = APIRouter(tags=["agents"])
@@ -54,6 +57,7 @@ class AgentSocket:
         # errors: one lock keeps frames whole and in order.
         self._send_lock = asyncio.Lock()
         self._closed = False
+        self._session: object | None = None
 
     async def send(self, message: dict[str, Any]) -> None:
         """Send one JSON frame; on a closed socket, drop it quietly.
@@ -69,6 +73,19 @@ class AgentSocket:
             except Exception:
                 self._closed = True
                 log.debug("agent %s: send on a closed socket dropped", self.agent_id)
+
+    async def replaced(self) -> None:
+        """Close this socket because the agent opened a newer one."""
+        async with self._send_lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                await self.websocket.close(
+                    code=WS_4409_REPLACED, reason="replaced by a newer connection"
+                )
+            except Exception:
+                log.debug("agent %s: close of the replaced socket failed", self.agent_id)
 
     async def _error(self, message: str) -> None:
         await self.send({"type": "error", "message": message})
@@ -88,7 +105,7 @@ class AgentSocket:
             await self._error(str(exc))
             return
         try:
-            await self.service.agent_message(self.agent_id, message)
+            await self.service.agent_message(self.agent_id, message, session=self._session)
         except DialerError as exc:
             await self._error(str(exc))
         except Exception:
@@ -99,12 +116,15 @@ class AgentSocket:
     async def run(self) -> None:
         """Register with the service, then read frames until the socket closes."""
         try:
-            session = await self.service.agent_connected(self.agent_id, self.send)
+            session = await self.service.agent_connected(
+                self.agent_id, self.send, close=self.replaced
+            )
         except Exception:
             log.exception("agent %s: could not attach the socket", self.agent_id)
             self._closed = True
             await self.websocket.close(code=WS_1011_INTERNAL_ERROR)
             return
+        self._session = session
         try:
             while True:
                 frame = await self.websocket.receive()

@@ -15,23 +15,27 @@ __all__ = ["AgentHub", "AgentSession"]
 log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Close = Callable[[], Awaitable[None]]
 
 
 class AgentSession:
-    __slots__ = ("agent_id", "send")
+    __slots__ = ("agent_id", "close", "send")
 
-    def __init__(self, agent_id: str, send: Send) -> None:
+    def __init__(self, agent_id: str, send: Send, close: Close | None = None) -> None:
         self.agent_id = agent_id
         self.send = send
+        self.close = close  # ends the connection when a newer one replaces it
 
 
 class AgentHub:
     def __init__(self) -> None:
         self._sessions: dict[str, AgentSession] = {}
 
-    def attach(self, agent_id: str, send: Send) -> tuple[AgentSession, AgentSession | None]:
+    def attach(
+        self, agent_id: str, send: Send, close: Close | None = None
+    ) -> tuple[AgentSession, AgentSession | None]:
         """Register a socket; returns it and the one it replaces (a second login)."""
-        session = AgentSession(agent_id, send)
+        session = AgentSession(agent_id, send, close)
         previous = self._sessions.get(agent_id)
         self._sessions[agent_id] = session
         return session, previous
@@ -42,6 +46,10 @@ class AgentHub:
             del self._sessions[session.agent_id]
             return True
         return False
+
+    def is_current(self, session: AgentSession) -> bool:
+        """Whether ``session`` is still its agent's socket (not replaced, not gone)."""
+        return self._sessions.get(session.agent_id) is session
 
     def connected(self, agent_id: str) -> bool:
         return agent_id in self._sessions

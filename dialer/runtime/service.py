@@ -32,7 +32,7 @@ from dialer.compliance.phones import normalize_phone, parse_phone
 from dialer.compliance.profiles import AbandonWindow, Problem, check_campaign, profile
 from dialer.compliance.windows import window_span
 from dialer.core import DialerCore
-from dialer.errors import DialerError, InvalidInput, NotFound
+from dialer.errors import ConflictError, DialerError, InvalidInput, NotFound
 from dialer.events import (
     AgentHungUp,
     AgentLoggedIn,
@@ -65,6 +65,7 @@ from dialer.storage.records import (
 
 __all__ = [
     "AgentView",
+    "CloseAgentSocket",
     "DialerService",
     "DncAddResult",
     "DncLookup",
@@ -76,6 +77,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SendToAgent = Callable[[dict[str, Any]], Awaitable[None]]
+CloseAgentSocket = Callable[[], Awaitable[None]]
 _API_KEY_SETTING = "api_key_sha256"
 _WINDOW_REFRESH_S = 30.0
 
@@ -656,9 +658,23 @@ class DialerService:
         except NotFound:
             return False
 
-    async def agent_connected(self, agent_id: str, send: SendToAgent) -> AgentSession:
+    async def agent_connected(
+        self, agent_id: str, send: SendToAgent, *, close: CloseAgentSocket | None = None
+    ) -> AgentSession:
+        """Attach a softphone's socket; ``close`` ends it if a newer one replaces it."""
         agent = await self.store.get_agent(agent_id)
-        session, _previous = self.hub.attach(agent_id, send)
+        session, previous = self.hub.attach(agent_id, send, close)
+        if previous is not None and previous.close is not None:
+            # One softphone per agent, and the newest wins (a second tab, a
+            # reconnect before the old socket timed out). The old one is closed:
+            # left open it could make the agent ready again, and its own end
+            # would then go unnoticed (it is no longer the agent's socket), so
+            # a disconnected agent would be offered calls.
+            log.info("agent %s: a newer softphone connection replaced the old one", agent_id)
+            try:
+                await previous.close()
+            except Exception:
+                log.debug("agent %s: closing the replaced socket failed", agent_id, exc_info=True)
         await self.driver.submit(AgentLoggedIn(agent_id, tuple(agent.campaign_ids)))
         # A softphone back after a lost connection (a reload, a dropped
         # network) mid-call or in wrap-up is sent the call again first, so it
@@ -669,7 +685,12 @@ class DialerService:
         await self.hub.send(agent_id, self.driver.state_frame(agent_id, self._view(agent).state))
         return session
 
-    async def agent_message(self, agent_id: str, message: Mapping[str, Any]) -> None:
+    async def agent_message(
+        self, agent_id: str, message: Mapping[str, Any], *, session: object | None = None
+    ) -> None:
+        """Act on a softphone's message; from a replaced ``session``, refuse it."""
+        if isinstance(session, AgentSession) and not self.hub.is_current(session):
+            raise ConflictError("this connection was replaced by a newer one for the agent")
         kind = message.get("type")
         if kind == "ready":
             await self.driver.submit(AgentReady(agent_id))

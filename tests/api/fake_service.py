@@ -225,13 +225,17 @@ class FakeService:
         entry = self.agents.get(agent_id)
         return entry is not None and entry[1] == token
 
-    async def agent_connected(self, agent_id: str, send: SendToAgent) -> object:
+    async def agent_connected(
+        self, agent_id: str, send: SendToAgent, *, close: Any = None
+    ) -> object:
         self.sends[agent_id] = send
         session = object()
         await send({"type": "state", "state": "paused"})
         return session
 
-    async def agent_message(self, agent_id: str, message: Mapping[str, Any]) -> None:
+    async def agent_message(
+        self, agent_id: str, message: Mapping[str, Any], *, session: object | None = None
+    ) -> None:
         self._maybe_fail()
         self.messages.append((agent_id, dict(message)))
         if message["type"] == "ready":

@@ -40,12 +40,16 @@ class Softphone:
         self.agent_id = agent_id
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.session: object = None
+        self.replaced = False  # the service closed it for a newer connection
 
     async def send(self, message: dict[str, Any]) -> None:
         self.inbox.put_nowait(message)
 
+    async def _close(self) -> None:
+        self.replaced = True
+
     async def connect(self) -> None:
-        self.session = await self.svc.agent_connected(self.agent_id, self.send)
+        self.session = await self.svc.agent_connected(self.agent_id, self.send, close=self._close)
 
     async def expect(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
         async def wait() -> dict[str, Any]:
@@ -57,7 +61,7 @@ class Softphone:
         return await asyncio.wait_for(wait(), timeout)
 
     def say(self, **message: Any) -> Any:
-        return self.svc.agent_message(self.agent_id, message)
+        return self.svc.agent_message(self.agent_id, message, session=self.session)
 
 
 async def make_campaign(svc: DialerService, **kw: Any) -> str:

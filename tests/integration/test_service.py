@@ -14,7 +14,7 @@ import pytest
 from service_testing import Softphone, make_campaign
 
 from dialer.campaign import RunState
-from dialer.errors import IllegalTransition, InvalidInput, NotFound
+from dialer.errors import ConflictError, IllegalTransition, InvalidInput, NotFound
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 
@@ -145,6 +145,31 @@ async def test_a_disconnected_agent_is_paused_and_offered_nothing(
     await again.connect()
     await again.say(type="ready")
     await again.expect("call")
+
+
+async def test_a_newer_connection_replaces_the_old_one(service: DialerService) -> None:
+    """One softphone per agent: a second connection (another tab, a reconnect
+    before the old socket timed out) closes the first, whose messages are
+    refused from then on, so it can neither make the agent ready behind the
+    new one's back nor leave it ready once both are gone."""
+    _, first = await _running_floor(service, "re")
+    agent_id = first.agent_id
+    second = Softphone(service, agent_id)
+    await second.connect()
+    assert first.replaced and not second.replaced
+    await second.say(type="pause", reason="break")
+    with pytest.raises(ConflictError, match="replaced"):
+        await first.say(type="ready")
+    assert (await service.get_agent(agent_id)).state == "paused"
+    # The old socket's end changes nothing; the new one's pauses the agent.
+    await service.agent_disconnected(agent_id, first.session)
+    assert (await service.get_agent(agent_id)).connected
+    await service.agent_disconnected(agent_id, second.session)
+    view = await service.get_agent(agent_id)
+    assert view.state == "paused" and not view.connected
+    with pytest.raises(ConflictError):  # and the old one still cannot
+        await first.say(type="ready")
+    assert (await service.get_agent(agent_id)).state == "paused"
 
 
 async def test_a_softphone_lost_in_wrap_up_files_its_disposition_when_back(

@@ -376,3 +376,38 @@ async def test_a_softphone_back_after_a_lost_connection_gets_its_call_again(
         record = (await http.get(f"/api/v1/calls/{call['call_id']}")).json()
         assert record["disposition"] == "sale"
         assert record["agent_id"] == agent["id"]
+
+
+async def test_a_second_connection_closes_the_first_with_4409(
+    server: tuple[str, RecordingTelephony],
+) -> None:
+    """Over real sockets: the newest connection is the agent's; the old one
+    is closed with 4409, and once the new one goes the agent is paused and
+    shown as disconnected (before, the old socket could make it ready again
+    and its own end went unnoticed: a ready agent with no softphone)."""
+    host, _ = server
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(base_url=f"http://{host}", headers=headers) as http:
+        r = await http.post("/api/v1/campaigns", json={"name": f"tabs-{uuid.uuid4().hex[:6]}"})
+        cid = r.json()["id"]
+        agent = (
+            await http.post("/api/v1/agents", json={"name": "bo", "campaign_ids": [cid]})
+        ).json()
+        url = f"ws://{host}/api/v1/agents/{agent['id']}/ws?token={agent['token']}"
+        async with websockets.connect(url) as old:
+            await old.send(json.dumps({"type": "ready"}))
+            async with asyncio.timeout(10):
+                while (await _next_frame(old, "state"))["state"] != "ready":
+                    pass  # paused, as it connects
+            async with websockets.connect(url) as new:
+                assert await _first_frames(new, 1) == [{"type": "state", "state": "ready"}]
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    async with asyncio.timeout(10):
+                        while True:
+                            await old.recv()
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
+                view = (await http.get(f"/api/v1/agents/{agent['id']}")).json()
+                assert view["connected"] and view["state"] == "ready"
+            await _wait_disconnected(http, agent["id"])
+        view = (await http.get(f"/api/v1/agents/{agent['id']}")).json()
+        assert view["state"] == "paused" and not view["connected"]
