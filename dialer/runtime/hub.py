@@ -42,7 +42,7 @@ class AgentHub:
 
     def detach(self, session: AgentSession) -> bool:
         """Forget the socket if it is still the agent's current one."""
-        if self._sessions.get(session.agent_id) is session:
+        if self.is_current(session):
             del self._sessions[session.agent_id]
             return True
         return False
