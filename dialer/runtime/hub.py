@@ -10,18 +10,22 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["AgentHub", "AgentSession"]
+__all__ = ["AgentHub", "AgentSession", "CloseAgentSocket", "SendToAgent"]
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Close = Callable[[], Awaitable[None]]
+# How the hub reaches one softphone: send it a frame; close it (when a newer
+# connection replaces it).
+SendToAgent = Callable[[dict[str, Any]], Awaitable[None]]
+CloseAgentSocket = Callable[[], Awaitable[None]]
 
 
 class AgentSession:
     __slots__ = ("agent_id", "close", "send")
 
-    def __init__(self, agent_id: str, send: Send, close: Close | None = None) -> None:
+    def __init__(
+        self, agent_id: str, send: SendToAgent, close: CloseAgentSocket | None = None
+    ) -> None:
         self.agent_id = agent_id
         self.send = send
         self.close = close  # ends the connection when a newer one replaces it
@@ -32,7 +36,7 @@ class AgentHub:
         self._sessions: dict[str, AgentSession] = {}
 
     def attach(
-        self, agent_id: str, send: Send, close: Close | None = None
+        self, agent_id: str, send: SendToAgent, close: CloseAgentSocket | None = None
     ) -> tuple[AgentSession, AgentSession | None]:
         """Register a socket; returns it and the one it replaces (a second login)."""
         session = AgentSession(agent_id, send, close)

@@ -45,7 +45,7 @@ from dialer.events import (
 )
 from dialer.ports import Telephony
 from dialer.runtime.driver import CoreDriver, ServiceClock
-from dialer.runtime.hub import AgentHub, AgentSession
+from dialer.runtime.hub import AgentHub, AgentSession, CloseAgentSocket, SendToAgent
 from dialer.runtime.metrics import AGENT_STATES, Metrics
 from dialer.runtime.registry import RegistryLoadResult, RegistryManager
 from dialer.runtime.settings import Settings
@@ -76,8 +76,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SendToAgent = Callable[[dict[str, Any]], Awaitable[None]]
-CloseAgentSocket = Callable[[], Awaitable[None]]
 _API_KEY_SETTING = "api_key_sha256"
 _WINDOW_REFRESH_S = 30.0
 
@@ -682,7 +680,8 @@ class DialerService:
         resumed = self.driver.resumed_call(agent_id)
         if resumed is not None:
             await self.hub.send(agent_id, resumed)
-        await self.hub.send(agent_id, self.driver.state_frame(agent_id, self._view(agent).state))
+        state = self.core.agent_state(agent_id).value
+        await self.hub.send(agent_id, self.driver.state_frame(agent_id, state))
         return session
 
     async def agent_message(

@@ -21,6 +21,7 @@ from dialer.campaign import CallOutcome, CampaignSettings, RunState
 from dialer.errors import InvalidInput, NotFound
 from dialer.runtime.service import (
     AgentView,
+    CloseAgentSocket,
     DncAddResult,
     DncLookup,
     LeadLoadResult,
@@ -226,7 +227,7 @@ class FakeService:
         return entry is not None and entry[1] == token
 
     async def agent_connected(
-        self, agent_id: str, send: SendToAgent, *, close: Any = None
+        self, agent_id: str, send: SendToAgent, *, close: CloseAgentSocket | None = None
     ) -> object:
         self.sends[agent_id] = send
         session = object()

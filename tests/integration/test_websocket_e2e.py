@@ -31,6 +31,12 @@ from simulator.telephony import CalleeBehaviour, SimulatedTelephony
 
 KEY = "e2e-key"
 SAFE_HARBOR = "ACME calling. Call us back on 555-0100."
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def _agent_url(host: str, agent: dict[str, Any]) -> str:
+    """The softphone socket of an agent as ``POST /agents`` returned it."""
+    return f"ws://{host}/api/v1/agents/{agent['id']}/ws?token={agent['token']}"
 
 
 class RecordingTelephony(SimulatedTelephony):
@@ -103,7 +109,7 @@ class Bot:
     """A softphone: ready, take calls, sometimes hang up first, always dispose."""
 
     def __init__(self, host: str, agent: dict[str, Any], *, ready: bool = True) -> None:
-        self.url = f"ws://{host}/api/v1/agents/{agent['id']}/ws?token={agent['token']}"
+        self.url = _agent_url(host, agent)
         self.id = agent["id"]
         self.ready = ready
         self.calls: list[tuple[float, str]] = []
@@ -152,8 +158,7 @@ async def test_floor_invariants_over_real_sockets(
     server: tuple[str, RecordingTelephony],
 ) -> None:
     host, tel = server
-    headers = {"Authorization": f"Bearer {KEY}"}
-    async with httpx.AsyncClient(base_url=f"http://{host}", headers=headers) as http:
+    async with httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http:
         r = await http.post(
             "/api/v1/campaigns",
             json={
@@ -301,10 +306,9 @@ async def test_a_softphone_back_after_a_lost_connection_gets_its_call_again(
         talk_s=_d({"dist": "fixed", "value": 120.0}),  # the agent ends it
         machine_talk_s=_d({"dist": "fixed", "value": 0.1}),
     )
-    headers = {"Authorization": f"Bearer {KEY}"}
     async with (
         _serve(db_url, behaviour) as (host, _tel),
-        httpx.AsyncClient(base_url=f"http://{host}", headers=headers) as http,
+        httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
     ):
         r = await http.post(
             "/api/v1/campaigns",
@@ -330,7 +334,7 @@ async def test_a_softphone_back_after_a_lost_connection_gets_its_call_again(
         agent = (
             await http.post("/api/v1/agents", json={"name": "ada", "campaign_ids": [cid]})
         ).json()
-        url = f"ws://{host}/api/v1/agents/{agent['id']}/ws?token={agent['token']}"
+        url = _agent_url(host, agent)
         assert (await http.post(f"/api/v1/campaigns/{cid}/start")).status_code == 200
 
         ws = await websockets.connect(url)
@@ -386,14 +390,13 @@ async def test_a_second_connection_closes_the_first_with_4409(
     shown as disconnected (before, the old socket could make it ready again
     and its own end went unnoticed: a ready agent with no softphone)."""
     host, _ = server
-    headers = {"Authorization": f"Bearer {KEY}"}
-    async with httpx.AsyncClient(base_url=f"http://{host}", headers=headers) as http:
+    async with httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http:
         r = await http.post("/api/v1/campaigns", json={"name": f"tabs-{uuid.uuid4().hex[:6]}"})
         cid = r.json()["id"]
         agent = (
             await http.post("/api/v1/agents", json={"name": "bo", "campaign_ids": [cid]})
         ).json()
-        url = f"ws://{host}/api/v1/agents/{agent['id']}/ws?token={agent['token']}"
+        url = _agent_url(host, agent)
         async with websockets.connect(url) as old:
             await old.send(json.dumps({"type": "ready"}))
             async with asyncio.timeout(10):
