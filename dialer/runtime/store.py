@@ -122,8 +122,11 @@ class RuntimeStore:
         and any other on the database, keep everything they hold. A call
         left open by a dead process is over (its telephony went with it): it
         is closed as ``failed`` and its lead counts the attempt, so a restart
-        never dials a lead twice for one attempt. Safe to run at any time and
-        from several processes at once: a call is closed once.
+        never dials a lead twice for one attempt. A person who had been
+        bridged to an agent was reached: the lead is done, as it would be
+        after a disposition-less talk, not dialed again at once; the same for
+        a call that ended while its agent was wrapping it up. Safe to run at
+        any time and from several processes at once: a call is closed once.
         """
         now = datetime.now(UTC)
         cutoff = now - timedelta(seconds=lease_s)
@@ -137,12 +140,21 @@ class RuntimeStore:
                 if not await call_repo.close_orphan(s, call_id=call.id, ended_at=now):
                     continue  # another process closed it first
                 closed += 1
+                talked = call.bridged_at is not None and call.outcome is CallOutcome.HUMAN
+                with contextlib.suppress(NotFound):  # the lead went with its campaign
+                    await lead_repo.finish_attempt(
+                        s,
+                        lead_id=call.lead_id,
+                        outcome="interrupted",
+                        next_status=LeadStatus.DONE if talked else LeadStatus.RETRY,
+                        next_attempt_at=None if talked else now,
+                    )
+            for lead_id in await lead_repo.awaiting_disposition(s, live=live):
                 await lead_repo.finish_attempt(
                     s,
-                    lead_id=call.lead_id,
-                    outcome="interrupted",
-                    next_status=LeadStatus.RETRY,
-                    next_attempt_at=now,
+                    lead_id=lead_id,
+                    outcome=CallOutcome.HUMAN.value,
+                    next_status=LeadStatus.DONE,
                 )
             freed = await lead_repo.release_orphans(s, live=live)
             await process_repo.forget_dead(s, before=cutoff)

@@ -344,14 +344,19 @@ async def open_calls(
 async def close_orphan(session: AsyncSession, /, *, call_id: str, ended_at: datetime) -> bool:
     """End a call its dead process left open, as ``failed`` unless it had an outcome.
 
-    False if it was closed already (by another process recovering it too).
+    A person who had answered and was not yet bridged to an agent when the
+    process died heard nobody (nor the safe-harbor message): that call is
+    abandoned, and counts so against the cap. False if it was closed already
+    (by another process recovering it too).
     """
+    stranded = and_(_CALLS.c.outcome == CallOutcome.HUMAN.value, _CALLS.c.bridged_at.is_(None))
     stmt = (
         update(_CALLS)
         .where(_CALLS.c.id == call_id, _CALLS.c.ended_at.is_(None))
         .values(
             ended_at=as_utc(ended_at, "ended_at"),
             outcome=func.coalesce(_CALLS.c.outcome, CallOutcome.FAILED.value),
+            abandoned=case((stranded, True), else_=_CALLS.c.abandoned),
         )
         .returning(_CALLS.c.id)
     )

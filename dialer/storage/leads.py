@@ -35,6 +35,7 @@ from dialer.storage.records import (
 
 __all__ = [
     "add_leads",
+    "awaiting_disposition",
     "claim_leads",
     "claim_number",
     "count_by_status",
@@ -378,6 +379,30 @@ async def release_orphans(session: AsyncSession, /, *, live: Collection[str]) ->
     return await _release_claimed(
         session, or_(_LEADS.c.claimed_by.is_(None), _LEADS.c.claimed_by.not_in(list(live)))
     )
+
+
+async def awaiting_disposition(session: AsyncSession, /, *, live: Collection[str]) -> list[str]:
+    """Leads whose dead claimer's call reached an agent and ended undisposed; their ids.
+
+    The attempt of a bridged call is finished by its disposition, so a
+    process that died while the agent wrapped up left the lead claimed with
+    the attempt not yet counted: handed back as a plain ``retry`` it would be
+    dialed again at once, the attempt lost, the person called straight back.
+    """
+    stmt = (
+        select(_LEADS.c.id)
+        .join(_CALLS, _CALLS.c.lead_id == _LEADS.c.id)
+        .where(
+            _LEADS.c.status == LeadStatus.IN_PROGRESS.value,
+            or_(_LEADS.c.claimed_by.is_(None), _LEADS.c.claimed_by.not_in(list(live))),
+            _CALLS.c.placed_by == _LEADS.c.claimed_by,
+            _CALLS.c.ended_at.is_not(None),
+            _CALLS.c.bridged_at.is_not(None),
+            _CALLS.c.disposition.is_(None),
+        )
+        .distinct()
+    )
+    return [row[0] for row in await session.execute(stmt)]
 
 
 async def _release_claimed(session: AsyncSession, *where: Any) -> int:

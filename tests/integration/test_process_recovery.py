@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from service_testing import make_campaign, telephony
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from dialer.campaign import CampaignSettings, RunState
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
 from dialer.storage import Database, NewLead, calls, campaigns, database, leads, processes
-from dialer.storage.models import LeadRow
+from dialer.storage.models import CallRow, LeadRow
 from dialer.storage.records import LeadStatus
 
 
@@ -204,3 +204,49 @@ async def test_a_stop_the_database_refuses_still_closes_and_the_lease_frees_its_
         assert count == len(phones)  # every lead is still there
     finally:
         await second.stop()
+
+
+async def _set_call(db: Database, call_id: str, **values: object) -> None:
+    async with db.transaction() as s:
+        await s.execute(update(CallRow).where(CallRow.id == call_id).values(**values))
+
+
+async def test_a_person_reached_before_the_crash_is_not_dialed_again_at_once(
+    db: Database, db_url: str
+) -> None:
+    """Found by killing a service mid-call: the person an agent was talking to
+    (or had just talked to, the agent wrapping up) was handed back as a plain
+    ``retry`` due at once and dialed again 0.2 s after the restart, the
+    wrap-up's attempt never counted; and a person who answered and found no
+    agent before the crash was not counted as abandoned."""
+    cid = await _campaign(db)
+    await _beating(db, "p-talk", age_s=600.0)
+    await _beating(db, "p-wrap", age_s=600.0)
+    await _beating(db, "p-wait", age_s=600.0)
+    talking = await _holding(db, cid, "p-talk", "+14155550131", call=True)
+    wrapping = await _holding(db, cid, "p-wrap", "+14155550132", call=True)
+    waiting = await _holding(db, cid, "p-wait", "+14155550133", call=True)
+    now = datetime.now(UTC)
+    answered = {"outcome": "human", "answered_at": now - timedelta(seconds=60)}
+    await _set_call(db, "p-talk-call", **answered, bridged_at=now - timedelta(seconds=59))
+    await _set_call(
+        db, "p-wrap-call", **answered, bridged_at=now - timedelta(seconds=59), ended_at=now
+    )
+    await _set_call(db, "p-wait-call", **answered)
+    svc = _service(db_url)
+    await svc.start()
+    try:
+        assert await _state(db, talking, "p-talk-call") == ("done", 1, False)
+        assert await _state(db, wrapping, "p-wrap-call") == ("done", 1, False)
+        assert await _state(db, waiting, "p-wait-call") == ("retry", 1, False)
+        async with db.transaction() as s:
+            talk = await calls.get_call(s, call_id="p-talk-call")
+            wait = await calls.get_call(s, call_id="p-wait-call")
+            counts = await calls.abandonment_counts(
+                s, campaign_id=cid, since=now - timedelta(hours=1)
+            )
+        assert (talk.outcome, talk.abandoned) == ("human", False)
+        assert (wait.outcome, wait.abandoned) == ("human", True)
+        assert tuple(counts) == (3, 1)  # three people answered, one found nobody
+    finally:
+        await svc.stop()
