@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ from dialer.core import DialerCore
 from dialer.errors import DialerError
 from dialer.events import AgentHungUp, CallFailed, Event, LeadsClaimed, Tick
 from dialer.ports import Telephony
+from dialer.runtime.fencing import RecordsHealth
 from dialer.runtime.hub import AgentHub
 from dialer.runtime.metrics import Metrics
 from dialer.runtime.writer import BatchWriter, WriteOp
@@ -64,6 +66,8 @@ log = logging.getLogger(__name__)
 _TICK = Tick()
 # Agent states in which the agent has a call its softphone must name.
 _WITH_CALL = frozenset({AgentState.ON_CALL.value, AgentState.WRAP_UP.value})
+# How often a wait for a write looks whether the database went away meanwhile.
+_WRITE_CHECK_S = 0.25
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -120,14 +124,18 @@ class CoreDriver:
         hub: AgentHub,
         metrics: Metrics,
         clock: ServiceClock,
+        health: RecordsHealth | None = None,
     ) -> None:
         self.core = core
+        self.health = health if health is not None else RecordsHealth(lease_s=math.inf)
         self.telephony = telephony
         self.store = store
         self.hub = hub
         self.metrics = metrics
         self.clock = clock
-        self.writer = BatchWriter(store.run_batch, write_alone=store.write_alone)
+        self.writer = BatchWriter(
+            store.run_batch, write_alone=store.write_alone, on_health=self.health.writes
+        )
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._claims: set[asyncio.Task[None]] = set()
@@ -262,8 +270,17 @@ class CoreDriver:
             self._current.waits.append(fut)
         return fut
 
-    def _chain(self, call_id: str, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work`` after the call's earlier orders and its latest write."""
+    def _chain(
+        self, call_id: str, work: Callable[[], Awaitable[None]], *, needs_record: bool = False
+    ) -> None:
+        """Run ``work`` after the call's earlier orders and its latest write.
+
+        ``needs_record``: only once that write is committed (a call placed
+        only once recorded); if it fails, or the database is away and it waits
+        in the writer's retries, the call fails instead. Other work goes on
+        after a failed write, or once the database is found away (a person on
+        the line is not kept waiting for it: the write stays queued).
+        """
         previous = self._chains.get(call_id)
         written = self._last_write.get(call_id)
 
@@ -271,11 +288,12 @@ class CoreDriver:
             if previous is not None:
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(previous)
-            if written is not None:
-                try:
-                    await asyncio.shield(written)
-                except Exception:
-                    log.warning("call %s: going on after a failed write", call_id)
+            if written is not None and not await self._stored(call_id, written):
+                if needs_record:
+                    log.warning("call %s: not placed, its record could not be written", call_id)
+                    self.post(CallFailed(call_id, "failed"))
+                    return
+                log.warning("call %s: going on without its latest write stored", call_id)
             try:
                 await work()
             except asyncio.CancelledError:
@@ -293,6 +311,18 @@ class CoreDriver:
                 del self._chains[call_id]
 
         task.add_done_callback(forget)
+
+    async def _stored(self, call_id: str, written: asyncio.Future[None]) -> bool:
+        """Wait for a write; False if it failed, or the database is away meanwhile."""
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(written), _WRITE_CHECK_S)
+                return True
+            except TimeoutError:
+                if not self.writer.healthy:
+                    return False  # it waits in the retries: nobody knows for how long
+            except Exception:
+                return False
 
     def _dispatch(self, cmd: Command, now: float) -> None:
         if isinstance(cmd, PlaceCall):
@@ -373,7 +403,7 @@ class CoreDriver:
                 log.exception("originate %s failed", cmd.call_id)
                 self.post(CallFailed(cmd.call_id, "failed"))
 
-        self._chain(cmd.call_id, originate)
+        self._chain(cmd.call_id, originate, needs_record=True)
 
     def _bridge(self, cmd: BridgeCall) -> None:
         # The record of the offer (agent, answer time) was queued by the

@@ -45,6 +45,7 @@ from dialer.events import (
 )
 from dialer.ports import Telephony
 from dialer.runtime.driver import CoreDriver, ServiceClock
+from dialer.runtime.fencing import FencedGate, RecordsHealth
 from dialer.runtime.hub import AgentHub, AgentSession, CloseAgentSocket, SendToAgent
 from dialer.runtime.metrics import AGENT_STATES, Metrics
 from dialer.runtime.registry import RegistryLoadResult, RegistryManager
@@ -137,6 +138,9 @@ class DialerService:
         self.clock = ServiceClock()
         self.store = RuntimeStore(settings.database_url, owner=settings.process_id)
         self.registries = RegistryManager(self.store, self.dnc.registries)
+        # Nothing is dialed that cannot be recorded, nor on a lease that may have lapsed.
+        self.records_health = RecordsHealth(settings.process_lease_s)
+        self.records_health.on_restored(self._records_restored)
         self._telephony = telephony
         self._api_key_hash: str | None = None
         self._driver: CoreDriver | None = None
@@ -168,7 +172,7 @@ class DialerService:
         self._telephony = telephony
         core = DialerCore(
             clock=self.clock,
-            gate=ComplianceGate(self.dnc),
+            gate=FencedGate(ComplianceGate(self.dnc), self.records_health),
             id_prefix=f"{self.settings.process_id}-",
         )
         self._driver = CoreDriver(
@@ -178,10 +182,12 @@ class DialerService:
             hub=self.hub,
             metrics=self.metrics,
             clock=self.clock,
+            health=self.records_health,
         )
         # A previous process may have died holding leads or with calls open;
         # another may be running on this database: only the dead lose theirs.
         await self.store.register_process()
+        self.records_health.beat()
         await self._recover()
         for campaign in await self.store.list_campaigns():
             await self._push_campaign(campaign, submit=False)
@@ -839,7 +845,27 @@ class DialerService:
 
     async def _beat(self) -> None:
         await self.store.heartbeat()
+        self.records_health.beat()
         await self._recover()
+
+    def _records_restored(self) -> None:
+        """Dialing may resume: tell the core every campaign again, to wake its pacers."""
+        if not self.started or self._stopping.is_set():
+            return
+        log.warning("the database takes writes again: dialing resumes")
+        task = asyncio.create_task(self._announce_after_outage(), name="dialer-resume")
+        self._background.append(task)
+        task.add_done_callback(self._forget_background)
+
+    async def _announce_after_outage(self) -> None:
+        try:
+            await self._announce_campaigns()
+        except Exception:  # the next refresh of the figures announces them anyway
+            log.exception("announcing campaigns after an outage failed")
+
+    def _forget_background(self, task: asyncio.Task[None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._background.remove(task)
 
     async def _every(
         self,

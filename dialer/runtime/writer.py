@@ -14,6 +14,12 @@ transaction, so it never queues behind a big batch. Writes about one call
 a write queued in the main lane joins that lane, and everything for a call
 with an urgent write in flight follows it in the urgent lane.
 
+A write that fails for want of the database (it is restarting, the network
+dropped, SQLite's lock is held: :func:`is_transient`) is not lost: the lane
+tries it again, backing off, before anything queued after it, and tells
+``on_health`` that writes are failing, and again when they go through. Only
+a write the database refuses for what it is fails its future.
+
 Urgent writes that are each one idempotent :class:`Statement` (the offer's
 upsert) go without a transaction (``write_alone``: one round trip on
 PostgreSQL for a whole burst, where a transaction takes four and one more per
@@ -28,7 +34,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
-from dialer.storage.database import Statement, Write
+from dialer.storage.database import Statement, Write, is_transient
 
 __all__ = ["BatchWriter", "WriteOp"]
 
@@ -37,7 +43,10 @@ log = logging.getLogger(__name__)
 WriteOp = Write
 RunBatch = Callable[[Sequence[WriteOp]], Awaitable[list[BaseException | None]]]
 WriteAlone = Callable[[Sequence[Statement]], Awaitable[list[BaseException | None]]]
+OnHealth = Callable[[bool], None]
 _Item = tuple[WriteOp, asyncio.Future[None], str | None]
+_RETRY_FIRST_S = 0.05
+_RETRY_MAX_S = 2.0
 
 
 class _Lane:
@@ -50,8 +59,11 @@ class _Lane:
         max_batch: int,
         keys: Counter[str],
         write_alone: WriteAlone | None = None,
+        on_health: OnHealth | None = None,
     ) -> None:
         self.name = name
+        self._on_health = on_health
+        self.failing = False  # its last commit failed for want of the database
         self._run_batch = run_batch
         self._write_alone = write_alone
         self._max_batch = max_batch
@@ -79,7 +91,7 @@ class _Lane:
             batch = [await queue.get()]
             while not queue.empty() and len(batch) < self._max_batch:
                 batch.append(queue.get_nowait())
-            results = await self._commit(batch)
+            results = await self._commit_until_stored(batch)
             for (_, fut, key), result in zip(batch, results, strict=True):
                 if key is not None:
                     self.keys[key] -= 1
@@ -95,6 +107,38 @@ class _Lane:
                     fut.exception()  # marked retrieved: a failed write is logged above
             if queue.empty():
                 self.idle.set()
+
+    async def _commit_until_stored(self, batch: list[_Item]) -> list[BaseException | None]:
+        """Commit ``batch``; what fails for want of the database goes again until stored."""
+        results = await self._commit(batch)
+        delay = _RETRY_FIRST_S
+        while True:
+            again = [i for i, r in enumerate(results) if r is not None and is_transient(r)]
+            if not again:
+                self._health(False)
+                return results
+            if not self.failing:
+                log.error(
+                    "%s writer: %d writes failed for want of the database (%r); retrying",
+                    self.name,
+                    len(again),
+                    results[again[0]],
+                )
+            self._health(True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+            retried = await self._commit([batch[i] for i in again])
+            for i, result in zip(again, retried, strict=True):
+                results[i] = result
+
+    def _health(self, failing: bool) -> None:
+        if failing == self.failing:
+            return
+        self.failing = failing
+        if not failing:
+            log.warning("%s writer: the database takes writes again", self.name)
+        if self._on_health is not None:
+            self._on_health(not failing)
 
     async def _commit(self, batch: list[_Item]) -> list[BaseException | None]:
         ops = [op for op, _, _ in batch]
@@ -112,10 +156,33 @@ class _Lane:
 
 class BatchWriter:
     def __init__(
-        self, run_batch: RunBatch, *, write_alone: WriteAlone | None = None, max_batch: int = 400
+        self,
+        run_batch: RunBatch,
+        *,
+        write_alone: WriteAlone | None = None,
+        max_batch: int = 400,
+        on_health: OnHealth | None = None,
     ) -> None:
-        self._main = _Lane("main", run_batch, max_batch, Counter())
-        self._urgent = _Lane("urgent", run_batch, max_batch, Counter(), write_alone)
+        """``on_health(ok)`` hears when writes start failing for want of the
+        database (False) and when they all go through again (True)."""
+        self._on_health = on_health
+        self._main = _Lane("main", run_batch, max_batch, Counter(), on_health=self._lane_health)
+        self._urgent = _Lane(
+            "urgent", run_batch, max_batch, Counter(), write_alone, on_health=self._lane_health
+        )
+        self._was_ok = True
+
+    @property
+    def healthy(self) -> bool:
+        """False while some write is being retried for want of the database."""
+        return not (self._main.failing or self._urgent.failing)
+
+    def _lane_health(self, _ok: bool) -> None:
+        ok = self.healthy
+        if ok != self._was_ok:
+            self._was_ok = ok
+            if self._on_health is not None:
+                self._on_health(ok)
 
     def start(self) -> None:
         self._main.start()

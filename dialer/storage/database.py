@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Executable, event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -38,7 +38,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from dialer.errors import InvalidInput
 
-__all__ = ["Database", "Statement", "Write", "create_engine", "normalize_url"]
+__all__ = ["Database", "Statement", "Write", "create_engine", "is_transient", "normalize_url"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -76,6 +76,29 @@ Write = Callable[[AsyncSession], Awaitable[None]]
 
 class _ConnectionLost(Exception):
     pass
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a write failed for want of the database, not for what it wrote.
+
+    Such a write may succeed if tried again (the server restarting, the
+    network back, SQLite's lock freed); a constraint or type error never will.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(
+            cause,
+            OperationalError | InterfaceError | DisconnectionError | OSError | TimeoutError,
+        ):
+            return True
+        # SQLAlchemy keeps the driver's exception as ``orig``; others chain it.
+        orig = getattr(cause, "orig", None)
+        cause = orig if isinstance(orig, BaseException) else cause.__cause__
+    return False
 
 
 def _runs_of_one_statement(statements: Sequence[Statement]) -> list[list[Statement]]:

@@ -152,3 +152,48 @@ async def test_urgent_statements_go_without_a_transaction_and_everything_else_in
         ]  # fmt: skip
     finally:
         await writer.stop()
+
+
+async def test_a_write_the_database_was_away_for_is_retried_until_stored() -> None:
+    """Before, a write that failed because the database was down failed for
+    good: the end of a call in an outage was never stored."""
+    db = SlowDatabase(0)
+    away = {"until": 3}  # the first three commits find no database
+    health: list[bool] = []
+
+    async def run_batch(ops: Sequence[WriteOp]) -> list[BaseException | None]:
+        if away["until"] > 0:
+            away["until"] -= 1
+            return [ConnectionRefusedError(111, "Connect call failed")] * len(ops)
+        return await db.run_batch(ops)
+
+    writer = BatchWriter(run_batch, on_health=health.append)
+    writer.start()
+    try:
+        first = writer.submit(write(db, "ended"), key="c1")
+        await asyncio.sleep(0.01)
+        assert not writer.healthy
+        later = writer.submit(write(db, "disposed"), key="c1")
+        await asyncio.wait_for(asyncio.gather(first, later), 5.0)
+        assert db.committed == ["ended", "disposed"]  # stored, in order
+        assert writer.healthy and health == [False, True]
+    finally:
+        await writer.stop()
+
+
+async def test_a_write_the_database_refuses_for_what_it_is_is_not_retried() -> None:
+    calls = 0
+
+    async def run_batch(ops: Sequence[WriteOp]) -> list[BaseException | None]:
+        nonlocal calls
+        calls += 1
+        return [ValueError("duplicate key")] * len(ops)
+
+    writer = BatchWriter(run_batch)
+    writer.start()
+    try:
+        bad = writer.submit(write(SlowDatabase(0), "x"), key="c1")
+        assert isinstance((await asyncio.gather(bad, return_exceptions=True))[0], ValueError)
+        assert calls == 1 and writer.healthy
+    finally:
+        await writer.stop()
