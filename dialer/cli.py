@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -32,7 +33,25 @@ MODES = ("preview", "progressive", "power", "predictive", "adaptive")
 
 
 def _err(message: str) -> None:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    # Escaped: messages quote the user's text ("[at_s, value]", a path, a
+    # name), which rich would otherwise read as markup, drop, or choke on.
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False
+    )
+
+
+def _writable(option: str, path: Path, *, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    problem = None
+    if path.is_dir() or not path.name:
+        problem = "is a directory"
+    elif not path.parent.is_dir():
+        problem = f"folder {path.parent} does not exist"
+    elif suffixes and path.suffix.lower() not in suffixes:
+        problem = f"must end in {' or '.join(suffixes)}"
+    if problem is not None:
+        _err(f"{option}: {path}: {problem}")
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def _load(path: Path, **overrides: Any) -> Any:
@@ -78,6 +97,8 @@ def simulate(
         _err("--dial-ratio: must be positive")
         raise typer.Exit(EXIT_BAD_INPUT)
     scenario = _load(scenario_file, mode=mode, dial_ratio=dial_ratio, seed=seed)
+    if trace is not None:
+        _writable("--trace", trace)
     writer = TraceWriter(trace) if trace is not None else None
     try:
         if json_out:
@@ -126,6 +147,8 @@ def sweep(
     except ValueError as exc:
         _err(f"--ratios: {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    if plot is not None:
+        _writable("--plot", plot, suffixes=(".png",))
     if seeds < 1:
         _err("--seeds: must be at least 1")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -168,7 +191,7 @@ def sweep(
         }
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
-        table = Table(title=f"{result.scenario}: power mode, seeds {seed_list}")
+        table = Table(title=f"{escape(result.scenario)}: power mode, seeds {seed_list}")
         for col in (
             "ratio",
             "occupancy",
@@ -203,7 +226,7 @@ def sweep(
     if plot is not None:
         plot_sweep(result, plot)
         if not json_out:
-            console.print(f"plot written to {plot}")
+            console.print(f"plot written to {escape(str(plot))}")
 
 
 def main() -> None:  # pragma: no cover - console entry point
@@ -286,8 +309,17 @@ def _settings(**overrides: Any) -> Settings:
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema to the latest version."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from dialer.storage.migrate import upgrade
 
     settings = _settings(database_url=database_url) if database_url else _settings()
-    upgrade(settings.database_url)
-    Console().print(f"database at {settings.database_url} is up to date")
+    try:
+        upgrade(settings.database_url)
+    except DialerError as exc:
+        _err(str(exc))
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except (SQLAlchemyError, OSError) as exc:
+        _err(f"--database-url: cannot migrate {settings.database_url}: {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    Console().print(f"database at {escape(settings.database_url)} is up to date")

@@ -33,6 +33,7 @@ from pydantic import (
     TypeAdapter,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 __all__ = [
@@ -103,6 +104,9 @@ class Exponential(_Dist):
         return float(rng.exponential(self.mean))
 
 
+_MAX_CV = 100.0
+
+
 class LogNormal(_Dist):
     """Lognormal with the given ``mean`` and ``sd`` of the distribution itself."""
 
@@ -112,6 +116,18 @@ class LogNormal(_Dist):
 
     _mu: float = PrivateAttr(default=0.0)
     _sigma: float = PrivateAttr(default=0.0)
+
+    @model_validator(mode="after")
+    def _spread_is_drawable(self) -> LogNormal:
+        # Past this the log's parameters overflow (sd / mean of 1e300 made
+        # every draw NaN and the report inconsistent); no real duration comes
+        # near it (talk times have sd / mean around 1 to 3).
+        if self.sd > _MAX_CV * self.mean:
+            raise ValueError(
+                f"sd must be at most {_MAX_CV:g} times the mean (got sd {self.sd:g}, "
+                f"mean {self.mean:g})"
+            )
+        return self
 
     def model_post_init(self, context: Any, /) -> None:
         sigma2 = math.log1p((self.sd / self.mean) ** 2)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["Report", "render_report"]
@@ -47,7 +48,7 @@ class Report:
 
 def render_report(report: Report, console: Console) -> None:
     """A readable summary for people (``--json`` is for programs)."""
-    title = f"{report.name}  (seed {report.seed}, mode {report.mode}"
+    title = f"{escape(report.name)}  (seed {report.seed}, mode {escape(report.mode)}"
     if report.dial_ratio is not None:
         title += f", ratio {report.dial_ratio:g}"
     title += f", {report.duration_s / 3600:.1f} h)"

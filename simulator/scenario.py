@@ -323,7 +323,9 @@ class AmdSpec(_Model):
 
 class CampaignSpec(_Model):
     mode: Literal["preview", "progressive", "power", "predictive", "adaptive"]
-    dial_ratio: float = Field(default=2.0, gt=0)
+    # A ratio past 100 lines per ready agent means nothing for pacing, and
+    # the lead supply recursed past Python's limit at 100,000.
+    dial_ratio: float = Field(default=2.0, gt=0, le=100)
     max_abandon_rate: float = Field(default=0.03, ge=0, le=1)
     ring_timeout_s: float = Field(default=20.0, ge=MIN_RING_TIMEOUT_S)
     connect_deadline_s: float = Field(default=2.0, gt=0)

@@ -84,23 +84,30 @@ def parse_ratios(spec: str) -> list[float]:
     if ":" in spec:
         parts = spec.split(":")
         if len(parts) != 3:
-            raise ValueError("ratios: use start:stop:step, e.g. 1.0:6.0:0.05")
+            raise ValueError("use start:stop:step, e.g. 1.0:6.0:0.05")
         start, stop, step = (_number(p) for p in parts)
         if step <= 0 or start <= 0 or stop < start:
-            raise ValueError("ratios: need 0 < start <= stop and step > 0")
-        n = round((stop - start) / step)
-        if n + 1 > MAX_RATIOS:
+            raise ValueError("need 0 < start <= stop and step > 0")
+        steps = (stop - start) / step
+        if not math.isfinite(steps) or steps + 1 > MAX_RATIOS:
             raise ValueError(
-                f"ratios: {start:g}:{stop:g}:{step:g} is {n + 1:,} ratios; "
+                f"{start:g}:{stop:g}:{step:g} makes too many ratios: "
                 f"at most {MAX_RATIOS:,} (a larger step?)"
             )
-        return [round(start + i * step, 6) for i in range(n + 1)]
+        # Never past stop; the tolerance keeps 1:2:0.1 from losing 2 to float noise.
+        n = math.floor(steps + 1e-9)
+        return [_tidy(start + i * step) for i in range(n + 1)]
     ratios = [_number(p) for p in spec.split(",") if p.strip()]
     if not ratios or any(r <= 0 for r in ratios):
-        raise ValueError("ratios: need positive numbers")
+        raise ValueError("need positive numbers")
     if len(ratios) > MAX_RATIOS:
-        raise ValueError(f"ratios: {len(ratios):,} ratios; at most {MAX_RATIOS:,}")
+        raise ValueError(f"{len(ratios):,} ratios: at most {MAX_RATIOS:,}")
     return ratios
+
+
+def _tidy(ratio: float) -> float:
+    """``ratio`` without float noise (1.2000000000000002 -> 1.2), however small it is."""
+    return float(f"{ratio:.12g}")
 
 
 def _run_one(args: tuple[Scenario, float, int]) -> Report:

@@ -26,7 +26,13 @@ from typing import Any
 
 from sqlalchemy import Executable, event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -117,7 +123,14 @@ def normalize_url(url: str | URL) -> URL:
 
     Raises :class:`InvalidInput` for a backend other than SQLite or PostgreSQL.
     """
-    parsed = make_url(url) if isinstance(url, str) else url
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        raise InvalidInput(
+            f"not a database URL: {url!r}: use sqlite+aiosqlite:///PATH or "
+            "postgresql+asyncpg://USER@HOST/DB",
+            field="database_url",
+        ) from None
     driver = _ASYNC_DRIVERS.get(parsed.drivername)
     if driver is None:
         raise InvalidInput(

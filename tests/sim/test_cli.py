@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dialer.cli import EXIT_BAD_INPUT, app
+from simulator.sweep import parse_ratios
 
 SHORT = """
 name = "cli-short"
@@ -143,6 +144,8 @@ def test_sweep_names_the_best_ratio_and_writes_the_plot(scenario: Path, tmp_path
         ("1,-2", "positive"),
         # A typo in the step would have built 10^18 ratios and hung.
         ("1:1e9:1e-9", "at most 1,000 (a larger step?)"),
+        # The count overflowed a float: an OverflowError traceback before.
+        ("1:1e308:1e-308", "at most 1,000 (a larger step?)"),
     ],
 )
 def test_sweep_refuses_a_bad_grid_saying_why(scenario: Path, ratios: str, said: str) -> None:
@@ -165,3 +168,68 @@ def test_a_bad_setting_exits_2_naming_its_variable(
     assert code == EXIT_BAD_INPUT
     assert "DIALER_DEFAULT_REGION" in err and "'XX' is not a region code" in err
     assert "DIALER_PROCESS_LEASE_S" in err
+
+
+def test_a_grid_never_goes_past_stop_nor_loses_a_tiny_start() -> None:
+    """1:2:0.6 gave 1, 1.6 and 2.2 (then named best, outside the range asked
+    for); a start of 1e-7 was rounded to 0 and refused as a bad dial_ratio."""
+    assert parse_ratios("1:2:0.6") == [1.0, 1.6]
+    assert parse_ratios("1:2:0.1")[-1] == 2.0  # stop kept despite float noise
+    assert parse_ratios("0.0000001:1:0.5") == [1e-7, 0.5000001]
+
+
+def test_square_brackets_in_what_the_user_wrote_are_shown_as_written(tmp_path: Path) -> None:
+    """Messages and titles went through rich markup: "[at_s, value]" vanished
+    from messages, and a "[/]" in a name or path crashed with a traceback."""
+    code, _, err = run("simulate", str(tmp_path / "nofile[/].toml"))
+    assert code == EXIT_BAD_INPUT and "nofile[/].toml" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        SHORT.replace("count = 6", "count = []"),
+        encoding="utf-8",
+    )
+    code, _, err = run("simulate", str(bad))
+    assert code == EXIT_BAD_INPUT and "[at_s, value]" in err
+    named = tmp_path / "named.toml"
+    named.write_text(SHORT.replace('name = "cli-short"', 'name = "spring [/] promo"'))
+    code, out, err = run("simulate", str(named))
+    assert code == 0, err
+    assert "spring [/] promo" in out
+
+
+def test_an_unusable_output_path_is_refused_before_any_work(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(SHORT)
+    code, _, err = run("simulate", str(scenario), "--trace", str(tmp_path / "no" / "t.jsonl"))
+    assert code == EXIT_BAD_INPUT and "--trace" in err and "does not exist" in err
+    code, _, err = run("simulate", str(scenario), "--trace", str(tmp_path))
+    assert code == EXIT_BAD_INPUT and "is a directory" in err
+    code, _, err = run("sweep", str(scenario), "--ratios", "1,2", "--plot", "out.txt")
+    assert code == EXIT_BAD_INPUT and "--plot" in err and ".png" in err
+
+
+def test_a_lognormal_whose_log_parameters_overflow_is_refused(tmp_path: Path) -> None:
+    """sd / mean of 1e600 made every draw NaN: exit 0 with a report whose
+    outcomes did not add up to its attempts."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        SHORT.replace(
+            'talk_s = { dist = "exponential", mean = 60.0 }',
+            'talk_s = { dist = "lognormal", mean = 1e-300, sd = 1e300 }',
+        )
+    )
+    code, _, err = run("simulate", str(scenario))
+    assert code == EXIT_BAD_INPUT and "agents.talk_s" in err and "at most 100 times" in err
+
+
+def test_a_dial_ratio_past_100_is_refused(scenario: Path) -> None:
+    """100,000 crashed with a RecursionError in the simulated lead supply."""
+    code, _, err = run("simulate", str(scenario), "--dial-ratio", "1e5")
+    assert code == EXIT_BAD_INPUT and "dial_ratio" in err and "at most 100" in err
+
+
+def test_migrate_names_a_bad_or_unreachable_database() -> None:
+    code, _, err = run("migrate", "--database-url", "notaurl")
+    assert code == EXIT_BAD_INPUT and "not a database URL" in err
+    code, _, err = run("migrate", "--database-url", "postgresql+asyncpg://nobody@127.0.0.1:1/x")
+    assert code == EXIT_BAD_INPUT and "cannot migrate" in err
