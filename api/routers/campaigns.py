@@ -64,11 +64,12 @@ async def update_campaign(
 ) -> CampaignRead:
     """Change settings; a running campaign picks them up at once. ``state`` is not here:
     use start, pause and stop."""
-    current = await service.get_campaign(campaign_id)
-    changes = settings_changes(body, current.settings)
-    if not changes:
-        return _read(service, current)
-    return _read(service, await service.update_campaign(campaign_id, changes))
+    # The changes are worked out from the settings inside the service's
+    # turn for this campaign (retry_delays_s merges into the current ones).
+    stored = await service.update_campaign(
+        campaign_id, lambda current: settings_changes(body, current)
+    )
+    return _read(service, stored)
 
 
 async def _set_state(service: ServiceDep, campaign_id: str, state: RunState) -> CampaignRead:

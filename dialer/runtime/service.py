@@ -18,6 +18,7 @@ import hmac
 import logging
 import secrets
 import time
+import weakref
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -147,6 +148,11 @@ class DialerService:
         self._background: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._last_window = 0.0
+        # Weak: a lock lives while some change holds or awaits it, so ids
+        # that name no campaign (bad requests) leave nothing behind.
+        self._campaign_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._demo: Any = None
         self.generated_api_key: str | None = None
         self.started = False
@@ -395,14 +401,46 @@ class DialerService:
     async def get_campaign(self, campaign_id: str) -> StoredCampaign:
         return await self.store.get_campaign(campaign_id)
 
-    async def update_campaign(self, campaign_id: str, changes: Mapping[str, Any]) -> StoredCampaign:
-        current = await self.store.get_campaign(campaign_id)
+    def _campaign_lock(self, campaign_id: str) -> asyncio.Lock:
+        """Changes to one campaign are announced to the core in the order they
+        were stored (the store's row lock keeps them from losing each other,
+        across processes too)."""
+        lock = self._campaign_locks.get(campaign_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._campaign_locks[campaign_id] = lock
+        return lock
+
+    async def update_campaign(
+        self,
+        campaign_id: str,
+        changes: Mapping[str, Any] | Callable[[CampaignSettings], Mapping[str, Any]],
+    ) -> StoredCampaign:
+        """Apply ``changes`` (or what ``changes(current settings)`` answers, for a
+        change that depends on the current ones, such as a merge) to the
+        campaign. Read, changed and written in one locked step: before, each
+        request read the settings, changed a field and wrote them all back,
+        so two at once lost one (a PATCH could undo a pause that had
+        answered 200)."""
+
+        def changed(current: CampaignSettings) -> CampaignSettings | None:
+            wanted = changes(current) if callable(changes) else changes
+            return self._changed_settings(current, wanted) if wanted else None
+
+        async with self._campaign_lock(campaign_id):
+            stored = await self.store.modify_campaign(campaign_id, changed)
+            await self._push_campaign(stored)
+        return stored
+
+    def _changed_settings(
+        self, current: CampaignSettings, changes: Mapping[str, Any]
+    ) -> CampaignSettings:
         fields = {f.name for f in dataclasses.fields(CampaignSettings)} - {"id", "state"}
         unknown = set(changes) - fields
         if unknown:
             raise InvalidInput(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
         try:
-            settings = dataclasses.replace(current.settings, **dict(changes))
+            settings = dataclasses.replace(current, **dict(changes))
         except (TypeError, ValueError) as exc:
             raise InvalidInput(str(exc)) from None
         settings = self._checked(settings)
@@ -411,17 +449,16 @@ class DialerService:
             settings = self._with_caller_id(settings)
         if settings.state is RunState.RUNNING:
             settings = self._ready_to_run(settings)
-        stored = await self.store.update_campaign(settings)
-        await self._push_campaign(stored)
-        return stored
+        return settings
 
     async def set_campaign_state(self, campaign_id: str, state: RunState) -> StoredCampaign:
-        current = await self.store.get_campaign(campaign_id)
-        settings = dataclasses.replace(current.settings, state=state)
-        if state is RunState.RUNNING:
-            settings = self._ready_to_run(settings)
-        stored = await self.store.update_campaign(settings)
-        await self._push_campaign(stored)
+        def changed(current: CampaignSettings) -> CampaignSettings:
+            settings = dataclasses.replace(current, state=state)
+            return self._ready_to_run(settings) if state is RunState.RUNNING else settings
+
+        async with self._campaign_lock(campaign_id):
+            stored = await self.store.modify_campaign(campaign_id, changed)
+            await self._push_campaign(stored)
         return stored
 
     def blocked_reason(self, campaign_id: str) -> str | None:

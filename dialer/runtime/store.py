@@ -196,12 +196,28 @@ class RuntimeStore:
             return [self._remember(c) for c in await campaign_repo.list_campaigns(s)]
 
     async def update_campaign(self, settings: CampaignSettings) -> StoredCampaign:
-        changes = {
-            name: getattr(settings, name) for name in settings.__dataclass_fields__ if name != "id"
-        }
+        return await self.modify_campaign(settings.id, lambda _current: settings)
+
+    async def modify_campaign(
+        self,
+        campaign_id: str,
+        change: Callable[[CampaignSettings], CampaignSettings | None],
+    ) -> StoredCampaign:
+        """Replace the campaign's settings by ``change(current settings)`` (None:
+        leave them), read and written in one transaction with the row locked,
+        so a change made meanwhile, by this process or another, is not lost."""
         async with self.db.transaction() as s:
+            current = await campaign_repo.get_campaign(s, campaign_id=campaign_id, for_update=True)
+            settings = change(current.settings)
+            if settings is None:
+                return self._remember(current)
+            changes = {
+                name: getattr(settings, name)
+                for name in settings.__dataclass_fields__
+                if name != "id"
+            }
             return self._remember(
-                await campaign_repo.update_campaign(s, campaign_id=settings.id, changes=changes)
+                await campaign_repo.update_campaign(s, campaign_id=campaign_id, changes=changes)
             )
 
     async def _campaign_settings(self, campaign_id: str) -> CampaignSettings:

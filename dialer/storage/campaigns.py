@@ -119,9 +119,12 @@ async def create_campaign(
     return _to_record(row)
 
 
-async def get_campaign(session: AsyncSession, /, *, campaign_id: str) -> StoredCampaign:
-    """Raises :class:`NotFound`."""
-    return _to_record(await _row(session, campaign_id))
+async def get_campaign(
+    session: AsyncSession, /, *, campaign_id: str, for_update: bool = False
+) -> StoredCampaign:
+    """Raises :class:`NotFound`. ``for_update``: the row stays locked to the
+    end of the transaction (a read-modify-write that must not lose a change)."""
+    return _to_record(await _row(session, campaign_id, for_update=for_update))
 
 
 async def list_campaigns(session: AsyncSession, /) -> list[StoredCampaign]:

@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,9 +94,15 @@ class FakeService:
         except KeyError:
             raise NotFound("campaign", campaign_id) from None
 
-    async def update_campaign(self, campaign_id: str, changes: Mapping[str, Any]) -> StoredCampaign:
+    async def update_campaign(
+        self,
+        campaign_id: str,
+        changes: Mapping[str, Any] | Callable[[CampaignSettings], Mapping[str, Any]],
+    ) -> StoredCampaign:
         self._maybe_fail()
         current = await self.get_campaign(campaign_id)
+        if callable(changes):
+            changes = changes(current.settings)
         settings = dataclasses.replace(current.settings, **dict(changes))
         stored = StoredCampaign(settings, current.created_at, _EPOCH + timedelta(seconds=1))
         self.campaigns[campaign_id] = stored

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -255,3 +256,33 @@ async def test_a_json_body_without_its_content_type_says_so(client: httpx.AsyncC
     )
     assert response.status_code == 422
     assert "Content-Type: application/json" in response.json()["detail"][0]["msg"]
+
+
+async def test_changes_sent_at_once_are_all_kept(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    """Found by firing PATCHes and a pause at one campaign together: each read
+    the settings, changed one field and wrote them all back, so one change
+    was lost, and a pause that had answered 200 could be undone (the campaign
+    dialing on)."""
+    url = f"{URL}/{campaign['id']}"
+    outcomes = ["no_answer", "busy", "machine", "abandoned"]
+    for _ in range(3):
+        responses = await asyncio.gather(
+            client.patch(url, json={"dial_ratio": 5.0}),
+            client.post(f"{url}/pause"),
+            client.patch(url, json={"max_attempts": 7}),
+            client.patch(url, json={"amd": True}),
+            *(
+                client.patch(url, json={"retry_delays_s": {o: 600.0 + i}})
+                for i, o in enumerate(outcomes)
+            ),
+        )
+        assert [r.status_code for r in responses] == [200] * len(responses)
+        stored = (await client.get(url)).json()
+        assert (stored["dial_ratio"], stored["max_attempts"], stored["amd"]) == (5.0, 7, True)
+        assert stored["state"] == "paused"
+        assert stored["retry_delays_s"] == {o: 600.0 + i for i, o in enumerate(outcomes)}
+        # Back to a different state for the next round.
+        await client.patch(url, json={"dial_ratio": 2.0, "max_attempts": 3, "amd": False})
+        await client.post(f"{url}/stop")

@@ -9,6 +9,7 @@ dialed twice. Run on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy import func, select, update
 from dialer.campaign import CampaignSettings, RunState
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
+from dialer.runtime.store import RuntimeStore
 from dialer.storage import Database, NewLead, calls, campaigns, database, leads, processes
 from dialer.storage.models import CallRow, LeadRow
 from dialer.storage.records import LeadStatus
@@ -250,3 +252,32 @@ async def test_a_person_reached_before_the_crash_is_not_dialed_again_at_once(
         assert tuple(counts) == (3, 1)  # three people answered, one found nobody
     finally:
         await svc.stop()
+
+
+async def test_two_processes_changing_one_campaign_at_once_lose_neither_change(
+    db: Database, db_url: str
+) -> None:
+    """Each change is read, made and written with the campaign's row locked:
+    two processes (two stores, two connection pools) changing different
+    fields at the same moment both land."""
+    cid = await _campaign(db)
+    first, second = RuntimeStore(db_url, owner="p-a"), RuntimeStore(db_url, owner="p-b")
+    await first.open()
+    await second.open()
+    try:
+        for round_ in range(5):
+
+            def ratio(current: CampaignSettings, v: float = 2.0 + round_) -> CampaignSettings:
+                return dataclasses.replace(current, dial_ratio=v)
+
+            def attempts(current: CampaignSettings, v: int = 3 + round_) -> CampaignSettings:
+                return dataclasses.replace(current, max_attempts=v)
+
+            await asyncio.gather(
+                first.modify_campaign(cid, ratio), second.modify_campaign(cid, attempts)
+            )
+            stored = (await first.get_campaign(cid)).settings
+            assert (stored.dial_ratio, stored.max_attempts) == (2.0 + round_, 3 + round_)
+    finally:
+        await first.close()
+        await second.close()
