@@ -65,15 +65,21 @@ class DncIndex:
         else:
             self._campaign.get(campaign_id, set()).discard(phone)
 
-    def blocked(self, phone: str, campaign_id: str) -> bool:
+    def blocked(self, phone: str, campaign_id: str, *, registries: bool = True) -> bool:
+        """On the internal list, the campaign's own, or (``registries``: the
+        campaign scrubs against them) a national registry copy."""
         if phone in self._everywhere:
             return True
         listed = self._campaign.get(campaign_id)
-        return (listed is not None and phone in listed) or phone in self.registries
+        return (listed is not None and phone in listed) or (registries and phone in self.registries)
 
-    def blocked_many(self, phones: Sequence[str], campaign_id: str) -> list[bool]:
+    def blocked_many(
+        self, phones: Sequence[str], campaign_id: str, *, registries: bool = True
+    ) -> list[bool]:
         """:meth:`blocked` for a batch, with one vectorised search per registry."""
-        on_registry = self.registries.listed_many(phones).tolist()
+        on_registry = (
+            self.registries.listed_many(phones).tolist() if registries else [False] * len(phones)
+        )
         listed = self._campaign.get(campaign_id, set())
         return [
             hit or phone in self._everywhere or phone in listed
@@ -145,7 +151,9 @@ class ComplianceGate:
         return None
 
     def check(self, lead: Lead, campaign: CampaignSettings, wall_epoch: float) -> GateVerdict:
-        if self.dnc.blocked(lead.phone, campaign.id):
+        # A campaign the registries do not cover (collections, reminders:
+        # scrub_national_registry false) still honours every internal list.
+        if self.dnc.blocked(lead.phone, campaign.id, registries=campaign.scrub_national_registry):
             return GateVerdict(False, "dnc")
         prof = profile(campaign.compliance_profile)
         stale = self.registry_verdict(campaign, prof, wall_epoch)

@@ -524,10 +524,10 @@ class DialerService:
         if len(rows) > 500:
             # Parsing numbers is CPU work: keep the event loop (and pacing) responsive.
             good, rejected, dnc = await asyncio.to_thread(
-                self._validate_leads, campaign_id, rows, first_row, region
+                self._validate_leads, campaign.settings, rows, first_row, region
             )
         else:
-            good, rejected, dnc = self._validate_leads(campaign_id, rows, first_row, region)
+            good, rejected, dnc = self._validate_leads(campaign.settings, rows, first_row, region)
         result = await self.store.add_leads(campaign_id, good)
         if result.accepted:
             # The hopper may have given up on an empty store: look again.
@@ -541,7 +541,7 @@ class DialerService:
 
     def _validate_leads(
         self,
-        campaign_id: str,
+        campaign: CampaignSettings,
         rows: Sequence[Mapping[str, Any]],
         first_row: int,
         region: str = "US",
@@ -576,7 +576,11 @@ class DialerService:
                 continue
             good.append(NewLead(phone=phone, timezone=tz, data=data, priority=priority))
         # One vectorised registry search for the batch, not one per row.
-        blocked = self.dnc.blocked_many([lead.phone for lead in good], campaign_id)
+        blocked = self.dnc.blocked_many(
+            [lead.phone for lead in good],
+            campaign.id,
+            registries=campaign.scrub_national_registry,
+        )
         dnc = sum(blocked)
         return [lead for lead, no in zip(good, blocked, strict=True) if not no], rejected, dnc
 
@@ -808,7 +812,9 @@ class DialerService:
             return
         campaign = await self.store.get_campaign(str(campaign_id))
         normal = normalize_phone(str(phone), _home_region(campaign.settings))
-        if self.dnc.blocked(normal, str(campaign_id)):
+        if self.dnc.blocked(
+            normal, str(campaign_id), registries=campaign.settings.scrub_national_registry
+        ):
             raise InvalidInput(f"{normal} is on a do-not-call list", field="phone")
         lead = await self.store.claim_number(str(campaign_id), normal)
         self.driver.lead_claimed(lead)

@@ -86,13 +86,26 @@ async def test_registry_numbers_are_dnc_for_lead_loads_and_lookups(
         "scopes": ["registry"],
         "registries": ["us"],
     }
-    leads = f"/api/v1/campaigns/{campaign['id']}/leads"
+    scrubbed = await client.post(
+        "/api/v1/campaigns",
+        json={
+            "name": "sales",
+            "mode": "progressive",
+            "safe_harbor_message": "This was ACME; call us back on 555-0100.",
+        },
+    )
+    leads = f"/api/v1/campaigns/{scrubbed.json()['id']}/leads"
     payload = {"leads": [{"phone": "(415) 555-0100"}, {"phone": "+14155550102"}]}
     body = (await client.post(leads, json=payload)).json()
     assert (body["accepted"], body["dnc"]) == (1, 1)
     csv = "phone\n+14155550101\n+14155550103\n"
     body = (await client.post(leads, content=csv, headers={"Content-Type": "text/csv"})).json()
     assert (body["accepted"], body["dnc"]) == (1, 1)
+    # A campaign the registry does not cover (scrub_national_registry false:
+    # reminders) keeps the number: before, the registry blocked it anyway.
+    exempt = f"/api/v1/campaigns/{campaign['id']}/leads"
+    body = (await client.post(exempt, json=payload)).json()
+    assert (body["accepted"], body["dnc"]) == (2, 0)
     # The registry entry cannot be deleted as if it were on the internal list.
     assert (await client.delete("/api/v1/dnc/+14155550100")).status_code == 404
     assert (await client.get("/api/v1/dnc/+14155550100")).json()["listed"] is True

@@ -28,6 +28,7 @@ from dialer.compliance.profiles import (
     campaign_hours,
     check_campaign,
 )
+from dialer.compliance.registry import Registry, RegistryCopy, RegistryNumbers
 from dialer.errors import InvalidInput
 
 
@@ -407,3 +408,26 @@ def test_a_number_is_normalised_to_e164() -> None:
 def test_an_extension_is_split_off_the_number_dialed(raw: str, extension: str | None) -> None:
     assert parse_phone(raw) == ("+14155550123", extension)
     assert normalize_phone(raw) == "+14155550123"
+
+
+def test_a_registry_number_is_called_only_by_campaigns_the_registry_does_not_cover() -> None:
+    """Before, scrub_national_registry false only skipped the registry's age
+    check: its numbers were still refused (as "dnc", the lead marked so),
+    though the campaign had said the registry does not cover its calls."""
+    dnc = DncIndex()
+    dnc.registries.replace(
+        RegistryCopy(
+            Registry.US, RegistryNumbers.from_unsorted([12125550123]), datetime.now(UTC).date()
+        )
+    )
+    gate = ComplianceGate(dnc, registry_age=lambda _reg, _t: 1.0)
+    assert gate.check(lead(), campaign(scrub_national_registry=True), NOON_NY).reason == "dnc"
+    assert gate.check(lead(), campaign(scrub_national_registry=False), NOON_NY).allowed
+    # The internal lists bind every campaign.
+    dnc.add("+12125550123", "c1")
+    assert gate.check(lead(), campaign(scrub_national_registry=False), NOON_NY).reason == "dnc"
+    assert dnc.blocked_many(["+12125550123", "+12125550124"], "c9", registries=False) == [
+        False,
+        False,
+    ]
+    assert dnc.blocked_many(["+12125550123"], "c9") == [True]
