@@ -817,6 +817,21 @@ class DialerCore:
         if call is None or call.state is not _OFFERED:
             return
         call.bridge(self._now)
+        greeted_at = call.classified_at if call.classified_at is not None else call.answered_at
+        run = self._runs.get(call.campaign_id)
+        if (
+            run is not None
+            and greeted_at is not None
+            and self._now - greeted_at > run.settings.connect_deadline_s
+            and not call.machine
+        ):
+            # Offered in time but connected late (a database or telephony
+            # stall on the way): the person waited past the deadline, which
+            # the law counts as abandoned whatever happens next.
+            call.abandoned = True
+            run.abandoned += 1
+            run.window_abandoned += 1
+            self._update_cap(run)
         assert call.agent_id is not None
         agent = self._agents.get(call.agent_id)
         if agent is not None and agent.call_id == call.id:

@@ -708,3 +708,21 @@ def test_a_periodic_pacer_is_not_woken_while_its_campaign_has_no_leads() -> None
     cmds += core.handle(Tick(), 151.0)
     assert [c.lead_id for c in of(cmds, PlaceCall)] == ["l1"]
     assert pacer.decided_at[-1] == 151.0
+
+
+def test_a_person_offered_in_time_but_connected_late_counts_as_abandoned() -> None:
+    """The audit found people bridged 2-16 s after they answered (the bridge
+    waited for a write stuck behind a big lead load) recorded as not
+    abandoned: the law counts anyone not connected within the deadline."""
+    core = make_core(pacer_factory=lambda s: PowerPacer(2))
+    calls = [c.call_id for c in of(login(core, "a1", 0.0), PlaceCall)]
+    login(core, "a2", 0.0)
+    core.handle(CallAnswered(calls[0]), 5.0)
+    core.handle(CallAnswered(calls[1]), 5.0)
+    core.handle(CallBridged(calls[0]), 6.9)  # 1.9 s: in time
+    cmds = core.handle(CallBridged(calls[1]), 7.1)  # 2.1 s: too late
+    st = core.stats("camp")
+    assert (st.abandoned, st.human_answered) == (1, 2)
+    late = [r.record for r in of(cmds, RecordCall) if r.record.id == calls[1]]
+    assert late and late[-1].abandoned and late[-1].bridged_at == 7.1
+    assert core.agent_state("a2").value == "on_call"  # the call itself goes on
