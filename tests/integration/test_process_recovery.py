@@ -281,3 +281,29 @@ async def test_two_processes_changing_one_campaign_at_once_lose_neither_change(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_big_lead_load_goes_in_slices_and_counts_as_one(db: Database, db_url: str) -> None:
+    """Loaded a transaction per slice (one transaction for 50,000 held
+    SQLite's write lock for seconds, delaying people's bridges): the counts,
+    duplicates across slices and rejected row numbers are those of one load."""
+    cid = await _campaign(db)
+    store = RuntimeStore(db_url, owner="p-load")
+    await store.open()
+    try:
+        n = 2_500  # three slices
+        batch = [NewLead(f"+1415{5_000_000 + i:07d}") for i in range(n)]
+        batch[2_200] = NewLead("not a number")  # in the third slice
+        batch[1_500] = NewLead(batch[10].phone)  # a duplicate of the first slice
+        result = await store.add_leads(cid, batch)
+        assert (result.accepted, result.duplicates) == (n - 2, 1)
+        assert [r.row for r in result.rejected] == [2_200]
+        again = await store.add_leads(cid, batch[:1_200])
+        assert (again.accepted, again.duplicates) == (0, 1_200)
+        async with db.transaction() as s:
+            count = await s.scalar(
+                select(func.count()).select_from(LeadRow).where(LeadRow.campaign_id == cid)
+            )
+        assert count == n - 2
+    finally:
+        await store.close()
