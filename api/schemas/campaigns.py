@@ -15,6 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from api.schemas.base import ReadModel, RequestModel
 from dialer.campaign import CampaignSettings, DialMode, RunState
 from dialer.compliance.profiles import PROFILES
+from dialer.errors import InvalidInput
 from dialer.storage.records import StoredCampaign
 
 __all__ = [
@@ -117,6 +118,50 @@ class CallingHours(RequestModel):
         return _minutes(self.end, allow_midnight_end=True)
 
 
+class CallingHoursChange(RequestModel):
+    """A PATCH of the window: the end not given stays as it is."""
+
+    start: str | None = Field(default=None, examples=["09:00"], description="HH:MM, local time")
+    end: str | None = Field(
+        default=None, examples=["20:00"], description="HH:MM, local time; 24:00 allowed"
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _start_is_a_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            _minutes(value, allow_midnight_end=False)
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _end_is_a_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            _minutes(value, allow_midnight_end=True)
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> CallingHoursChange:
+        # Both given: refused here, as on create (one given: by applied_to).
+        if self.start is not None and self.end is not None:
+            start = _minutes(self.start, allow_midnight_end=False)
+            if start >= _minutes(self.end, allow_midnight_end=True):
+                raise ValueError("calling_hours.start must be before calling_hours.end")
+        return self
+
+    def applied_to(self, start_min: int, end_min: int) -> tuple[int, int]:
+        """The window after this change, from the current one; refused if empty."""
+        if self.start is not None:
+            start_min = _minutes(self.start, allow_midnight_end=False)
+        if self.end is not None:
+            end_min = _minutes(self.end, allow_midnight_end=True)
+        if start_min >= end_min:
+            raise InvalidInput(
+                "calling_hours.start must be before calling_hours.end", field="calling_hours"
+            )
+        return start_min, end_min
+
+
 class RetryDelays(RequestModel):
     """Seconds before a lead is tried again, per outcome; omitted: the service default."""
 
@@ -189,7 +234,7 @@ class CampaignUpdate(RequestModel):
     max_abandon_rate: MaxAbandonRate | None = None
     ring_timeout_s: RingTimeout | None = None
     connect_deadline_s: ConnectDeadline | None = None
-    calling_hours: CallingHours | None = None
+    calling_hours: CallingHoursChange | None = None
     max_attempts: MaxAttempts | None = None
     retry_delays_s: RetryDelays | None = None
     caller_id: CallerId | None = None
@@ -288,8 +333,12 @@ def settings_changes(body: CampaignUpdate, current: CampaignSettings) -> dict[st
     for name in body.model_fields_set:
         value = getattr(body, name)
         if name == "calling_hours":
-            changes["calling_hours_start_min"] = value.start_min
-            changes["calling_hours_end_min"] = value.end_min
+            # Per-end merge: moving the start keeps the end (it reset to 21:00).
+            start, end = value.applied_to(
+                current.calling_hours_start_min, current.calling_hours_end_min
+            )
+            changes["calling_hours_start_min"] = start
+            changes["calling_hours_end_min"] = end
         elif name == "retry_delays_s":
             # Per-outcome merge: changing the busy delay keeps the others.
             changes[name] = {**current.retry_delays_s, **value.as_dict()}

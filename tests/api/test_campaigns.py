@@ -95,6 +95,28 @@ async def test_patch_calling_hours_and_mode(
     assert body["mode"] == "power"
 
 
+async def test_patch_of_one_end_of_the_calling_hours_keeps_the_other(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    """Found by an audit: the end not named reset to its default (08:00 or
+    21:00), and an empty object reset both."""
+    url = f"{URL}/{campaign['id']}"
+    await client.patch(url, json={"calling_hours": {"start": "09:00", "end": "20:00"}})
+    body = (await client.patch(url, json={"calling_hours": {"start": "10:00"}})).json()
+    assert body["calling_hours"] == {"start": "10:00", "end": "20:00"}
+    body = (await client.patch(url, json={"calling_hours": {"end": "19:30"}})).json()
+    assert body["calling_hours"] == {"start": "10:00", "end": "19:30"}
+    body = (await client.patch(url, json={"calling_hours": {}})).json()
+    assert body["calling_hours"] == {"start": "10:00", "end": "19:30"}
+    # A start past the end kept is refused, naming the field; nothing changes.
+    response = await client.patch(url, json={"calling_hours": {"start": "19:45"}})
+    assert response.status_code == 422
+    assert "calling_hours" in response.text
+    assert (await client.get(url)).json()["calling_hours"] == {"start": "10:00", "end": "19:30"}
+    response = await client.patch(url, json={"calling_hours": {"end": "25:00"}})
+    assert response.status_code == 422
+
+
 async def test_patch_while_running(client: httpx.AsyncClient, campaign: dict[str, Any]) -> None:
     url = f"{URL}/{campaign['id']}"
     assert (await client.post(f"{url}/start")).json()["state"] == "running"
