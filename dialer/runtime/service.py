@@ -251,6 +251,7 @@ class DialerService:
             # claimed and its own row both lapse with their lease, and the
             # next process's recover() frees them, so nothing is lost.
             for what, tidy in (
+                ("close its calls", self.store.close_own_calls),
                 ("free its leads", self.store.release_claims),
                 ("unregister", self.store.unregister_process),
             ):

@@ -136,35 +136,59 @@ class RuntimeStore:
         """
         now = datetime.now(UTC)
         cutoff = now - timedelta(seconds=lease_s)
-        closed = 0
         async with self.db.transaction() as s:
             live = await process_repo.live_ids(s, since=cutoff)
             live.add(self.owner)
             # Live processes' calls stay in the database: at a thousand
             # agents that is a thousand rows every heartbeat otherwise.
-            for call in await call_repo.open_calls(s, not_placed_by=live):
-                if not await call_repo.close_orphan(s, call_id=call.id, ended_at=now):
-                    continue  # another process closed it first
-                closed += 1
-                talked = call.bridged_at is not None and call.outcome is CallOutcome.HUMAN
-                with contextlib.suppress(NotFound):  # the lead went with its campaign
-                    await lead_repo.finish_attempt(
-                        s,
-                        lead_id=call.lead_id,
-                        outcome="interrupted",
-                        next_status=LeadStatus.DONE if talked else LeadStatus.RETRY,
-                        next_attempt_at=None if talked else now,
-                    )
-            for lead_id in await lead_repo.awaiting_disposition(s, live=live):
-                await lead_repo.finish_attempt(
-                    s,
-                    lead_id=lead_id,
-                    outcome=CallOutcome.HUMAN.value,
-                    next_status=LeadStatus.DONE,
-                )
+            closed = await self._close_calls(
+                s, await call_repo.open_calls(s, not_placed_by=live), now
+            )
+            await self._finish_talked(s, await lead_repo.awaiting_disposition(s, live=live))
             freed = await lead_repo.release_orphans(s, live=live)
             await process_repo.forget_dead(s, before=cutoff)
         return closed, freed
+
+    @staticmethod
+    async def _close_calls(s: AsyncSession, calls: Sequence[StoredCall], now: datetime) -> int:
+        """Close calls whose process has lost them, each once; how many this closed."""
+        closed = 0
+        for call in calls:
+            if not await call_repo.close_orphan(s, call_id=call.id, ended_at=now):
+                continue  # another process closed it first
+            closed += 1
+            talked = call.bridged_at is not None and call.outcome is CallOutcome.HUMAN
+            with contextlib.suppress(NotFound):  # the lead went with its campaign
+                await lead_repo.finish_attempt(
+                    s,
+                    lead_id=call.lead_id,
+                    outcome="interrupted",
+                    next_status=LeadStatus.DONE if talked else LeadStatus.RETRY,
+                    next_attempt_at=None if talked else now,
+                )
+        return closed
+
+    @staticmethod
+    async def _finish_talked(s: AsyncSession, lead_ids: Sequence[str]) -> None:
+        """Leads whose person talked to an agent, the disposition never came: done."""
+        for lead_id in lead_ids:
+            await lead_repo.finish_attempt(
+                s, lead_id=lead_id, outcome=CallOutcome.HUMAN.value, next_status=LeadStatus.DONE
+            )
+
+    async def close_own_calls(self) -> int:
+        """At a clean stop: this process's calls still open are over (its
+        telephony goes with it), closed and their attempts counted as
+        recovery would, and so are the calls its agents were wrapping up.
+        Left to another process's recovery, a lead freed meanwhile by the
+        stop could be claimed and dialed by a third process, then reset
+        under it when that recovery finished the old attempt."""
+        async with self.db.transaction() as s:
+            closed = await self._close_calls(
+                s, await call_repo.open_calls(s, placed_by=self.owner), datetime.now(UTC)
+            )
+            await self._finish_talked(s, await lead_repo.awaiting_disposition(s, owner=self.owner))
+        return closed
 
     async def release_claims(self) -> None:
         async with self.db.transaction() as s:

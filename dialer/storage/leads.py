@@ -381,8 +381,13 @@ async def release_orphans(session: AsyncSession, /, *, live: Collection[str]) ->
     )
 
 
-async def awaiting_disposition(session: AsyncSession, /, *, live: Collection[str]) -> list[str]:
-    """Leads whose dead claimer's call reached an agent and ended undisposed; their ids.
+async def awaiting_disposition(
+    session: AsyncSession, /, *, live: Collection[str] = (), owner: str | None = None
+) -> list[str]:
+    """Leads whose claimer's call reached an agent and ended undisposed; their ids.
+
+    The claimer: a process not in ``live`` (a dead one), or ``owner`` (a
+    process stopping).
 
     The attempt of a bridged call is finished by its disposition, so a
     process that died while the agent wrapped up left the lead claimed with
@@ -394,7 +399,9 @@ async def awaiting_disposition(session: AsyncSession, /, *, live: Collection[str
         .join(_CALLS, _CALLS.c.lead_id == _LEADS.c.id)
         .where(
             _LEADS.c.status == LeadStatus.IN_PROGRESS.value,
-            or_(_LEADS.c.claimed_by.is_(None), _LEADS.c.claimed_by.not_in(list(live))),
+            _LEADS.c.claimed_by == owner
+            if owner is not None
+            else or_(_LEADS.c.claimed_by.is_(None), _LEADS.c.claimed_by.not_in(list(live))),
             _CALLS.c.placed_by == _LEADS.c.claimed_by,
             _CALLS.c.ended_at.is_not(None),
             _CALLS.c.bridged_at.is_not(None),

@@ -12,14 +12,16 @@ import asyncio
 import dataclasses
 import logging
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from service_testing import make_campaign, telephony
+from service_testing import Softphone, make_campaign, telephony
 from sqlalchemy import func, select, update
 
 from dialer.campaign import CampaignSettings, RunState
+from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
 from dialer.runtime.store import RuntimeStore
@@ -307,3 +309,42 @@ async def test_a_big_lead_load_goes_in_slices_and_counts_as_one(db: Database, db
         assert count == n - 2
     finally:
         await store.close()
+
+
+async def test_a_clean_stop_closes_its_own_calls_and_counts_their_attempts(
+    db: Database, db_url: str
+) -> None:
+    """Before, a stop left its live calls open for another process's recovery
+    and handed their leads back uncounted, so a third process could claim and
+    dial such a lead and then have it reset under it by that recovery."""
+    svc = DialerService(
+        Settings(database_url=db_url, api_key="secret", stats_interval_s=0.1),
+        telephony=telephony(human=1.0, talk_s=60.0),
+    )
+    await svc.start()
+    stopped = False
+    try:
+        cid = await make_campaign(svc, state=RunState.RUNNING)
+        await svc.add_leads(cid, [{"phone": n} for n in demo_numbers(4, time.time())])
+        talking, _ = await svc.create_agent("talking", [cid])
+        wrapping, _ = await svc.create_agent("wrapping", [cid])
+        talk_phone, wrap_phone = Softphone(svc, talking.id), Softphone(svc, wrapping.id)
+        await talk_phone.connect()
+        await talk_phone.say(type="ready")
+        talk_call = (await talk_phone.expect("call"))["call_id"]
+        await wrap_phone.connect()
+        await wrap_phone.say(type="ready")
+        wrap_call = (await wrap_phone.expect("call"))["call_id"]
+        await wrap_phone.say(type="hangup", call_id=wrap_call)
+        await wrap_phone.expect("call_ended")
+        await svc.stop()
+        stopped = True
+        async with db.transaction() as s:
+            for call_id in (talk_call, wrap_call):
+                record = await calls.get_call(s, call_id=call_id)
+                assert record.ended_at is not None
+                lead = await leads.get_lead(s, lead_id=record.lead_id)
+                assert (lead.status, lead.attempts, lead.claimed_by) == (LeadStatus.DONE, 1, None)
+    finally:
+        if not stopped:
+            await svc.stop()
