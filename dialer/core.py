@@ -56,6 +56,7 @@ from dialer.events import (
     DispositionSubmitted,
     Event,
     LeadsClaimed,
+    LeadsRevoked,
     Tick,
 )
 from dialer.pacers import make_pacer
@@ -286,6 +287,7 @@ class DialerCore:
             CallBridged: self._on_call_bridged,  # type: ignore[dict-item]
             CallHungUp: self._on_call_hung_up,  # type: ignore[dict-item]
             Tick: self._on_tick,  # type: ignore[dict-item]
+            LeadsRevoked: self._on_leads_revoked,  # type: ignore[dict-item]
         }
 
     # ------------------------------------------------------------------ API
@@ -575,6 +577,15 @@ class DialerCore:
         run.exhausted = ev.exhausted
         self._dirty[ev.campaign_id] = None
         self._schedule_decision(ev.campaign_id, run)  # resumed, if it had run dry
+
+    def _on_leads_revoked(self, _ev: LeadsRevoked) -> None:
+        for cid, run in self._runs.items():
+            run.hopper.clear()
+            run.held.clear()
+            run.leads_requested = False
+            run.exhausted = False
+            if run.settings.state is _RUNNING:
+                self._want_leads(cid, run)
 
     def _want_leads(self, campaign_id: str, run: _Run) -> None:
         want = run.settings.hopper_size

@@ -30,6 +30,7 @@ __all__ = [
     "DispositionSubmitted",
     "Event",
     "LeadsClaimed",
+    "LeadsRevoked",
     "Tick",
 ]
 
@@ -70,6 +71,20 @@ class LeadsClaimed:
     campaign_id: str
     leads: tuple[Lead, ...]
     exhausted: bool = False
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class LeadsRevoked:
+    """The leads this core holds undialed are no longer its to dial.
+
+    Another process took this one for dead (its heartbeat missed the lease,
+    the database away) and handed its claimed leads back to the store, where
+    anyone may claim them: dialing them now could call a person twice. The
+    core forgets its hoppers and asks the store afresh.
+    """
+
+    reason: str = "lease_lost"
 
 
 # --- agents ------------------------------------------------------------------
@@ -188,6 +203,7 @@ Event = (
     CampaignUpdated
     | CampaignRemoved
     | LeadsClaimed
+    | LeadsRevoked
     | AgentLoggedIn
     | AgentReady
     | AgentPaused

@@ -52,7 +52,7 @@ from dialer.commands import (
 )
 from dialer.core import DialerCore
 from dialer.errors import DialerError
-from dialer.events import AgentHungUp, CallFailed, Event, LeadsClaimed, Tick
+from dialer.events import AgentHungUp, CallFailed, Event, LeadsClaimed, LeadsRevoked, Tick
 from dialer.ports import Telephony
 from dialer.runtime.fencing import RecordsHealth
 from dialer.runtime.hub import AgentHub
@@ -492,6 +492,11 @@ class CoreDriver:
     def lead_claimed(self, lead: Lead) -> None:
         """A lead claimed outside the hopper (a manual dial): its data goes to the agent."""
         self._claimed[lead.id] = lead
+
+    def revoke_claims(self) -> None:
+        """The store no longer holds this process's claims: drop the leads held undialed."""
+        self._claimed.clear()
+        self.post(LeadsRevoked())
 
     def claimed_lead_ids(self) -> list[str]:
         return list(self._claimed)

@@ -888,7 +888,15 @@ class DialerService:
             )
 
     async def _beat(self) -> None:
-        await self.store.heartbeat()
+        if not await self.store.heartbeat():
+            # Another process took this one for dead (no beat for a lease)
+            # and handed its leads back: they are anyone's now.
+            log.error(
+                "this process was taken for dead (no heartbeat for %.0f s): "
+                "dropping the leads it held undialed",
+                self.settings.process_lease_s,
+            )
+            self.driver.revoke_claims()
         self.records_health.beat()
         await self._recover()
 

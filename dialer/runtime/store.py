@@ -112,9 +112,10 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             await process_repo.register(s, process_id=self.owner, now=datetime.now(UTC))
 
-    async def heartbeat(self) -> None:
+    async def heartbeat(self) -> bool:
+        """Beat; False if another process had taken this one for dead meanwhile."""
         async with self.db.transaction() as s:
-            await process_repo.beat(s, process_id=self.owner, now=datetime.now(UTC))
+            return await process_repo.beat(s, process_id=self.owner, now=datetime.now(UTC))
 
     async def unregister_process(self) -> None:
         async with self.db.transaction() as s:
@@ -420,6 +421,7 @@ class RuntimeStore:
                 next_status=status,
                 next_attempt_at=when,
                 callback_agent_id=callback_agent,
+                claimed_by=self.owner,
             )
 
     async def run_batch(self, ops: Sequence[Write]) -> list[BaseException | None]:

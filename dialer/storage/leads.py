@@ -432,8 +432,13 @@ async def finish_attempt(
     next_status: LeadStatus,
     next_attempt_at: datetime | None = None,
     callback_agent_id: str | None = None,
+    claimed_by: str | None = None,
 ) -> StoredLead:
     """Record one more attempt on a lead and where it goes next; the claim ends.
+
+    ``claimed_by``: only if that process still holds the lead's claim (else
+    nothing changes: a process taken for dead had its attempt counted by the
+    one that took its calls back, and the lead may be another's claim now).
 
     ``outcome`` is kept as ``last_outcome`` (a :class:`CallOutcome` value or a
     disposition). A ``retry`` with no attempts left becomes ``exhausted``. A
@@ -447,6 +452,8 @@ async def finish_attempt(
         raise InvalidInput("an attempt cannot end in_progress", field="next_status")
     when = optional_utc(next_attempt_at, "next_attempt_at")
     row = await _locked_row(session, lead_id)
+    if claimed_by is not None and row.claimed_by != claimed_by:
+        return _to_record(row)
     max_attempts = await _max_attempts(session, row.campaign_id)
     row.attempts += 1
     if next_status is LeadStatus.RETRY and row.attempts >= max_attempts:

@@ -33,14 +33,17 @@ async def register(session: AsyncSession, /, *, process_id: str, now: datetime) 
     await session.flush()
 
 
-async def beat(session: AsyncSession, /, *, process_id: str, now: datetime) -> None:
-    """Refresh the heartbeat; registers again if a reaper took the process for dead."""
+async def beat(session: AsyncSession, /, *, process_id: str, now: datetime) -> bool:
+    """Refresh the heartbeat; False if a reaper had taken the process for dead
+    (and so taken back its calls and leads): it is registered again."""
     now = as_utc(now, "now")
     result = await session.execute(
         update(_PROCESSES).where(_PROCESSES.c.id == process_id).values(heartbeat_at=now)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         await register(session, process_id=process_id, now=now)
+        return False
+    return True
 
 
 async def unregister(session: AsyncSession, /, *, process_id: str) -> None:

@@ -348,3 +348,71 @@ async def test_a_clean_stop_closes_its_own_calls_and_counts_their_attempts(
     finally:
         if not stopped:
             await svc.stop()
+
+
+async def test_a_process_taken_for_dead_drops_the_leads_it_held_and_dials_none_twice(
+    db: Database, db_url: str
+) -> None:
+    """Found by stopping PostgreSQL for longer than the lease under two
+    processes: one took the other for dead and freed its claimed leads, and
+    the other, alive after all, went on dialing them from its hopper while
+    they were anyone's to claim."""
+    svc = _service(db_url, lease_s=3.0)
+    await svc.start()
+    try:
+        cid = await make_campaign(svc, state=RunState.RUNNING)
+        await svc.add_leads(cid, [{"phone": n} for n in demo_numbers(6, time.time())])
+
+        async def hopper_full() -> bool:
+            return svc.core.stats(cid).hopper == 6
+
+        for _ in range(100):
+            if await hopper_full():
+                break
+            await asyncio.sleep(0.05)
+        assert await hopper_full()
+        # What a reaper does to a process it takes for dead, then another
+        # process (alive, beating) claims the leads so freed.
+        owner = svc.settings.process_id
+        await _beating(db, "p-other", age_s=0.0)
+        async with db.transaction() as s:
+            await processes.unregister(s, process_id=owner)
+            assert await leads.release_leads(s, owner=owner) == 6
+        async with db.transaction() as s:
+            taken = await leads.claim_leads(
+                s, campaign_id=cid, owner="p-other", limit=10, now=datetime.now(UTC)
+            )
+        assert len(taken) == 6
+        for _ in range(40):  # the next heartbeat (every 0.5 s) finds it out
+            if svc.core.stats(cid).hopper == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert svc.core.stats(cid).hopper == 0
+        agent, _ = await svc.create_agent("ada", [cid])
+        phone = Softphone(svc, agent.id)
+        await phone.connect()
+        await phone.say(type="ready")
+        await asyncio.sleep(0.5)
+        assert svc.core.stats(cid).dialed == 0  # p-other's leads are not dialed here
+        async with db.transaction() as s:
+            assert await s.scalar(select(func.count()).select_from(CallRow)) == 0
+    finally:
+        await svc.stop()
+
+
+async def test_the_end_of_a_call_taken_back_does_not_touch_its_lead_again(db: Database) -> None:
+    """A process taken for dead had its open call closed and the attempt
+    counted by the one that took it back; when its own end of that call came
+    later it counted the attempt again and reset the lead, even if another
+    process had claimed it since."""
+    cid = await _campaign(db)
+    held = await _holding(db, cid, "p-new", "+14155550141", call=False)
+    async with db.transaction() as s:
+        lead = await leads.finish_attempt(
+            s,
+            lead_id=held,
+            outcome="no_answer",
+            next_status=LeadStatus.RETRY,
+            claimed_by="p-old",  # not its claim any more
+        )
+    assert (lead.status, lead.attempts, lead.claimed_by) == (LeadStatus.IN_PROGRESS, 0, "p-new")

@@ -38,6 +38,7 @@ from dialer.events import (
     CampaignUpdated,
     DispositionSubmitted,
     LeadsClaimed,
+    LeadsRevoked,
     Tick,
 )
 from dialer.ports import GateVerdict
@@ -726,3 +727,16 @@ def test_a_person_offered_in_time_but_connected_late_counts_as_abandoned() -> No
     late = [r.record for r in of(cmds, RecordCall) if r.record.id == calls[1]]
     assert late and late[-1].abandoned and late[-1].bridged_at == 7.1
     assert core.agent_state("a2").value == "on_call"  # the call itself goes on
+
+
+def test_revoked_leads_are_never_dialed_and_the_store_is_asked_afresh() -> None:
+    """Another process took this one for dead and handed its claimed leads
+    back to the store: the hopper is no longer this core's to dial."""
+    core = make_core()
+    assert core.stats("camp").hopper == 10
+    cmds = core.handle(LeadsRevoked(), 1.0)
+    assert of(cmds, RequestLeads) == [RequestLeads("camp", 10)]
+    assert core.stats("camp").hopper == 0
+    assert of(login(core, "a1", 2.0), PlaceCall) == []  # nothing left to dial
+    placed = of(core.handle(LeadsClaimed("camp", leads(2, start=50)), 3.0), PlaceCall)
+    assert [p.lead_id for p in placed] == ["l50"]
