@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from api import agent_socket
 from api.deps import ApiKeyDep, StorableUrlDep
 from api.errors import install_error_handlers
+from api.log_redaction import redact_server_logs
 from api.openapi import document_error_responses, register_body_models
 from api.routers import agents, calls, campaigns, dnc, leads, operations, registry
 from api.schemas.dnc import DncCreate
@@ -38,6 +39,7 @@ def _version() -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     service: DialerService = app.state.service
+    redact_server_logs()  # here: uvicorn has configured its loggers by now
     await service.start()
     try:
         yield
