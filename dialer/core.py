@@ -578,8 +578,10 @@ class DialerCore:
         self._dirty[ev.campaign_id] = None
         self._schedule_decision(ev.campaign_id, run)  # resumed, if it had run dry
 
-    def _on_leads_revoked(self, _ev: LeadsRevoked) -> None:
+    def _on_leads_revoked(self, ev: LeadsRevoked) -> None:
         for cid, run in self._runs.items():
+            if ev.campaign_id is not None and cid != ev.campaign_id:
+                continue
             run.hopper.clear()
             run.held.clear()
             run.leads_requested = False

@@ -81,10 +81,13 @@ class LeadsRevoked:
     Another process took this one for dead (its heartbeat missed the lease,
     the database away) and handed its claimed leads back to the store, where
     anyone may claim them: dialing them now could call a person twice. The
-    core forgets its hoppers and asks the store afresh.
+    core forgets its hoppers and asks the store afresh. With a
+    ``campaign_id``: that campaign's only (it was stopped, its undialed leads
+    handed back).
     """
 
     reason: str = "lease_lost"
+    campaign_id: str | None = None
 
 
 # --- agents ------------------------------------------------------------------

@@ -107,6 +107,8 @@ class LeadStore(Protocol):
 
     async def lead_skipped(self, s: AsyncSession, cmd: SkipLead) -> None: ...
 
+    async def leads_unclaimed(self, s: AsyncSession, lead_ids: Sequence[str]) -> None: ...
+
     async def run_batch(self, ops: Sequence[WriteOp]) -> list[BaseException | None]: ...
 
     def call_write(self, record: CallRecord, to_wall: Callable[[float], float]) -> Statement: ...
@@ -497,6 +499,19 @@ class CoreDriver:
         """The store no longer holds this process's claims: drop the leads held undialed."""
         self._claimed.clear()
         self.post(LeadsRevoked())
+
+    def release_campaign_leads(self, campaign_id: str) -> None:
+        """A stopped campaign's leads claimed and not dialed go back to the store.
+
+        Call once the core knows the campaign is stopped (it dials none of
+        them meanwhile); the core drops them before the store frees them.
+        """
+        ids = [i for i, lead in self._claimed.items() if lead.campaign_id == campaign_id]
+        for lead_id in ids:
+            del self._claimed[lead_id]
+        self.post(LeadsRevoked("campaign_stopped", campaign_id))
+        if ids:
+            self._write(None, lambda s: self.store.leads_unclaimed(s, ids))
 
     def claimed_lead_ids(self) -> list[str]:
         return list(self._claimed)

@@ -460,6 +460,10 @@ class DialerService:
         async with self._campaign_lock(campaign_id):
             stored = await self.store.modify_campaign(campaign_id, changed)
             await self._push_campaign(stored)
+            if state is RunState.STOPPED:
+                # Not dialed, not to be dialed: back to the store, not left
+                # listed in_progress until the campaign runs again.
+                self.driver.release_campaign_leads(campaign_id)
         return stored
 
     def blocked_reason(self, campaign_id: str) -> str | None:

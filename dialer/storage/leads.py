@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import Table, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.campaign import Lead, PastAttempt
@@ -47,6 +47,7 @@ __all__ = [
     "recent_attempts",
     "release_leads",
     "set_lead_status",
+    "unclaim",
 ]
 
 _LEADS = cast(Table, LeadRow.__table__)
@@ -410,6 +411,37 @@ async def awaiting_disposition(
         .distinct()
     )
     return [row[0] for row in await session.execute(stmt)]
+
+
+async def unclaim(session: AsyncSession, /, *, lead_ids: Collection[str], owner: str) -> int:
+    """Hand back leads ``owner`` claimed and never dialed, as they were; how many.
+
+    For a campaign stopped with leads in its hopper: they were listed as
+    ``in_progress`` (with no call) until the campaign ran again. A lead
+    never tried is ``new`` again, a booked callback ``callback``, else
+    ``retry``; attempts and due times are kept.
+    """
+    if not lead_ids:
+        return 0
+    status = case(
+        (_LEADS.c.callback_at.is_not(None), LeadStatus.CALLBACK.value),
+        (_LEADS.c.attempts == 0, LeadStatus.NEW.value),
+        else_=LeadStatus.RETRY.value,
+    )
+    freed = 0
+    for chunk in chunked(list(lead_ids)):
+        stmt = (
+            update(_LEADS)
+            .where(
+                _LEADS.c.id.in_(list(chunk)),
+                _LEADS.c.claimed_by == owner,
+                _LEADS.c.status == LeadStatus.IN_PROGRESS.value,
+            )
+            .values(status=status, claimed_by=None, claimed_at=None)
+            .returning(_LEADS.c.id)
+        )
+        freed += len((await session.execute(stmt)).all())
+    return freed
 
 
 async def _release_claimed(session: AsyncSession, *where: Any) -> int:

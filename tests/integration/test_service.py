@@ -239,3 +239,32 @@ async def test_a_lead_outside_calling_hours_is_not_dialed_and_says_why(
     assert leads[0].last_outcome == "skipped:outside_calling_hours"
     assert leads[0].status.value == "retry" and leads[0].next_attempt_at is not None
     assert (await service.campaign_stats(cid))["dialed"] == 0
+
+
+async def test_stopping_a_campaign_hands_its_undialed_leads_back_as_they_were(
+    service: DialerService,
+) -> None:
+    """Found by an audit: a stopped campaign's hopper stayed claimed, its
+    leads listed in_progress (no call, no attempt) until it ran again."""
+    cid = await make_campaign(service, state=RunState.RUNNING)
+    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
+
+    async def listed(status: str) -> int:
+        return len(await service.list_leads(cid, status=status, limit=100, offset=0))
+
+    for _ in range(100):  # no agent: the hopper fills and nothing is dialed
+        if await listed("in_progress") == 5:
+            break
+        await asyncio.sleep(0.02)
+    assert await listed("in_progress") == 5
+    await service.set_campaign_state(cid, RunState.STOPPED)
+    await service.driver.writer.flush()
+    assert (await listed("in_progress"), await listed("new")) == (0, 5)
+    assert service.core.stats(cid).hopper == 0
+    # Started again, they are claimed again and dialed for an agent.
+    await service.set_campaign_state(cid, RunState.RUNNING)
+    agent, _ = await service.create_agent("ada", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    await phone.say(type="ready")
+    assert (await phone.expect("call"))["campaign_id"] == cid
