@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketState
 from api.deps import ServiceDep
 from api.errors import json_unreadable
 from api.schemas.agent_messages import AgentMessageError, parse_agent_message
-from dialer.errors import DialerError
+from dialer.errors import ConflictError, DialerError
 from dialer.runtime.service import DialerService
 from dialer.storage.records import unstorable
 
@@ -119,6 +119,10 @@ class AgentSocket:
             session = await self.service.agent_connected(
                 self.agent_id, self.send, close=self.replaced
             )
+        except ConflictError as exc:  # connected to another process
+            self._closed = True
+            await self.websocket.close(code=WS_4409_REPLACED, reason=str(exc)[:120])
+            return
         except Exception:
             log.exception("agent %s: could not attach the socket", self.agent_id)
             self._closed = True

@@ -251,6 +251,7 @@ class DialerService:
             # claimed and its own row both lapse with their lease, and the
             # next process's recover() frees them, so nothing is lost.
             for what, tidy in (
+                ("let go of its agents' sockets", self.store.detach_agent_socket),
                 ("close its calls", self.store.close_own_calls),
                 ("free its leads", self.store.release_claims),
                 ("unregister", self.store.unregister_process),
@@ -711,8 +712,20 @@ class DialerService:
     async def agent_connected(
         self, agent_id: str, send: SendToAgent, *, close: CloseAgentSocket | None = None
     ) -> AgentSession:
-        """Attach a softphone's socket; ``close`` ends it if a newer one replaces it."""
+        """Attach a softphone's socket; ``close`` ends it if a newer one replaces it.
+
+        Raises :class:`ConflictError` while the agent's softphone is connected
+        to another live process on the same database: both would route calls
+        to the agent (one was bridged to two people at once).
+        """
         agent = await self.store.get_agent(agent_id)
+        if not await self.store.attach_agent_socket(
+            agent_id, lease_s=self.settings.process_lease_s
+        ):
+            raise ConflictError(
+                "this agent's softphone is connected to another dialer process; "
+                "close that connection first"
+            )
         session, previous = self.hub.attach(agent_id, send, close)
         if previous is not None and previous.close is not None:
             # One softphone per agent, and the newest wins (a second tab, a
@@ -830,6 +843,10 @@ class DialerService:
             # Away means paused: no call is offered until it is back and ready.
             with contextlib.suppress(DialerError):
                 await self.driver.submit(AgentPaused(agent_id, "disconnected"))
+            try:  # free for another process; a lapsed lease frees it anyway
+                await self.store.detach_agent_socket(agent_id)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("agent %s: could not record the socket's end: %s", agent_id, exc)
 
     # ---------------------------------------------------------------- calls
     async def list_calls(

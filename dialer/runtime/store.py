@@ -560,6 +560,21 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             return await agent_repo.list_agents(s)
 
+    async def attach_agent_socket(self, agent_id: str, *, lease_s: float) -> bool:
+        """Hold the agent's softphone socket here; False if another live process does."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=lease_s)
+        async with self.db.transaction() as s:
+            live = await process_repo.live_ids(s, since=cutoff)
+            live.add(self.owner)
+            return await agent_repo.attach_socket(
+                s, agent_id=agent_id, process_id=self.owner, live=live
+            )
+
+    async def detach_agent_socket(self, agent_id: str | None = None) -> None:
+        """This process holds the agent's socket (no agent: any agent's) no more."""
+        async with self.db.transaction() as s:
+            await agent_repo.detach_socket(s, process_id=self.owner, agent_id=agent_id)
+
     async def get_agent(self, agent_id: str) -> StoredAgent:
         async with self.db.transaction() as s:
             return await agent_repo.get_agent(s, agent_id=agent_id)

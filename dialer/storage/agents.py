@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.errors import InvalidInput, NotFound
@@ -21,8 +21,10 @@ from dialer.storage.models import AgentCampaignRow, AgentRow, CampaignRow
 from dialer.storage.records import StoredAgent
 
 __all__ = [
+    "attach_socket",
     "create_agent",
     "delete_agent",
+    "detach_socket",
     "get_agent",
     "hash_token",
     "list_agents",
@@ -173,3 +175,33 @@ async def verify_token(session: AsyncSession, /, *, agent_id: str, token: str) -
     given = hash_token(token) if isinstance(token, str) else ""
     matches = hmac.compare_digest(stored or _NO_AGENT_HASH, given)
     return stored is not None and matches
+
+
+async def attach_socket(
+    session: AsyncSession, /, *, agent_id: str, process_id: str, live: Collection[str]
+) -> bool:
+    """Record that ``process_id`` holds the agent's softphone socket; False if a
+    live other process holds it (a process not in ``live`` is dead: its hold
+    lapsed with it). Raises :class:`NotFound`."""
+    await _row(session, agent_id)
+    col = AgentRow.__table__.c.socket_process
+    result = await session.execute(
+        update(AgentRow)
+        .where(
+            AgentRow.id == agent_id,
+            or_(col.is_(None), col == process_id, col.not_in(list(live))),
+        )
+        .values(socket_process=process_id)
+        .returning(AgentRow.id)
+    )
+    return result.first() is not None
+
+
+async def detach_socket(
+    session: AsyncSession, /, *, process_id: str, agent_id: str | None = None
+) -> None:
+    """``process_id`` holds the agent's socket no more (no agent: none of them)."""
+    stmt = update(AgentRow).where(AgentRow.socket_process == process_id)
+    if agent_id is not None:
+        stmt = stmt.where(AgentRow.id == agent_id)
+    await session.execute(stmt.values(socket_process=None))

@@ -159,6 +159,9 @@ class AgentRow(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     token_hash: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 hex, never the token
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The service process holding the agent's softphone socket (None: none):
+    # one process at a time routes calls to an agent.
+    socket_process: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class AgentCampaignRow(Base):

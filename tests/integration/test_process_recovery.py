@@ -21,12 +21,13 @@ from service_testing import Softphone, make_campaign, telephony
 from sqlalchemy import func, select, update
 
 from dialer.campaign import CampaignSettings, RunState
+from dialer.errors import ConflictError
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
 from dialer.runtime.store import RuntimeStore
 from dialer.storage import Database, NewLead, calls, campaigns, database, leads, processes
-from dialer.storage.models import CallRow, LeadRow
+from dialer.storage.models import AgentRow, CallRow, LeadRow
 from dialer.storage.records import LeadStatus
 
 
@@ -416,3 +417,43 @@ async def test_the_end_of_a_call_taken_back_does_not_touch_its_lead_again(db: Da
             claimed_by="p-old",  # not its claim any more
         )
     assert (lead.status, lead.attempts, lead.claimed_by) == (LeadStatus.IN_PROGRESS, 0, "p-new")
+
+
+async def test_an_agents_softphone_connects_to_one_process_at_a_time(
+    db: Database, db_url: str
+) -> None:
+    """Found with two processes on one database: a softphone connected to
+    both, each routed calls to the agent, and one agent was bridged to two
+    people at once. A second process refuses the socket while a live one
+    holds it; once that socket closes, or its process dies, it is free."""
+    first, second = _service(db_url), _service(db_url)
+    await first.start()
+    await second.start()
+    try:
+        cid = await make_campaign(first)
+        agent, _ = await first.create_agent("ada", [cid])
+        on_first = Softphone(first, agent.id)
+        await on_first.connect()
+        with pytest.raises(ConflictError, match="another dialer process"):
+            await Softphone(second, agent.id).connect()
+        # The same process: the newer socket replaces the older, as ever.
+        again = Softphone(first, agent.id)
+        await again.connect()
+        assert on_first.replaced
+        await first.agent_disconnected(agent.id, again.session)
+        on_second = Softphone(second, agent.id)
+        await on_second.connect()  # free now
+        with pytest.raises(ConflictError):
+            await Softphone(first, agent.id).connect()
+        # A hold by a process that died lapses with its heartbeat.
+        async with db.transaction() as s:
+            await s.execute(
+                update(AgentRow).where(AgentRow.id == agent.id).values(socket_process="p-gone")
+            )
+        await Softphone(first, agent.id).connect()
+    finally:
+        await first.stop()
+        await second.stop()
+    async with db.transaction() as s:  # a clean stop lets go of its sockets
+        held = await s.scalar(select(AgentRow.socket_process).where(AgentRow.id == agent.id))
+    assert held is None

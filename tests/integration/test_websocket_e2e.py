@@ -414,3 +414,37 @@ async def test_a_second_connection_closes_the_first_with_4409(
             await _wait_disconnected(http, agent["id"])
         view = (await http.get(f"/api/v1/agents/{agent['id']}")).json()
         assert view["state"] == "paused" and not view["connected"]
+
+
+async def test_a_softphone_on_another_process_is_refused_with_4409(db_url: str) -> None:
+    """Two servers on one database, over real sockets: while the agent's
+    softphone is connected to one, the other closes a second socket with
+    4409 naming why (both would have routed calls to the agent); once the
+    first is gone the second takes it."""
+    behaviour = CalleeBehaviour(
+        human=0.0,
+        machine=0.0,
+        busy=1.0,
+        invalid=0.0,
+        answer_delay_s=_d({"dist": "fixed", "value": 0.1}),
+        fail_delay_s=_d({"dist": "fixed", "value": 0.05}),
+        talk_s=_d({"dist": "fixed", "value": 1.0}),
+        machine_talk_s=_d({"dist": "fixed", "value": 0.1}),
+    )
+    async with _serve(db_url, behaviour) as (one, _), _serve(db_url, behaviour) as (two, _):
+        async with httpx.AsyncClient(base_url=f"http://{one}", headers=AUTH) as http:
+            agent = (
+                await http.post("/api/v1/agents", json={"name": "cy", "campaign_ids": []})
+            ).json()
+            async with websockets.connect(_agent_url(one, agent)) as first:
+                await _next_frame(first, "state")
+                async with websockets.connect(_agent_url(two, agent)) as second:
+                    with pytest.raises(websockets.ConnectionClosed) as closed:
+                        async with asyncio.timeout(10):
+                            await second.recv()
+                rcvd = closed.value.rcvd
+                assert rcvd is not None and rcvd.code == 4409
+                assert "another dialer process" in rcvd.reason
+            await _wait_disconnected(http, agent["id"])
+        async with websockets.connect(_agent_url(two, agent)) as taken:
+            assert (await _next_frame(taken, "state"))["state"] == "paused"
