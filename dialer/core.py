@@ -842,9 +842,7 @@ class DialerCore:
             # stall on the way): the person waited past the deadline, which
             # the law counts as abandoned whatever happens next.
             call.abandoned = True
-            run.abandoned += 1
-            run.window_abandoned += 1
-            self._update_cap(run)
+            self._count_abandoned(run)
         assert call.agent_id is not None
         agent = self._agents.get(call.agent_id)
         if agent is not None and agent.call_id == call.id:
@@ -886,12 +884,16 @@ class DialerCore:
         del run.waiting[call.id]
         call.abandon(self._now)
         if call.abandoned:
-            run.abandoned += 1
-            run.window_abandoned += 1
-            self._update_cap(run)
+            self._count_abandoned(run)
         self._dirty[call.campaign_id] = None
         self._out.append(AbandonCall(call.id, run.settings.safe_harbor_message))
         self._finish(call)
+
+    def _count_abandoned(self, run: _Run) -> None:
+        """One more abandoned person: in the day's count, the window's, and the cap."""
+        run.abandoned += 1
+        run.window_abandoned += 1
+        self._update_cap(run)
 
     def _on_call_hung_up(self, ev: CallHungUp) -> None:
         call = self._live_call(ev.call_id)

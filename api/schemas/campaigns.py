@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from api.schemas.base import ReadModel, RequestModel
 from dialer.campaign import CampaignSettings, DialMode, RunState
@@ -82,31 +82,41 @@ def _hhmm(total: int) -> str:
     return f"{total // 60:02d}:{total % 60:02d}"
 
 
+def _start_time(value: str) -> str:
+    _minutes(value, allow_midnight_end=False)
+    return value
+
+
+def _end_time(value: str) -> str:
+    _minutes(value, allow_midnight_end=True)
+    return value
+
+
+# The two ends of a calling window, checked as times of day (24:00 ends one).
+StartTime = Annotated[
+    str,
+    AfterValidator(_start_time),
+    Field(examples=["08:00"], description="HH:MM, local time"),
+]
+EndTime = Annotated[
+    str,
+    AfterValidator(_end_time),
+    Field(examples=["21:00"], description="HH:MM, local time; 24:00 allowed"),
+]
+# The core's window does not wrap past midnight.
+_EMPTY_WINDOW = "calling_hours.start must be before calling_hours.end"
+
+
 class CallingHours(RequestModel):
     """The window ``[start, end)`` in the called party's local time."""
 
-    start: str = Field(default="08:00", examples=["08:00"], description="HH:MM, local time")
-    end: str = Field(
-        default="21:00", examples=["21:00"], description="HH:MM, local time; 24:00 allowed"
-    )
-
-    @field_validator("start")
-    @classmethod
-    def _start_is_a_time(cls, value: str) -> str:
-        _minutes(value, allow_midnight_end=False)
-        return value
-
-    @field_validator("end")
-    @classmethod
-    def _end_is_a_time(cls, value: str) -> str:
-        _minutes(value, allow_midnight_end=True)
-        return value
+    start: StartTime = "08:00"
+    end: EndTime = "21:00"
 
     @model_validator(mode="after")
     def _start_before_end(self) -> CallingHours:
-        # The core's window does not wrap past midnight.
         if self.start_min >= self.end_min:
-            raise ValueError("calling_hours.start must be before calling_hours.end")
+            raise ValueError(_EMPTY_WINDOW)
         return self
 
     @property
@@ -121,24 +131,8 @@ class CallingHours(RequestModel):
 class CallingHoursChange(RequestModel):
     """A PATCH of the window: the end not given stays as it is."""
 
-    start: str | None = Field(default=None, examples=["09:00"], description="HH:MM, local time")
-    end: str | None = Field(
-        default=None, examples=["20:00"], description="HH:MM, local time; 24:00 allowed"
-    )
-
-    @field_validator("start")
-    @classmethod
-    def _start_is_a_time(cls, value: str | None) -> str | None:
-        if value is not None:
-            _minutes(value, allow_midnight_end=False)
-        return value
-
-    @field_validator("end")
-    @classmethod
-    def _end_is_a_time(cls, value: str | None) -> str | None:
-        if value is not None:
-            _minutes(value, allow_midnight_end=True)
-        return value
+    start: StartTime | None = None
+    end: EndTime | None = None
 
     @model_validator(mode="after")
     def _start_before_end(self) -> CallingHoursChange:
@@ -146,7 +140,7 @@ class CallingHoursChange(RequestModel):
         if self.start is not None and self.end is not None:
             start = _minutes(self.start, allow_midnight_end=False)
             if start >= _minutes(self.end, allow_midnight_end=True):
-                raise ValueError("calling_hours.start must be before calling_hours.end")
+                raise ValueError(_EMPTY_WINDOW)
         return self
 
     def applied_to(self, start_min: int, end_min: int) -> tuple[int, int]:
@@ -156,9 +150,7 @@ class CallingHoursChange(RequestModel):
         if self.end is not None:
             end_min = _minutes(self.end, allow_midnight_end=True)
         if start_min >= end_min:
-            raise InvalidInput(
-                "calling_hours.start must be before calling_hours.end", field="calling_hours"
-            )
+            raise InvalidInput(_EMPTY_WINDOW, field="calling_hours")
         return start_min, end_min
 
 

@@ -42,8 +42,7 @@ class RecordsHealth:
 
     @property
     def ok(self) -> bool:
-        fresh = self._clock() - self._last_beat < self._stale_after_s
-        ok = self._writes_ok and fresh
+        ok = self.reason is None
         if not ok:
             # Read by the gate: a dial was refused, so a restore must wake the pacers.
             self._was_ok = False

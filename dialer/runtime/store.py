@@ -138,8 +138,7 @@ class RuntimeStore:
         now = datetime.now(UTC)
         cutoff = now - timedelta(seconds=lease_s)
         async with self.db.transaction() as s:
-            live = await process_repo.live_ids(s, since=cutoff)
-            live.add(self.owner)
+            live = await self._live_processes(s, cutoff)
             # Live processes' calls stay in the database: at a thousand
             # agents that is a thousand rows every heartbeat otherwise.
             closed = await self._close_calls(
@@ -149,6 +148,12 @@ class RuntimeStore:
             freed = await lead_repo.release_orphans(s, live=live)
             await process_repo.forget_dead(s, before=cutoff)
         return closed, freed
+
+    async def _live_processes(self, s: AsyncSession, cutoff: datetime) -> set[str]:
+        """Processes that beat since ``cutoff``, this one always among them."""
+        live = await process_repo.live_ids(s, since=cutoff)
+        live.add(self.owner)
+        return live
 
     @staticmethod
     async def _close_calls(s: AsyncSession, calls: Sequence[StoredCall], now: datetime) -> int:
@@ -564,8 +569,7 @@ class RuntimeStore:
         """Hold the agent's softphone socket here; False if another live process does."""
         cutoff = datetime.now(UTC) - timedelta(seconds=lease_s)
         async with self.db.transaction() as s:
-            live = await process_repo.live_ids(s, since=cutoff)
-            live.add(self.owner)
+            live = await self._live_processes(s, cutoff)
             return await agent_repo.attach_socket(
                 s, agent_id=agent_id, process_id=self.owner, live=live
             )

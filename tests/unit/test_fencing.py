@@ -24,12 +24,17 @@ LEAD = Lead("l1", "c1", "+14155550100")
 CAMPAIGN = CampaignSettings(id="c1", name="c")
 
 
-def test_writes_failing_refuse_every_dial_campaign_wide_until_they_land() -> None:
+def _fenced() -> tuple[Clock, RecordsHealth, FencedGate, list[str]]:
+    """A 30 s lease's health on a clock of the test's, its gate, and its wake-ups."""
     clock = Clock()
     health = RecordsHealth(30.0, clock=clock)
     woken: list[str] = []
     health.on_restored(lambda: woken.append("resume"))
-    gate = FencedGate(AllowAll(), health)
+    return clock, health, FencedGate(AllowAll(), health), woken
+
+
+def test_writes_failing_refuse_every_dial_campaign_wide_until_they_land() -> None:
+    _clock, health, gate, woken = _fenced()
     assert gate.check(LEAD, CAMPAIGN, 0.0).allowed
     health.writes(False)
     verdict = gate.check(LEAD, CAMPAIGN, 0.0)
@@ -44,11 +49,7 @@ def test_writes_failing_refuse_every_dial_campaign_wide_until_they_land() -> Non
 
 
 def test_a_heartbeat_older_than_half_the_lease_refuses_dials() -> None:
-    clock = Clock()
-    health = RecordsHealth(30.0, clock=clock)
-    woken: list[str] = []
-    health.on_restored(lambda: woken.append("resume"))
-    gate = FencedGate(AllowAll(), health)
+    clock, health, gate, woken = _fenced()
     clock.t += 14.9
     assert gate.check(LEAD, CAMPAIGN, 0.0).allowed
     clock.t += 0.2  # 15.1 s since the last beat landed: another process may take over at 30
