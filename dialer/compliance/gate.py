@@ -15,12 +15,14 @@ a retry, a callback. The rules, first refusal wins:
 
 The do-not-call index lives in memory so the check is a set lookup; the
 runtime updates it *before* it acknowledges an API request or a ``dnc``
-disposition, so a number added is never dialed after that.
+disposition, so a number added is never dialed after that by the process
+that took it, and follows the other processes' changes within a second or
+so (``DIALER_DNC_REFRESH_S``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from dialer.campaign import CampaignSettings, Lead
@@ -64,6 +66,18 @@ class DncIndex:
             self._everywhere.discard(phone)
         else:
             self._campaign.get(campaign_id, set()).discard(phone)
+
+    def replace_lists(self, entries: Iterable[tuple[str, str | None]]) -> None:
+        """The internal and campaign lists become ``entries`` (``(phone,
+        campaign_id)``, None: every campaign); the registries stay."""
+        everywhere: set[str] = set()
+        campaign: dict[str, set[str]] = {}
+        for phone, campaign_id in entries:
+            if campaign_id is None:
+                everywhere.add(phone)
+            else:
+                campaign.setdefault(campaign_id, set()).add(phone)
+        self._everywhere, self._campaign = everywhere, campaign
 
     def blocked(self, phone: str, campaign_id: str, *, registries: bool = True) -> bool:
         """On the internal list, the campaign's own, or (``registries``: the

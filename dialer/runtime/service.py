@@ -52,8 +52,10 @@ from dialer.runtime.metrics import AGENT_STATES, Metrics
 from dialer.runtime.registry import RegistryLoadResult, RegistryManager
 from dialer.runtime.settings import Settings
 from dialer.runtime.store import RuntimeStore
+from dialer.storage.database import is_transient
 from dialer.storage.records import (
     CallPage,
+    DncVersions,
     NewLead,
     SkippedDial,
     StoredAgent,
@@ -154,6 +156,10 @@ class DialerService:
             weakref.WeakValueDictionary()
         )
         self._demo: Any = None
+        # The do-not-call changes the index holds, and one change at a time
+        # to it: a reload must not drop a number added while it read.
+        self._dnc_versions = DncVersions(0, 0)
+        self._dnc_lock = asyncio.Lock()
         self.generated_api_key: str | None = None
         self.started = False
 
@@ -171,8 +177,8 @@ class DialerService:
     async def start(self) -> None:
         await self.store.open()
         await self._load_api_key()
-        for phone, campaign_id in await self.store.all_dnc():
-            self.dnc.add(phone, campaign_id)
+        self._dnc_versions, entries = await self.store.all_dnc()
+        self.dnc.replace_lists(entries)
         await self.registries.refresh()  # before the core exists: nothing dials unchecked
         telephony = self._telephony or self._make_telephony()
         self._telephony = telephony
@@ -214,6 +220,11 @@ class DialerService:
             asyncio.create_task(
                 self._every(self.settings.process_lease_s / 6, self._beat, "the heartbeat"),
                 name="dialer-heartbeat",
+            ),
+            # Do-not-call changes made through other processes on the database.
+            asyncio.create_task(
+                self._every(self.settings.dnc_refresh_s, self._follow_dnc, "do-not-call lists"),
+                name="dialer-dnc-lists",
             ),
             # Registry copies that other processes on the same database loaded.
             asyncio.create_task(
@@ -613,18 +624,42 @@ class DialerService:
                 phones.append(normalize_phone(str(raw), region))
             except InvalidInput as exc:
                 rejected.append(RowError(first_row + i, str(raw), str(exc)))
-        added = await self.store.add_dnc(phones, campaign_id)
-        # Into the gate before we answer: no dial after this returns.
-        for phone in phones:
-            self.dnc.add(phone, campaign_id)
+        async with self._dnc_lock:
+            added = await self.store.add_dnc(phones, campaign_id)
+            # Into the gate before we answer: no dial after this returns.
+            for phone in phones:
+                self.dnc.add(phone, campaign_id)
         return DncAddResult(added=added, rejected=tuple(rejected))
 
-    async def remove_dnc(self, phone: str) -> None:
+    async def remove_dnc(self, phone: str) -> int:
+        """Take a number off the internal list; how many of its leads may be
+        dialed again (those the list alone had stopped)."""
         normal = normalize_phone(phone, self.settings.default_region)
-        await self.store.remove_dnc(normal)
-        scopes = await self.store.dnc_scopes(normal)
-        if not any(scope == "registry" for scope, _ in scopes):
-            self.dnc.discard(normal)
+        async with self._dnc_lock:
+            lifted = await self.store.remove_dnc(normal, on_registry=normal in self.dnc.registries)
+            scopes = await self.store.dnc_scopes(normal)
+            if not any(scope == "registry" for scope, _ in scopes):
+                self.dnc.discard(normal)
+        return lifted
+
+    async def _follow_dnc(self) -> None:
+        """Take in the do-not-call changes other processes made since the last look."""
+        async with self._dnc_lock:
+            known = self._dnc_versions
+            try:
+                now = await self.store.dnc_versions()
+                if now.removed != known.removed:
+                    # Removals leave nothing to fetch: read the lists afresh.
+                    now, entries = await self.store.all_dnc()
+                    self.dnc.replace_lists(entries)
+                elif now.added > known.added:
+                    for phone, campaign_id, _ in await self.store.dnc_added_since(known.added):
+                        self.dnc.add(phone, campaign_id)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                return  # the database is away: dialing is fenced meanwhile
+            self._dnc_versions = now
 
     async def lookup_dnc(self, phone: str) -> DncLookup:
         normal = normalize_phone(phone, self.settings.default_region)
@@ -788,8 +823,9 @@ class DialerService:
         call = await self.store.get_call(call_id)
         if code == "dnc":
             # Before the core hears of it: the number is never dialed again.
-            await self.store.add_dnc([call.phone], None, source="disposition")
-            self.dnc.add(call.phone)
+            async with self._dnc_lock:
+                await self.store.add_dnc([call.phone], None, source="disposition")
+                self.dnc.add(call.phone)
         await self.store.set_disposition(
             call_id,
             code=code,

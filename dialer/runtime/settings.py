@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # process looks for a copy that another one loaded.
     max_registry_bytes: int = Field(default=1 << 30, ge=1)
     registry_refresh_s: float = Field(default=30.0, gt=0)
+    # How often a process looks for do-not-call entries that another process
+    # on its database added or removed (its own are in force at once).
+    dnc_refresh_s: float = Field(default=1.0, gt=0)
     # Where a number without its country code is read when no campaign says
     # (the floor-wide do-not-call list and its lookups); campaigns read theirs
     # in their compliance profile's country.

@@ -41,6 +41,7 @@ from dialer.storage.records import (
     CallPage,
     CampaignTotals,
     DncScope,
+    DncVersions,
     LeadStatus,
     NewLead,
     RejectedLead,
@@ -473,10 +474,22 @@ class RuntimeStore:
             )
 
     # ------------------------------------------------------------------- dnc
-    async def all_dnc(self) -> list[tuple[str, str | None]]:
+    async def all_dnc(self) -> tuple[DncVersions, list[tuple[str, str | None]]]:
+        """Every entry, and the change counters they include at least."""
         async with self.db.transaction() as s:
+            # The counters first: entries read after them hold every change
+            # they count (and maybe later ones, which the next poll repeats).
+            versions = await dnc_repo.versions(s)
             rows = await s.execute(select(DncEntryRow.phone, DncEntryRow.campaign_id))
-            return [(phone, cid) for phone, cid in rows]
+            return versions, [(phone, cid) for phone, cid in rows]
+
+    async def dnc_versions(self) -> DncVersions:
+        async with self.db.transaction() as s:
+            return await dnc_repo.versions(s)
+
+    async def dnc_added_since(self, version: int) -> list[tuple[str, str | None, int]]:
+        async with self.db.transaction() as s:
+            return await dnc_repo.added_since(s, version=version)
 
     async def add_dnc(
         self, phones: Sequence[str], campaign_id: str | None, *, source: str = "api"
@@ -490,9 +503,24 @@ class RuntimeStore:
                 await lead_repo.mark_dnc(s, phone=phone, campaign_id=campaign_id)
             return added
 
-    async def remove_dnc(self, phone: str) -> None:
+    async def remove_dnc(self, phone: str, *, on_registry: bool) -> int:
+        """Take ``phone`` off the internal list; its leads that the list had
+        stopped, and that nothing else stops now, may be dialed again: how
+        many. ``on_registry``: a loaded national registry lists it (it still
+        stops the campaigns that scrub against the registries)."""
         async with self.db.transaction() as s:
             await dnc_repo.remove_number(s, phone=phone)
+            lifted = 0
+            now = datetime.now(UTC)
+            for lead_id, campaign_id in await lead_repo.listed_leads(s, phone=phone):
+                settings = (await campaign_repo.get_campaign(s, campaign_id=campaign_id)).settings
+                if on_registry and settings.scrub_national_registry:
+                    continue
+                if await dnc_repo.is_blocked(s, phone=phone, campaign_id=campaign_id):
+                    continue
+                await lead_repo.lift_dnc(s, lead_id=lead_id, now=now)
+                lifted += 1
+            return lifted
 
     async def dnc_scopes(self, phone: str) -> list[tuple[str, str | None]]:
         async with self.db.transaction() as s:

@@ -7,20 +7,29 @@ loaded registry, or on that campaign's own list.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
+from typing import Literal, cast
 
-from sqlalchemy import ColumnElement, Table, delete, or_, select
+from sqlalchemy import ColumnElement, Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.errors import InvalidInput, NotFound
 from dialer.storage._sql import check_phone, chunked, upsert_insert
 from dialer.storage._time import utcnow
-from dialer.storage.models import CampaignRow, DncEntryRow
-from dialer.storage.records import DncListing, DncScope
+from dialer.storage.models import CampaignRow, DncEntryRow, DncVersionRow
+from dialer.storage.records import DncListing, DncScope, DncVersions
 
-__all__ = ["add_numbers", "blocked_among", "is_blocked", "lookup", "remove_number"]
+__all__ = [
+    "add_numbers",
+    "added_since",
+    "blocked_among",
+    "is_blocked",
+    "lookup",
+    "remove_number",
+    "versions",
+]
 
 _DNC = cast(Table, DncEntryRow.__table__)
+_VERSIONS = cast(Table, DncVersionRow.__table__)
 _GLOBAL_SCOPES = (DncScope.INTERNAL.value, DncScope.REGISTRY.value)
 
 
@@ -62,6 +71,9 @@ async def add_numbers(
         if found is None:
             raise NotFound("campaign", campaign_id)
     unique = list(dict.fromkeys(check_phone(n, "numbers") for n in numbers))
+    if not unique:
+        return 0
+    version = await _bump(session, "added")
     now = utcnow()
     rows = [
         {
@@ -70,6 +82,7 @@ async def add_numbers(
             "campaign_id": campaign_id,
             "source": source,
             "added_at": now,
+            "version": version,
         }
         for phone in unique
     ]
@@ -103,6 +116,37 @@ async def remove_number(
     removed = (await session.execute(stmt.returning(_DNC.c.id))).all()
     if not removed:
         raise NotFound("do-not-call entry", phone)
+    await _bump(session, "removed")
+
+
+async def versions(session: AsyncSession, /) -> DncVersions:
+    """The lists' change counters as committed now."""
+    row = (await session.execute(select(_VERSIONS.c.added, _VERSIONS.c.removed))).first()
+    return DncVersions(0, 0) if row is None else DncVersions(int(row.added), int(row.removed))
+
+
+async def added_since(
+    session: AsyncSession, /, *, version: int
+) -> list[tuple[str, str | None, int]]:
+    """``(phone, campaign_id, version)`` of the entries added after ``version``.
+
+    Complete up to the highest version it returns: a change takes its version
+    with the counter row locked until it commits, so the committed versions
+    are always every one up to some count (:class:`DncVersionRow`).
+    """
+    stmt = select(_DNC.c.phone, _DNC.c.campaign_id, _DNC.c.version).where(_DNC.c.version > version)
+    return [(phone, cid, int(v)) for phone, cid, v in await session.execute(stmt)]
+
+
+async def _bump(session: AsyncSession, name: Literal["added", "removed"]) -> int:
+    """Count one more change on counter ``name``; the row stays locked until commit."""
+    counter = _VERSIONS.c[name]
+    stmt = update(_VERSIONS).where(_VERSIONS.c.id == 1).values({name: counter + 1})
+    value = await session.scalar(stmt.returning(counter))
+    if value is None:  # a schema made without the migration's row
+        await session.execute(insert(_VERSIONS).values(id=1, added=0, removed=0))
+        value = await session.scalar(stmt.returning(counter))
+    return int(cast(int, value))
 
 
 async def lookup(session: AsyncSession, /, *, phone: str) -> list[DncListing]:

@@ -530,6 +530,47 @@ async def set_lead_status(
     return _to_record(row)
 
 
+async def listed_leads(session: AsyncSession, /, *, phone: str) -> list[tuple[str, str]]:
+    """``(lead id, campaign id)`` of a number's leads marked ``dnc`` by a list.
+
+    Not those a person asked on a call not to be called again (their last
+    outcome is the ``dnc`` disposition): that request ended the lead, and it
+    stays with it whatever happens to the list.
+    """
+    stmt = select(_LEADS.c.id, _LEADS.c.campaign_id).where(
+        _LEADS.c.phone == phone,
+        _LEADS.c.status == LeadStatus.DNC.value,
+        or_(_LEADS.c.last_outcome.is_(None), _LEADS.c.last_outcome != "dnc"),
+    )
+    return [(lead_id, cid) for lead_id, cid in await session.execute(stmt)]
+
+
+async def lift_dnc(session: AsyncSession, /, *, lead_id: str, now: datetime) -> LeadStatus:
+    """A ``dnc`` lead whose number may be called again: where it goes.
+
+    Never tried: ``new``. A booked callback: ``callback`` at its time. Tried
+    and attempts left: ``retry``, due now. None left: ``exhausted``. A lead
+    in another status is left as it is.
+    """
+    now = as_utc(now, "now")
+    row = await _locked_row(session, lead_id)
+    if row.status != LeadStatus.DNC.value:
+        return LeadStatus(row.status)
+    max_attempts = await _max_attempts(session, row.campaign_id)
+    if row.attempts >= max_attempts:
+        status, when = LeadStatus.EXHAUSTED, None
+    elif row.callback_at is not None:
+        status, when = LeadStatus.CALLBACK, row.callback_at
+    elif row.attempts == 0:
+        status, when = LeadStatus.NEW, None
+    else:
+        status, when = LeadStatus.RETRY, now
+    row.status = status.value
+    row.next_attempt_at = when
+    await session.flush()
+    return status
+
+
 async def mark_dnc(session: AsyncSession, /, *, phone: str, campaign_id: str | None = None) -> int:
     """Mark a number's not yet claimed leads ``dnc`` (every campaign, or one); how many.
 

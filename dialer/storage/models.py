@@ -29,6 +29,7 @@ __all__ = [
     "DncEntryRow",
     "DncRegistryChunkRow",
     "DncRegistryLoadRow",
+    "DncVersionRow",
     "LeadRow",
     "ProcessRow",
     "SettingRow",
@@ -280,6 +281,24 @@ class DncEntryRow(Base):
     )
     source: Mapped[str] = mapped_column(sa.String(200))
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The ``dnc_versions.added`` count of the change that added it (None:
+    # before revision 0006); processes fetch what is newer than they know.
+    version: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
+
+
+class DncVersionRow(Base):
+    """The do-not-call lists' change counters: one row, ``id`` 1.
+
+    Every add bumps ``added`` and every removal ``removed``, in the change's
+    transaction; the row lock orders changes, so entries stamped up to a
+    committed ``added`` are all committed too.
+    """
+
+    __tablename__ = "dnc_versions"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    added: Mapped[int] = mapped_column(sa.BigInteger)
+    removed: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class DncRegistryLoadRow(Base):

@@ -25,6 +25,7 @@ __all__ = [
     "CampaignTotals",
     "DncListing",
     "DncScope",
+    "DncVersions",
     "LeadStatus",
     "NewLead",
     "RejectedLead",
@@ -248,6 +249,14 @@ class StoredAgent:
     name: str
     campaign_ids: tuple[str, ...]
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DncVersions:
+    """The do-not-call lists' change counters (``dnc_versions``)."""
+
+    added: int
+    removed: int
 
 
 @dataclass(frozen=True, slots=True)

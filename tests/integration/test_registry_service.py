@@ -115,6 +115,21 @@ async def test_a_number_on_two_lists_shows_both(service: DialerService) -> None:
     assert (await service.add_leads(cid, [{"phone": US[0]}])).dnc == 1
 
 
+async def test_off_the_internal_list_a_registry_number_stays_stopped_where_scrubbed(
+    service: DialerService,
+) -> None:
+    scrubbed = await make_campaign(service)
+    unscrubbed = await make_campaign(service, scrub_national_registry=False)
+    for cid in (scrubbed, unscrubbed):
+        assert (await service.add_leads(cid, [{"phone": US[0]}])).accepted == 1
+    await service.load_registry("us", pieces(registry_file(US)))
+    await service.add_dnc([US[0]], None)
+    assert await service.remove_dnc(US[0]) == 1
+    (kept,) = await service.list_leads(scrubbed, status=None, limit=5, offset=0)
+    (lifted,) = await service.list_leads(unscrubbed, status=None, limit=5, offset=0)
+    assert (kept.status.value, lifted.status.value) == ("dnc", "new")
+
+
 async def test_a_big_lead_batch_is_scrubbed_in_one_search(service: DialerService) -> None:
     listed = [f"+1415555{i:04d}" for i in range(2000, 4000)]
     await service.load_registry("us", pieces(registry_file(listed), 4096))

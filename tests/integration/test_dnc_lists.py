@@ -1,0 +1,153 @@
+"""Do-not-call lists across processes, and what taking a number off one gives back.
+
+Run on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from service_testing import make_campaign, telephony
+from sqlalchemy import update
+
+from dialer.runtime.demo import demo_numbers
+from dialer.runtime.service import DialerService
+from dialer.runtime.settings import Settings
+from dialer.storage import Database, dnc
+from dialer.storage.models import LeadRow
+from dialer.storage.records import DncScope, DncVersions, LeadStatus
+
+
+def _service(url: str) -> DialerService:
+    return DialerService(
+        Settings(database_url=url, api_key="secret", dnc_refresh_s=0.05),
+        telephony=telephony(),
+    )
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], within_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.02)
+    return await check()
+
+
+async def test_a_number_listed_through_one_process_is_kept_from_the_others(
+    db_url: str,
+) -> None:
+    """Found with two processes on one database: each checked dials against
+    the lists as they were when it started, plus its own changes, so a number
+    put on the list through one was loaded and dialed by the other until it
+    restarted. Each follows the others' changes now, removals included."""
+    first, second = _service(db_url), _service(db_url)
+    await first.start()
+    await second.start()
+    try:
+        cid = await make_campaign(first)
+        everywhere, own, later = demo_numbers(3, time.time())
+        await first.add_dnc([everywhere], None)
+        await first.add_dnc([own], cid)
+
+        async def second_refuses() -> bool:
+            return second.dnc.blocked(everywhere, cid) and second.dnc.blocked(own, cid)
+
+        assert await _eventually(second_refuses)
+        loaded = await second.add_leads(cid, [{"phone": everywhere}, {"phone": own}])
+        assert (loaded.accepted, loaded.dnc) == (0, 2)
+
+        await first.remove_dnc(everywhere)
+
+        async def second_allows() -> bool:
+            return not second.dnc.blocked(everywhere, cid)
+
+        assert await _eventually(second_allows)
+        assert second.dnc.blocked(own, cid)  # the reload kept the campaign's own list
+        # A number the second adds while it follows the first's changes stays in force.
+        await second.add_dnc([later], None)
+        await asyncio.sleep(0.2)
+        assert second.dnc.blocked(later, cid) and first.dnc.blocked(later, cid)
+        assert (await second.add_leads(cid, [{"phone": everywhere}])).accepted == 1
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_every_change_to_the_lists_is_counted_in_order(db: Database) -> None:
+    phones = ["+14155550101", "+14155550102", "+14155550103"]
+    async with db.transaction() as s:
+        start = await dnc.versions(s)
+        await dnc.add_numbers(s, numbers=phones[:2])
+    async with db.transaction() as s:
+        await dnc.add_numbers(s, numbers=phones[1:])  # one new, one already listed
+        await dnc.add_numbers(s, numbers=[])  # nothing: no change counted
+    async with db.transaction() as s:
+        after_adds = await dnc.versions(s)
+        fetched = await dnc.added_since(s, version=start.added)
+        newest = await dnc.added_since(s, version=start.added + 1)
+        await dnc.remove_number(s, phone=phones[0])
+        after_removal = await dnc.versions(s)
+    assert after_adds == DncVersions(start.added + 2, start.removed)
+    assert sorted((p, v - start.added) for p, _, v in fetched) == [
+        (phones[0], 1),
+        (phones[1], 1),
+        (phones[2], 2),
+    ]
+    assert [(p, cid) for p, cid, _ in newest] == [(phones[2], None)]
+    assert after_removal == DncVersions(after_adds.added, after_adds.removed + 1)
+    async with db.transaction() as s:
+        assert [e.scope for e in await dnc.lookup(s, phone=phones[0])] == []
+        assert [e.scope for e in await dnc.lookup(s, phone=phones[2])] == [DncScope.INTERNAL]
+
+
+async def test_a_number_off_the_list_gives_back_the_leads_only_the_list_stopped(
+    service: DialerService,
+) -> None:
+    """Before, a number taken off the list kept its leads marked ``dnc`` for
+    good: nothing could dial them again short of loading them anew, which
+    the duplicate check refused."""
+    phone = demo_numbers(1, time.time())[0]
+    fresh, tried, spent, asked, own_list, booked = [
+        await make_campaign(service, max_attempts=3) for _ in range(6)
+    ]
+    for cid in (fresh, tried, spent, asked, own_list, booked):
+        assert (await service.add_leads(cid, [{"phone": phone}])).accepted == 1
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    async with service.store.db.transaction() as s:
+        await s.execute(update(LeadRow).where(LeadRow.campaign_id == tried).values(attempts=1))
+        await s.execute(update(LeadRow).where(LeadRow.campaign_id == spent).values(attempts=3))
+        await s.execute(  # the person asked not to be called again
+            update(LeadRow)
+            .where(LeadRow.campaign_id == asked)
+            .values(attempts=1, last_outcome="dnc")
+        )
+        await s.execute(
+            update(LeadRow)
+            .where(LeadRow.campaign_id == booked)
+            .values(attempts=1, callback_at=soon)
+        )
+    await service.add_dnc([phone], own_list)
+    await service.add_dnc([phone], None)
+
+    async def status(cid: str) -> tuple[LeadStatus, datetime | None]:
+        (lead,) = await service.list_leads(cid, status=None, limit=5, offset=0)
+        return lead.status, lead.next_attempt_at
+
+    for cid in (fresh, tried, spent, asked, own_list, booked):
+        assert (await status(cid))[0] is LeadStatus.DNC
+
+    before = datetime.now(UTC)
+    assert await service.remove_dnc(phone) == 4
+    assert await status(fresh) == (LeadStatus.NEW, None)
+    state, due = await status(tried)
+    assert state is LeadStatus.RETRY and due is not None and due <= datetime.now(UTC)
+    assert due >= before - timedelta(seconds=1)
+    assert (await status(spent))[0] is LeadStatus.EXHAUSTED
+    assert (await status(booked)) == (LeadStatus.CALLBACK, soon)
+    assert (await status(asked))[0] is LeadStatus.DNC
+    assert (await status(own_list))[0] is LeadStatus.DNC  # its campaign's list still has it
+    assert service.dnc.blocked(phone, own_list) and not service.dnc.blocked(phone, fresh)
