@@ -53,10 +53,16 @@ from dialer.storage.records import (
     StoredRegistryLoad,
 )
 
-__all__ = ["DEFAULT_RETRY_DELAYS_S", "RuntimeStore"]
+__all__ = ["DEFAULT_RETRY_DELAYS_S", "DNC_PER_TRANSACTION", "SLICE_GAP_S", "RuntimeStore"]
 
 _LEADS_PER_TRANSACTION = 1_000
-_GAP_BETWEEN_SLICES_S = 0.05
+# Do-not-call numbers per transaction: one for 50,000 held SQLite's write
+# lock for 40 s, and the heartbeat failed behind it.
+DNC_PER_TRANSACTION = 5_000
+# A gap between the transactions of a big load, for writers waiting on
+# SQLite's lock: its busy handler sleeps between looks, and would miss a lock
+# held again at once.
+SLICE_GAP_S = 0.05
 
 # Seconds before a lead is tried again, by what happened (campaigns override).
 DEFAULT_RETRY_DELAYS_S: dict[str, float] = {
@@ -309,9 +315,7 @@ class RuntimeStore:
             duplicates += result.duplicates
             rejected += [dataclasses.replace(r, row=r.row + start) for r in result.rejected]
             if start + _LEADS_PER_TRANSACTION < len(leads):
-                # A gap for writers waiting on SQLite's lock: its busy handler
-                # sleeps between looks, and would miss a lock held again at once.
-                await asyncio.sleep(_GAP_BETWEEN_SLICES_S)
+                await asyncio.sleep(SLICE_GAP_S)
         return AddResult(accepted=accepted, duplicates=duplicates, rejected=tuple(rejected))
 
     async def list_leads(
@@ -494,13 +498,15 @@ class RuntimeStore:
     async def add_dnc(
         self, phones: Sequence[str], campaign_id: str | None, *, source: str = "api"
     ) -> int:
+        """List ``phones`` (every campaign, or ``campaign_id``'s) and mark their
+        unclaimed leads ``dnc``, in one transaction; how many were not listed
+        yet. Callers slice big lists (:data:`DNC_PER_TRANSACTION`)."""
         scope = DncScope.CAMPAIGN if campaign_id is not None else DncScope.INTERNAL
         async with self.db.transaction() as s:
             added = await dnc_repo.add_numbers(
                 s, numbers=phones, scope=scope, campaign_id=campaign_id, source=source
             )
-            for phone in phones:
-                await lead_repo.mark_dnc(s, phone=phone, campaign_id=campaign_id)
+            await lead_repo.mark_dnc(s, phones=phones, campaign_id=campaign_id)
             return added
 
     async def remove_dnc(self, phone: str, *, on_registry: bool) -> int:

@@ -154,11 +154,11 @@ async def add_leads(
     for chunk in chunked(rows):
         stmt = (
             upsert_insert(session, _LEADS)
-            .values(list(chunk))
             .on_conflict_do_nothing(index_elements=["campaign_id", "phone"])
             .returning(_LEADS.c.id)
         )
-        inserted += len((await session.execute(stmt)).all())
+        # Parameters apart: compiled once (see dialer.storage.dnc.add_numbers).
+        inserted += len((await session.execute(stmt, list(chunk))).all())
     duplicates += len(rows) - inserted
     return AddResult(accepted=inserted, duplicates=duplicates, rejected=tuple(rejected))
 
@@ -571,17 +571,21 @@ async def lift_dnc(session: AsyncSession, /, *, lead_id: str, now: datetime) -> 
     return status
 
 
-async def mark_dnc(session: AsyncSession, /, *, phone: str, campaign_id: str | None = None) -> int:
-    """Mark a number's not yet claimed leads ``dnc`` (every campaign, or one); how many.
+async def mark_dnc(
+    session: AsyncSession, /, *, phones: Sequence[str], campaign_id: str | None = None
+) -> int:
+    """Mark the not yet claimed leads of ``phones`` ``dnc`` (every campaign, or one); how many.
 
     Claimed leads are left to their process, whose gate checks the list.
     """
-    stmt = (
-        update(_LEADS)
-        .where(_LEADS.c.phone == phone, _LEADS.c.status.in_(_DIALABLE_VALUES))
-        .values(status=LeadStatus.DNC.value)
-    )
-    if campaign_id is not None:
-        stmt = stmt.where(_LEADS.c.campaign_id == campaign_id)
-    result = await session.execute(stmt.returning(_LEADS.c.id))
-    return len(result.all())
+    marked = 0
+    for chunk in chunked(list(dict.fromkeys(phones))):
+        stmt = (
+            update(_LEADS)
+            .where(_LEADS.c.phone.in_(chunk), _LEADS.c.status.in_(_DIALABLE_VALUES))
+            .values(status=LeadStatus.DNC.value)
+        )
+        if campaign_id is not None:
+            stmt = stmt.where(_LEADS.c.campaign_id == campaign_id)
+        marked += len((await session.execute(stmt.returning(_LEADS.c.id))).all())
+    return marked

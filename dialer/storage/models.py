@@ -130,6 +130,8 @@ class LeadRow(Base):
         sa.Index("ix_leads_claim", "campaign_id", "status", "next_attempt_at", "priority"),
         # Lease takeover: a dead process's claims.
         sa.Index("ix_leads_claimed_by", "claimed_by"),
+        # A number's leads in every campaign: do-not-call adds and removals.
+        sa.Index("ix_leads_phone", "phone"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)

@@ -514,8 +514,8 @@ async def test_mark_dnc(db: Database) -> None:
     async with db.transaction() as s:
         await leads.add_leads(s, campaign_id=one, leads=[NewLead(phone)])
         await leads.add_leads(s, campaign_id=two, leads=[NewLead(phone)])
-        assert await leads.mark_dnc(s, phone=phone, campaign_id=one) == 1
-        assert await leads.mark_dnc(s, phone=phone) == 1  # only two's is still dialable
+        assert await leads.mark_dnc(s, phones=[phone], campaign_id=one) == 1
+        assert await leads.mark_dnc(s, phones=[phone, phone]) == 1  # only two's was dialable
         assert await leads.count_by_status(s, campaign_id=two) == {
             **dict.fromkeys(LeadStatus, 0),
             LeadStatus.DNC: 1,
