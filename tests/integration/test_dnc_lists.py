@@ -16,6 +16,7 @@ from sqlalchemy import update
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
+from dialer.runtime.store import DNC_PER_TRANSACTION
 from dialer.storage import Database, dnc
 from dialer.storage.models import LeadRow
 from dialer.storage.records import DncScope, DncVersions, LeadStatus
@@ -151,3 +152,26 @@ async def test_a_number_off_the_list_gives_back_the_leads_only_the_list_stopped(
     assert (await status(asked))[0] is LeadStatus.DNC
     assert (await status(own_list))[0] is LeadStatus.DNC  # its campaign's list still has it
     assert service.dnc.blocked(phone, own_list) and not service.dnc.blocked(phone, fresh)
+
+
+async def test_a_big_list_goes_in_slices_and_is_all_in_force_at_the_answer(
+    service: DialerService,
+) -> None:
+    """One transaction for 50,000 numbers held SQLite's write lock for a
+    minute (the heartbeat failed behind it): slices commit one by one now."""
+    cid = await make_campaign(service)
+    phones = [f"+1212{3_000_000 + i:07d}" for i in range(DNC_PER_TRANSACTION * 2 + 10)]
+    assert (await service.add_leads(cid, [{"phone": p} for p in phones[::500]])).accepted == 21
+    async with service.store.db.transaction() as s:
+        before = await dnc.versions(s)
+    result = await service.add_dnc([*phones, "not a number", phones[0]], None)
+    assert result.added == len(phones)
+    assert [(r.row, r.phone) for r in result.rejected] == [(len(phones) + 1, "not a number")]
+    async with service.store.db.transaction() as s:
+        after = await dnc.versions(s)
+    assert after.added - before.added == 3  # three transactions
+    assert all(service.dnc.blocked(p, cid) for p in phones)
+    statuses = {
+        lead.status for lead in await service.list_leads(cid, status=None, limit=50, offset=0)
+    }
+    assert statuses == {LeadStatus.DNC}
