@@ -6,12 +6,19 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from dialer.storage.records import unstorable
 
-__all__ = ["ReadModel", "RequestModel", "UtcDatetime", "error_text", "in_utc"]
+__all__ = ["NotBool", "ReadModel", "RequestModel", "UtcDatetime", "error_text", "in_utc"]
 
 
 def error_text(error: Mapping[str, Any]) -> str:
@@ -39,6 +46,18 @@ def in_utc(value: datetime) -> datetime:
 
 #: A datetime read as an instant in UTC; see :func:`in_utc`.
 UtcDatetime = Annotated[datetime, AfterValidator(in_utc)]
+
+
+def _refuse_bool(value: object) -> object:
+    # Pydantic reads true as 1 and false as 0 for a number: "priority": true
+    # was stored as 1, "max_attempts": true meant one attempt.
+    if isinstance(value, bool):
+        raise PydanticCustomError("value_error", "must be a number, not true or false")
+    return value
+
+
+#: Put in a number field's ``Annotated``: true and false are refused, not read as 1 and 0.
+NotBool = BeforeValidator(_refuse_bool)
 
 
 class RequestModel(BaseModel):

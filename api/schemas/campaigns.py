@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from api.schemas.base import ReadModel, RequestModel
+from api.schemas.base import NotBool, ReadModel, RequestModel
 from dialer.campaign import CampaignSettings, DialMode, RunState
 from dialer.compliance.profiles import PROFILES
 from dialer.errors import InvalidInput
@@ -34,22 +34,25 @@ _DAY_MIN = 24 * 60
 
 # Bounds shared by create and update, so a PATCH cannot do what a POST may not.
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-DialRatio = Annotated[float, Field(ge=1.0, le=20.0, description="lines per agent (power mode)")]
+DialRatio = Annotated[
+    float, NotBool, Field(ge=1.0, le=20.0, description="lines per agent (power mode)")
+]
 MaxAbandonRate = Annotated[
-    float, Field(gt=0.0, le=1.0, description="cap on abandoned / human-answered calls")
+    float, NotBool, Field(gt=0.0, le=1.0, description="cap on abandoned / human-answered calls")
 ]
 RingTimeout = Annotated[
-    float, Field(ge=15.0, le=300.0, description="seconds a number rings before giving up")
+    float, NotBool, Field(ge=15.0, le=300.0, description="seconds a number rings before giving up")
 ]
 ConnectDeadline = Annotated[
     float,
+    NotBool,
     Field(gt=0.0, le=10.0, description="seconds from answer to agent before the call is abandoned"),
 ]
-MaxAttempts = Annotated[int, Field(ge=1, le=100)]
+MaxAttempts = Annotated[int, NotBool, Field(ge=1, le=100)]
 CallerId = Annotated[str, Field(min_length=1, max_length=32)]
 SafeHarbor = Annotated[str, Field(max_length=2000)]
-PositiveSeconds = Annotated[float, Field(gt=0.0, le=86_400.0)]
-DelaySeconds = Annotated[float, Field(ge=0.0, le=365 * 86_400.0)]
+PositiveSeconds = Annotated[float, NotBool, Field(gt=0.0, le=86_400.0)]
+DelaySeconds = Annotated[float, NotBool, Field(ge=0.0, le=365 * 86_400.0)]
 ProfileName = Annotated[
     Literal["us", "uk", "ca"],
     Field(description="the regulator's rules: us (FTC TSR, FCC TCPA), uk (Ofcom), ca (CRTC)"),
@@ -63,7 +66,9 @@ TimeZoneName = Annotated[
     ),
 ]
 RegistryAge = Annotated[
-    int, Field(ge=1, le=365, description="refuse to dial with an older national registry copy")
+    int,
+    NotBool,
+    Field(ge=1, le=365, description="refuse to dial with an older national registry copy"),
 ]
 
 
@@ -167,7 +172,7 @@ class RetryDelays(RequestModel):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
-PacerOptions = dict[str, float | str]
+PacerOptions = dict[str, Annotated[float, NotBool] | str]
 
 
 class CampaignCreate(RequestModel):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SkipValidation
 
-from api.schemas.base import ReadModel, RequestModel
+from api.schemas.base import NotBool, ReadModel, RequestModel
 from dialer.runtime.service import LeadLoadResult, RowError
 from dialer.storage.records import PRIORITY_RANGE, LeadStatus, StoredLead
 
@@ -28,7 +28,7 @@ class LeadIn(RequestModel):
     phone: str = Field(max_length=64, examples=["+14155550100"])
     timezone: str | None = Field(default=None, examples=["America/Los_Angeles"])
     data: dict[str, Any] = Field(default_factory=dict)
-    priority: int = Field(
+    priority: Annotated[int, NotBool] = Field(
         default=0,
         ge=PRIORITY_RANGE.start,
         le=PRIORITY_RANGE.stop - 1,

@@ -203,6 +203,11 @@ BAD_CREATES = [
     ({"ring_timeout": 30}, "ring_timeout"),  # unknown field: a typo is not ignored
     ({"state": "running"}, "state"),
     ({"id": "mine"}, "id"),
+    # true and false are not 1 and 0 (pydantic had read them so)
+    ({"max_attempts": True}, "max_attempts"),
+    ({"dial_ratio": True}, "dial_ratio"),
+    ({"retry_delays_s": {"busy": False}}, "retry_delays_s"),
+    ({"pacer_options": {"setpoint": True}}, "pacer_options"),
 ]
 
 
@@ -227,6 +232,17 @@ async def test_a_validators_message_reads_without_pydantics_prefix(
 
 @pytest.mark.parametrize(("change", "field"), BAD_CREATES[:12])
 async def test_bad_patch_is_422_and_changes_nothing(
+    client: httpx.AsyncClient, campaign: dict[str, Any], change: dict[str, Any], field: str
+) -> None:
+    url = f"{URL}/{campaign['id']}"
+    response = await client.patch(url, json=change)
+    assert response.status_code == 422, response.text
+    assert any(loc[:2] == ["body", field] for loc in _locs(response))
+    assert (await client.get(url)).json() == campaign
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_CREATES[-4:])
+async def test_a_patch_with_true_for_a_number_is_422(
     client: httpx.AsyncClient, campaign: dict[str, Any], change: dict[str, Any], field: str
 ) -> None:
     url = f"{URL}/{campaign['id']}"

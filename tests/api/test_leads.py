@@ -61,13 +61,14 @@ async def test_json_rows_of_the_wrong_shape_are_rejected_one_by_one(
         {"timezone": "America/New_York"},  # 8: no phone
         {"phone": "+14155550106", "timezone": 5},  # 9: not a string
         {"phone": "+14155550107"},  # 10: good
+        {"phone": "+14155550108", "priority": True},  # 11: not 1
     ]
     response = await client.post(_url(campaign), json={"leads": leads})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["accepted"] == 2
     rejected = {r["row"]: r for r in body["rejected"]}
-    assert sorted(rejected) == [1, 2, 3, 4, 5, 6, 8, 9]
+    assert sorted(rejected) == [1, 2, 3, 4, 5, 6, 8, 9, 11]
     assert rejected[1]["phone"] == "+14155550100"
     assert rejected[1]["reason"].startswith("priority:")
     assert rejected[2]["reason"] == "a lead must be an object with a phone"
@@ -77,6 +78,7 @@ async def test_json_rows_of_the_wrong_shape_are_rejected_one_by_one(
     assert "2147483647" in rejected[6]["reason"]
     assert rejected[8]["reason"].startswith("phone:")
     assert rejected[9]["reason"].startswith("timezone:")
+    assert rejected[11]["reason"] == "priority: must be a number, not true or false"
     listed = {lead["phone"]: lead for lead in (await client.get(_url(campaign))).json()}
     assert sorted(listed) == ["+14155550105", "+14155550107"]
     assert listed["+14155550105"]["priority"] == -(2**31)
