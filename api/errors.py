@@ -71,8 +71,33 @@ def _clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return cleaned
 
 
-def invalid_input_detail(message: str, field: str | None) -> list[dict[str, Any]]:
-    return [{"loc": [field] if field else [], "msg": message, "type": "invalid_input"}]
+def invalid_input_detail(
+    message: str, field: str | None, request: Request | None = None
+) -> list[dict[str, Any]]:
+    """A service's InvalidInput as FastAPI's 422 items, its ``loc`` placed as
+    pydantic places one (``["body", field]``, ``["path", ...]``, ``["query", ...]``)."""
+    return [{"loc": _where(field, request), "msg": message, "type": "invalid_input"}]
+
+
+def _where(field: str | None, request: Request | None) -> list[str]:
+    if not field:
+        return []
+    if field == "body" or request is None:
+        return [field]
+    if field in request.path_params:
+        return ["path", field]
+    if field in request.query_params:
+        return ["query", field]
+    if _has_body(request):
+        return ["body", field]
+    return [field]  # e.g. a campaign's own setting, met by a start with no body
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in request.headers
 
 
 # What pydantic says when FastAPI left a body unparsed because its content type
@@ -107,7 +132,7 @@ async def _on_dialer_error(request: Request, exc: Exception) -> JSONResponse:
     code = status_for(exc)
     detail: Any = str(exc)
     if isinstance(exc, InvalidInput):
-        detail = invalid_input_detail(str(exc), exc.field)
+        detail = invalid_input_detail(str(exc), exc.field, request)
     return JSONResponse({"detail": detail}, status_code=code)
 
 

@@ -42,7 +42,7 @@ async def test_unknown_agent_is_404(client: httpx.AsyncClient) -> None:
 async def test_unknown_campaign_is_422(client: httpx.AsyncClient) -> None:
     response = await client.post(URL, json={"name": "Ada", "campaign_ids": ["nope"]})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["campaign_ids"]
+    assert response.json()["detail"][0]["loc"] == ["body", "campaign_ids"]
     assert (await client.get(URL)).json() == []
 
 

@@ -86,7 +86,7 @@ async def test_read_one(fake: FakeService, fake_client: httpx.AsyncClient) -> No
 async def test_a_bad_cursor_is_422(fake_client: httpx.AsyncClient) -> None:
     response = await fake_client.get(URL, params={"cursor": "garbage"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["cursor"]
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
 async def test_a_bad_cursor_is_4xx_on_the_real_service(client: httpx.AsyncClient) -> None:

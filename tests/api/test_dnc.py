@@ -102,7 +102,7 @@ async def test_csv_for_one_campaign(client: httpx.AsyncClient, campaign: dict[st
 async def test_unknown_campaign_is_422_naming_it(client: httpx.AsyncClient) -> None:
     response = await client.post(URL, json={"numbers": ["+14155550100"], "campaign_id": "nope"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["campaign_id"]
+    assert response.json()["detail"][0]["loc"] == ["body", "campaign_id"]
     assert (await client.get(f"{URL}/+14155550100")).json()["listed"] is False
 
 
@@ -133,7 +133,7 @@ async def test_unparseable_number_in_the_path_is_422(client: httpx.AsyncClient) 
     for method in ("GET", "DELETE"):
         response = await client.request(method, f"{URL}/not-a-number")
         assert response.status_code == 422, (method, response.text)
-        assert response.json()["detail"][0]["loc"] == ["phone"]
+        assert response.json()["detail"][0]["loc"] == ["path", "phone"]
 
 
 async def test_too_many_numbers_is_413(client: httpx.AsyncClient) -> None:

@@ -164,7 +164,7 @@ async def test_a_copy_older_than_the_one_in_force_is_422_unless_allowed(
     refused = await upload(client, "4155550100\n", published_on="2026-10-01")
     assert refused.status_code == 422, refused.text
     [error] = refused.json()["detail"]
-    assert error["loc"] == ["published_on"] and "2026-11-20" in error["msg"]
+    assert error["loc"] == ["query", "published_on"] and "2026-11-20" in error["msg"]
     # The copy in force stays: the newer number is still blocked.
     assert (await client.get("/api/v1/dnc/+14155550101")).json()["listed"] is True
     # The same date is not older (a corrected file of the same day).
@@ -181,7 +181,7 @@ async def test_a_date_in_the_future_is_422(client: httpx.AsyncClient) -> None:
     future = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
     response = await upload(client, "4155550100\n", published_on=future)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["published_on"]
+    assert response.json()["detail"][0]["loc"] == ["query", "published_on"]
 
 
 @pytest.mark.parametrize(
