@@ -417,6 +417,11 @@ class CoreDriver:
 
         async def bridge() -> None:
             await self.telephony.bridge(cmd.call_id, cmd.agent_id)
+            if self.core.agent_call(cmd.agent_id) != cmd.call_id:
+                # The agent hung up (or the call ended) while the bridge was
+                # under way: a call frame now would show a call that is gone,
+                # and no call_ended would ever follow it.
+                return
             now = self.clock.now()
             self.metrics.bridge_latency.observe(max(0.0, now - since))
             if answered is not None:

@@ -11,12 +11,14 @@ import time
 from typing import Any
 
 import pytest
-from service_testing import Softphone, make_campaign
+from service_testing import Softphone, make_campaign, telephony
 
 from dialer.campaign import RunState
 from dialer.errors import ConflictError, IllegalTransition, InvalidInput, NotFound
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
+from dialer.runtime.settings import Settings
+from simulator.telephony import SimulatedTelephony
 
 
 async def _running_floor(service: DialerService, name: str) -> tuple[str, Softphone]:
@@ -268,3 +270,40 @@ async def test_stopping_a_campaign_hands_its_undialed_leads_back_as_they_were(
     await phone.connect()
     await phone.say(type="ready")
     assert (await phone.expect("call"))["campaign_id"] == cid
+
+
+class _SlowBridge(SimulatedTelephony):
+    """Bridges take a while, as real telephony's do."""
+
+    async def bridge(self, call_id: str, agent_id: str) -> None:
+        await asyncio.sleep(0.3)
+        await super().bridge(call_id, agent_id)
+
+
+async def test_an_agent_who_hangs_up_before_the_bridge_is_sent_no_stale_call(
+    db_url: str,
+) -> None:
+    """Found with a real softphone: hanging up on the on_call state frame,
+    before the bridge had finished, the agent was made ready and then sent
+    the call frame of the call it had just ended, with no call_ended after."""
+    base = telephony()
+    svc = DialerService(
+        Settings(database_url=db_url, api_key="secret"),
+        telephony=_SlowBridge(base.behaviour, seed=3),
+    )
+    await svc.start()
+    try:
+        _, phone = await _running_floor(svc, "hal")
+        await phone.say(type="ready")
+        offered = await phone.expect("state")
+        while offered["state"] != "on_call":
+            offered = await phone.expect("state")
+        await phone.say(type="hangup", call_id=offered["call_id"])
+        assert (await phone.expect("state"))["state"] == "ready"
+        await asyncio.sleep(0.6)  # past the bridge
+        frames = []
+        while not phone.inbox.empty():
+            frames.append(phone.inbox.get_nowait())
+        assert [f for f in frames if f.get("call_id") == offered["call_id"]] == []
+    finally:
+        await svc.stop()
