@@ -779,18 +779,27 @@ class DialerService:
                 "this agent's softphone is connected to another dialer process; "
                 "close that connection first"
             )
+        before = self.core.agent_state(agent_id)
         session, previous = self.hub.attach(agent_id, send, close)
-        if previous is not None and previous.close is not None:
+        if previous is not None:
             # One softphone per agent, and the newest wins (a second tab, a
             # reconnect before the old socket timed out). The old one is closed:
             # left open it could make the agent ready again, and its own end
             # would then go unnoticed (it is no longer the agent's socket), so
             # a disconnected agent would be offered calls.
             log.info("agent %s: a newer softphone connection replaced the old one", agent_id)
-            try:
-                await previous.close()
-            except Exception:
-                log.debug("agent %s: closing the replaced socket failed", agent_id, exc_info=True)
+            if previous.close is not None:
+                try:
+                    await previous.close()
+                except Exception:
+                    log.debug(
+                        "agent %s: closing the replaced socket failed", agent_id, exc_info=True
+                    )
+            # The old connection is gone as if lost: the agent is paused until
+            # the new one says ready (a ready agent was routed calls on a
+            # socket that had never said so).
+            with contextlib.suppress(DialerError):
+                await self.driver.submit(AgentPaused(agent_id, "replaced"))
         await self.driver.submit(AgentLoggedIn(agent_id, tuple(agent.campaign_ids)))
         # A softphone back after a lost connection (a reload, a dropped
         # network) mid-call or in wrap-up is sent the call again first, so it
@@ -798,8 +807,11 @@ class DialerService:
         resumed = self.driver.resumed_call(agent_id)
         if resumed is not None:
             await self.hub.send(agent_id, resumed)
-        state = self.core.agent_state(agent_id).value
-        await self.hub.send(agent_id, self.driver.state_frame(agent_id, state))
+        state = self.core.agent_state(agent_id)
+        if state is before or resumed is not None:
+            # Unchanged, the core said nothing; changed, it sent the new
+            # state already (once is enough), unless a resumed call came after.
+            await self.hub.send(agent_id, self.driver.state_frame(agent_id, state.value))
         return session
 
     async def agent_message(

@@ -174,6 +174,41 @@ async def test_a_newer_connection_replaces_the_old_one(service: DialerService) -
     assert (await service.get_agent(agent_id)).state == "paused"
 
 
+async def test_a_connection_that_replaces_a_ready_one_is_paused_until_it_says_ready(
+    service: DialerService,
+) -> None:
+    """Found with a real softphone: a second connection took over the first's
+    ready, and was routed a call without ever saying ready."""
+    cid = await make_campaign(service, state=RunState.RUNNING)
+    agent, _ = await service.create_agent("rey", [cid])
+    first = Softphone(service, agent.id)
+    await first.connect()
+    await first.say(type="ready")
+    second = Softphone(service, agent.id)
+    await second.connect()
+    assert first.replaced
+    assert (await second.expect("state"))["state"] == "paused"
+    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(3, time.time())])
+    await asyncio.sleep(0.5)
+    assert (await service.campaign_stats(cid))["dialed"] == 0
+    await second.say(type="ready")
+    await second.expect("call")
+
+
+async def test_a_softphone_is_told_its_state_once_when_it_connects(
+    service: DialerService,
+) -> None:
+    cid = await make_campaign(service)
+    agent, _ = await service.create_agent("una", [cid])
+    for _ in range(2):  # the first connection logs the agent in; the next finds it so
+        phone = Softphone(service, agent.id)
+        await phone.connect()
+        await asyncio.sleep(0.1)
+        frames = [phone.inbox.get_nowait() for _ in range(phone.inbox.qsize())]
+        assert frames == [{"type": "state", "state": "paused"}]
+        await service.agent_disconnected(agent.id, phone.session)
+
+
 async def test_a_softphone_lost_in_wrap_up_files_its_disposition_when_back(
     service: DialerService,
 ) -> None:

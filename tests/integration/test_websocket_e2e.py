@@ -385,8 +385,9 @@ async def test_a_softphone_back_after_a_lost_connection_gets_its_call_again(
 async def test_a_second_connection_closes_the_first_with_4409(
     server: tuple[str, RecordingTelephony],
 ) -> None:
-    """Over real sockets: the newest connection is the agent's; the old one
-    is closed with 4409, and once the new one goes the agent is paused and
+    """Over real sockets: the newest connection is the agent's, paused until
+    it says ready; the old one is closed with 4409, and once the new one
+    goes the agent is paused and
     shown as disconnected (before, the old socket could make it ready again
     and its own end went unnoticed: a ready agent with no softphone)."""
     host, _ = server
@@ -403,14 +404,18 @@ async def test_a_second_connection_closes_the_first_with_4409(
                 while (await _next_frame(old, "state"))["state"] != "ready":
                     pass  # paused, as it connects
             async with websockets.connect(url) as new:
-                assert await _first_frames(new, 1) == [{"type": "state", "state": "ready"}]
+                # Paused: the old connection is gone as if lost, and this one
+                # has not said ready (before, it was routed calls as it was).
+                assert await _first_frames(new, 1) == [{"type": "state", "state": "paused"}]
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     async with asyncio.timeout(10):
                         while True:
                             await old.recv()
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
                 view = (await http.get(f"/api/v1/agents/{agent['id']}")).json()
-                assert view["connected"] and view["state"] == "ready"
+                assert view["connected"] and view["state"] == "paused"
+                await new.send(json.dumps({"type": "ready"}))
+                assert (await _next_frame(new, "state"))["state"] == "ready"
             await _wait_disconnected(http, agent["id"])
         view = (await http.get(f"/api/v1/agents/{agent['id']}")).json()
         assert view["state"] == "paused" and not view["connected"]
