@@ -117,7 +117,7 @@ class DialRefused:
 
     agent_id: str
     campaign_id: str
-    lead_id: str
+    lead_id: str | None  # None: no lead was at hand (``no_leads``)
     reason: str
     retry_at: float | None = None  # wall-clock epoch seconds
 

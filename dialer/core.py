@@ -731,7 +731,13 @@ class DialerCore:
         if ev.lead is not None:
             self._try_dial(ev.campaign_id, run, ev.lead, agent, chosen=True)
         else:
-            self._dial_next(ev.campaign_id, run, agent)
+            out_before = len(self._out)
+            call = self._dial_next(ev.campaign_id, run, agent)
+            if call is None and not any(
+                isinstance(cmd, DialRefused) for cmd in self._out[out_before:]
+            ):
+                # Nothing to dial: say so (the softphone waited for ever).
+                self._out.append(DialRefused(agent.id, ev.campaign_id, None, "no_leads"))
         self._want_leads(ev.campaign_id, run)
 
     # ---------------------------------------------------------------- calls

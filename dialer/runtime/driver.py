@@ -60,7 +60,7 @@ from dialer.runtime.metrics import Metrics
 from dialer.runtime.writer import BatchWriter, WriteOp
 from dialer.storage.database import Statement
 
-__all__ = ["CoreDriver", "LeadStore", "ServiceClock"]
+__all__ = ["CoreDriver", "LeadStore", "ServiceClock", "dial_refused_frame"]
 
 log = logging.getLogger(__name__)
 _TICK = Tick()
@@ -68,6 +68,17 @@ _TICK = Tick()
 _WITH_CALL = frozenset({AgentState.ON_CALL.value, AgentState.WRAP_UP.value})
 # How often a wait for a write looks whether the database went away meanwhile.
 _WRITE_CHECK_S = 0.25
+
+
+def dial_refused_frame(cmd: DialRefused) -> dict[str, Any]:
+    """The ``dial_refused`` frame telling an agent why its dial was not placed."""
+    return {
+        "type": "dial_refused",
+        "campaign_id": cmd.campaign_id,
+        "lead_id": cmd.lead_id,
+        "reason": cmd.reason,
+        "retry_at": _iso(cmd.retry_at),
+    }
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -353,14 +364,7 @@ class CoreDriver:
             skip = cmd
             self._write(None, lambda s: self.store.lead_skipped(s, skip))
         elif isinstance(cmd, DialRefused):
-            refusal = {
-                "type": "dial_refused",
-                "campaign_id": cmd.campaign_id,
-                "lead_id": cmd.lead_id,
-                "reason": cmd.reason,
-                "retry_at": _iso(cmd.retry_at),
-            }
-            task = asyncio.create_task(self.hub.send(cmd.agent_id, refusal))
+            task = asyncio.create_task(self.hub.send(cmd.agent_id, dial_refused_frame(cmd)))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             if self._current is not None:

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from dialer.campaign import CampaignSettings, RunState
+from dialer.commands import DialRefused
 from dialer.compliance.gate import ComplianceGate, DncIndex
 from dialer.compliance.hours import zone
 from dialer.compliance.phones import normalize_phone, parse_phone
@@ -45,7 +46,7 @@ from dialer.events import (
     LeadsClaimed,
 )
 from dialer.ports import Telephony
-from dialer.runtime.driver import CoreDriver, ServiceClock
+from dialer.runtime.driver import CoreDriver, ServiceClock, dial_refused_frame
 from dialer.runtime.fencing import FencedGate, RecordsHealth
 from dialer.runtime.hub import AgentHub, AgentSession, CloseAgentSocket, SendToAgent
 from dialer.runtime.metrics import AGENT_STATES, Metrics
@@ -899,7 +900,11 @@ class DialerService:
         if self.dnc.blocked(
             normal, str(campaign_id), registries=campaign.settings.scrub_national_registry
         ):
-            raise InvalidInput(f"{normal} is on a do-not-call list", field="phone")
+            # Refused as the gate refuses (one shape for the softphone), and
+            # before a lead is made for it.
+            refusal = DialRefused(agent_id, str(campaign_id), None, "dnc")
+            await self.hub.send(agent_id, dial_refused_frame(refusal))
+            return
         lead = await self.store.claim_number(str(campaign_id), normal)
         self.driver.lead_claimed(lead)
         await self.driver.submit(AgentRequestedDial(agent_id, str(campaign_id), lead=lead))

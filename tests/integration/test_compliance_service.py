@@ -20,7 +20,6 @@ from dialer.campaign import CallOutcome, DialMode, RunState
 from dialer.compliance.hours import check_calling_hours
 from dialer.compliance.phones import zones_for_number
 from dialer.compliance.profiles import campaign_hours
-from dialer.errors import InvalidInput
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
@@ -191,8 +190,13 @@ async def test_a_manual_dial_is_gated_like_any_other(service: DialerService) -> 
     phone = Softphone(service, agent.id)
     await phone.connect()
     await phone.say(type="ready")
-    with pytest.raises(InvalidInput, match="do-not-call"):
-        await phone.say(type="dial", phone=listed)
+    await phone.say(type="dial", phone=listed)  # refused as the gate refuses (was an error)
+    refused = await phone.expect("dial_refused")
+    assert (refused["reason"], refused["lead_id"]) == ("dnc", None)
+    assert all(
+        lead.phone != listed
+        for lead in await service.list_leads(cid, status=None, limit=10, offset=0)
+    )
     await phone.say(type="dial", phone=number)
     call = await phone.expect("call")
     assert call["lead"]["phone"] == number

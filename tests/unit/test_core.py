@@ -282,6 +282,21 @@ def test_preview_dials_only_on_request_and_bridges_to_that_agent() -> None:
     assert of(cmds, BridgeCall) == [BridgeCall(placed.call_id, "a2")]
 
 
+def test_a_preview_dial_with_no_lead_at_hand_is_refused_not_ignored() -> None:
+    """Found with a real softphone: a dial with no lead left got no answer at
+    all, and the softphone waited for ever."""
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    core.handle(CampaignUpdated(settings(mode=DialMode.PREVIEW)), 0.0)
+    core.handle(LeadsClaimed("camp", leads(1), exhausted=True), 0.0)
+    login(core, "a1", 0.0)
+    (placed,) = of(core.handle(AgentRequestedDial("a1", "camp"), 1.0), PlaceCall)
+    core.handle(CallFailed(placed.call_id, "busy"), 2.0)
+    cmds = core.handle(AgentRequestedDial("a1", "camp"), 3.0)
+    assert of(cmds, PlaceCall) == []
+    assert of(cmds, DialRefused) == [DialRefused("a1", "camp", None, "no_leads")]
+    assert core.agent_state("a1").value == "ready"
+
+
 def test_stopped_campaign_dials_nothing() -> None:
     core = DialerCore(clock=FixedOffsetClock(0.0))
     core.handle(CampaignUpdated(settings(state=RunState.STOPPED)), 0.0)
