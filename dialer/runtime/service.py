@@ -850,6 +850,9 @@ class DialerService:
             and callback_at.timestamp() > time.time() + 366 * 86400
         ):
             raise InvalidInput("callback_at is more than a year away", field="callback_at")
+        if isinstance(callback_at, datetime) and callback_at.timestamp() < time.time() - 300:
+            # A typo (2020 for 2026) would have booked a callback due at once.
+            raise InvalidInput("callback_at is in the past", field="callback_at")
         personal = bool(message.get("personal")) and code == "callback"
         call = await self.store.get_call(call_id)
         if code == "dnc":

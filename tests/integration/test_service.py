@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -342,3 +343,23 @@ async def test_an_agent_who_hangs_up_before_the_bridge_is_sent_no_stale_call(
         assert [f for f in frames if f.get("call_id") == offered["call_id"]] == []
     finally:
         await svc.stop()
+
+
+async def test_a_callback_in_the_past_is_refused_and_the_agent_can_dispose_again(
+    service: DialerService,
+) -> None:
+    """Before, callback_at 2020-01-01 was booked as given: due at once."""
+    _, phone = await _running_floor(service, "cal")
+    await phone.say(type="ready")
+    call = await phone.expect("call")
+    await phone.expect("call_ended")
+    past = datetime.now(UTC) - timedelta(days=7)
+    with pytest.raises(InvalidInput, match="in the past") as refused:
+        await phone.say(
+            type="disposition", call_id=call["call_id"], code="callback", callback_at=past
+        )
+    assert refused.value.field == "callback_at"
+    assert (await service.get_agent(phone.agent_id)).state == "wrap_up"
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    await phone.say(type="disposition", call_id=call["call_id"], code="callback", callback_at=soon)
+    assert (await service.get_call(call["call_id"])).disposition == "callback"
