@@ -97,6 +97,13 @@ def simulate(
         _err("--dial-ratio: must be positive")
         raise typer.Exit(EXIT_BAD_INPUT)
     scenario = _load(scenario_file, mode=mode, dial_ratio=dial_ratio, seed=seed)
+    if dial_ratio is not None and scenario.campaign.mode != "power":
+        # Only power mode reads a ratio: the run would have ignored it.
+        _err(
+            f"--dial-ratio: applies to power mode only (this run is "
+            f"{scenario.campaign.mode}; add --mode power)"
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
     if trace is not None:
         _writable("--trace", trace)
     writer = TraceWriter(trace) if trace is not None else None
@@ -151,6 +158,9 @@ def sweep(
         _writable("--plot", plot, suffixes=(".png",))
     if seeds < 1:
         _err("--seeds: must be at least 1")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if workers is not None and workers < 1:
+        _err("--workers: must be at least 1 (omit it for all cores)")
         raise typer.Exit(EXIT_BAD_INPUT)
     scenario = _load(scenario_file)
     seed_list = [scenario.seed + i for i in range(seeds)]

@@ -472,7 +472,8 @@ def load_scenario(path: str | Path) -> Scenario:
     except OSError as exc:
         raise ScenarioError(f"{p}: cannot read: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: Windows editors put a byte-order mark before the text.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     try:

@@ -233,3 +233,27 @@ def test_migrate_names_a_bad_or_unreachable_database() -> None:
     assert code == EXIT_BAD_INPUT and "not a database URL" in err
     code, _, err = run("migrate", "--database-url", "postgresql+asyncpg://nobody@127.0.0.1:1/x")
     assert code == EXIT_BAD_INPUT and "cannot migrate" in err
+
+
+def test_a_dial_ratio_outside_power_mode_is_refused_not_ignored(scenario: Path) -> None:
+    code, out, err = run("simulate", str(scenario), "--mode", "progressive", "--dial-ratio", "2.5")
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert "--dial-ratio" in err and "power mode only" in err and "progressive" in err
+    assert run("simulate", str(scenario), "--mode", "power", "--dial-ratio", "2.5")[0] == 0
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_sweep_refuses_fewer_than_one_worker(scenario: Path, workers: str) -> None:
+    code, _, err = run("sweep", str(scenario), "--ratios", "1,2", "--workers", workers)
+    assert code == EXIT_BAD_INPUT and "--workers" in err
+
+
+def test_a_scenario_saved_with_a_byte_order_mark_loads(scenario: Path, tmp_path: Path) -> None:
+    """Windows editors put one before the text: it was a TOML syntax error at 1:1."""
+    marked = tmp_path / "bom.toml"
+    marked.write_bytes(b"\xef\xbb\xbf" + scenario.read_bytes())
+    code, out, _ = run("simulate", str(marked), "--json")
+    assert code == 0
+    with_mark, plain = json.loads(out), json.loads(run("simulate", str(scenario), "--json")[1])
+    del with_mark["wall_time_s"], plain["wall_time_s"]
+    assert with_mark == plain
