@@ -23,7 +23,7 @@ from dialer.campaign import CampaignSettings, DialMode, RunState
 from dialer.compliance.hours import check_calling_hours
 from dialer.compliance.phones import zones_for_number
 from dialer.compliance.profiles import campaign_hours
-from dialer.errors import InvalidInput
+from dialer.errors import DialerError, InvalidInput
 
 if TYPE_CHECKING:
     from dialer.runtime.service import DialerService
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 DEMO_CAMPAIGN = "Demo campaign"
 DEMO_REGISTRY = "demo registry"
+# The longest wait between a demo agent's tries at a disposition.
+_RETRY_CAP_S = 5.0
 _REGIONS = ("US", "CA", "GB", "IE", "AU", "NZ", "JP", "IN", "ZA", "BR", "DE", "SG")
 
 
@@ -92,12 +94,32 @@ class _DemoAgent:
                     continue
                 # After-call work, then a disposition: the agent is ready again.
                 await asyncio.sleep(self.rng.uniform(2.0, 8.0))
-                await self.service.agent_message(
-                    self.agent_id,
-                    {"type": "disposition", "call_id": msg["call_id"], "code": "demo"},
-                )
+                await self._dispose(msg["call_id"])
         finally:
             await self.service.agent_disconnected(self.agent_id, session)
+
+    async def _dispose(self, call_id: str) -> None:
+        """File the disposition, trying again while the service cannot (its
+        database away): the bot gave up, and the demo floor lost an agent."""
+        delay = 0.5
+        while True:
+            try:
+                await self.service.agent_message(
+                    self.agent_id, {"type": "disposition", "call_id": call_id, "code": "demo"}
+                )
+                return
+            except DialerError as exc:  # refused, not failed: trying again changes nothing
+                log.info("demo agent %s: disposition refused: %s", self.agent_id, exc)
+                return
+            except Exception as exc:
+                log.warning(
+                    "demo agent %s: disposition failed (%s); again in %.1f s",
+                    self.agent_id,
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_CAP_S)
 
 
 class DemoFloor:
