@@ -24,7 +24,7 @@ from api.deps import ServiceDep
 from api.errors import json_unreadable
 from api.schemas.agent_messages import AgentMessageError, parse_agent_message
 from dialer.errors import ConflictError, DialerError
-from dialer.runtime.service import DialerService
+from dialer.runtime.service import WS_REPLACED, WS_UNAUTHORIZED, DialerService
 from dialer.storage.records import unstorable
 
 __all__ = [
@@ -37,10 +37,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Application close codes live in 4000-4999; 4401 mirrors HTTP 401, 4409
-# HTTP 409 (the agent opened a newer connection, which replaced this one).
-WS_4401_UNAUTHORIZED = 4401
-WS_4409_REPLACED = 4409
+# 4401: no or a wrong token (or it was replaced); 4409: the agent opened a
+# newer connection, which replaced this one (dialer.runtime.service).
+WS_4401_UNAUTHORIZED = WS_UNAUTHORIZED
+WS_4409_REPLACED = WS_REPLACED
 WS_1011_INTERNAL_ERROR = 1011
 
 router = APIRouter(tags=["agents"])
@@ -74,18 +74,16 @@ class AgentSocket:
                 self._closed = True
                 log.debug("agent %s: send on a closed socket dropped", self.agent_id)
 
-    async def replaced(self) -> None:
-        """Close this socket because the agent opened a newer one."""
+    async def close(self, code: int, reason: str) -> None:
+        """Close this socket for the service (a newer connection, a replaced token)."""
         async with self._send_lock:
             if self._closed:
                 return
             self._closed = True
             try:
-                await self.websocket.close(
-                    code=WS_4409_REPLACED, reason="replaced by a newer connection"
-                )
+                await self.websocket.close(code=code, reason=reason)
             except Exception:
-                log.debug("agent %s: close of the replaced socket failed", self.agent_id)
+                log.debug("agent %s: closing the socket (%s) failed", self.agent_id, code)
 
     async def _error(self, message: str) -> None:
         await self.send({"type": "error", "message": message})
@@ -116,9 +114,7 @@ class AgentSocket:
     async def run(self) -> None:
         """Register with the service, then read frames until the socket closes."""
         try:
-            session = await self.service.agent_connected(
-                self.agent_id, self.send, close=self.replaced
-            )
+            session = await self.service.agent_connected(self.agent_id, self.send, close=self.close)
         except ConflictError as exc:  # connected to another process
             self._closed = True
             await self.websocket.close(code=WS_4409_REPLACED, reason=str(exc)[:120])

@@ -27,6 +27,19 @@ async def create_agent(body: AgentCreate, service: ServiceDep) -> AgentCreated:
     return AgentCreated(**AgentRead.of(view).model_dump(), token=token)
 
 
+@router.post(
+    "/{agent_id}/token",
+    response_model=AgentCreated,
+    responses={HTTPStatus.NOT_FOUND: {"description": "no such agent"}},
+)
+async def replace_agent_token(agent_id: str, service: ServiceDep) -> AgentCreated:
+    """Give the agent a new softphone token, shown only here. The old token
+    opens nothing from now on, and a socket open with it is closed (4401)."""
+    token = await service.replace_agent_token(agent_id)
+    view = await service.get_agent(agent_id)
+    return AgentCreated(**AgentRead.of(view).model_dump(), token=token)
+
+
 @router.get("", response_model=list[AgentRead])
 async def list_agents(service: ServiceDep) -> list[AgentRead]:
     return [AgentRead.of(view) for view in await service.list_agents()]

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 # How the hub reaches one softphone: send it a frame; close it (when a newer
 # connection replaces it).
 SendToAgent = Callable[[dict[str, Any]], Awaitable[None]]
-CloseAgentSocket = Callable[[], Awaitable[None]]
+CloseAgentSocket = Callable[[int, str], Awaitable[None]]
+"""Ends a softphone's connection with a WebSocket close code and reason."""
 
 
 class AgentSession:
@@ -54,6 +55,10 @@ class AgentHub:
     def is_current(self, session: AgentSession) -> bool:
         """Whether ``session`` is still its agent's socket (not replaced, not gone)."""
         return self._sessions.get(session.agent_id) is session
+
+    def session(self, agent_id: str) -> AgentSession | None:
+        """The agent's current socket, if it has one."""
+        return self._sessions.get(agent_id)
 
     def connected(self, agent_id: str) -> bool:
         return agent_id in self._sessions

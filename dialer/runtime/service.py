@@ -147,6 +147,12 @@ def _parse_numbers(
     return phones, rejected
 
 
+# WebSocket close codes (application codes live in 4000-4999): 4401 mirrors
+# HTTP 401, 4409 HTTP 409.
+WS_UNAUTHORIZED = 4401
+WS_REPLACED = 4409
+
+
 class DialerService:
     """See the module docstring."""
 
@@ -791,7 +797,7 @@ class DialerService:
             log.info("agent %s: a newer softphone connection replaced the old one", agent_id)
             if previous.close is not None:
                 try:
-                    await previous.close()
+                    await previous.close(WS_REPLACED, "replaced by a newer connection")
                 except Exception:
                     log.debug(
                         "agent %s: closing the replaced socket failed", agent_id, exc_info=True
@@ -814,6 +820,19 @@ class DialerService:
             # state already (once is enough), unless a resumed call came after.
             await self.hub.send(agent_id, self.driver.state_frame(agent_id, state.value))
         return session
+
+    async def replace_agent_token(self, agent_id: str) -> str:
+        """A new softphone token for the agent; the old one stops working, and
+        a socket open with it here is closed (4401): a leaked token is cut off."""
+        token = await self.store.replace_agent_token(agent_id)
+        session = self.hub.session(agent_id)
+        if session is not None:
+            # Its end, as any socket's, pauses the agent until the softphone
+            # is back with the new token and says ready.
+            if session.close is not None:
+                await session.close(WS_UNAUTHORIZED, "the agent's token was replaced")
+            await self.agent_disconnected(agent_id, session)
+        return token
 
     async def agent_message(
         self, agent_id: str, message: Mapping[str, Any], *, session: object | None = None

@@ -595,6 +595,10 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             return await agent_repo.create_agent(s, name=name, campaign_ids=campaign_ids)
 
+    async def replace_agent_token(self, agent_id: str) -> str:
+        async with self.db.transaction() as s:
+            return await agent_repo.replace_token(s, agent_id=agent_id)
+
     async def list_agents(self) -> list[StoredAgent]:
         async with self.db.transaction() as s:
             return await agent_repo.list_agents(s)

@@ -28,6 +28,7 @@ __all__ = [
     "get_agent",
     "hash_token",
     "list_agents",
+    "replace_token",
     "update_agent",
     "verify_token",
 ]
@@ -107,6 +108,16 @@ async def create_agent(
     await session.flush()
     await _link(session, row.id, campaigns)
     return _to_record(row, sorted(campaigns)), token
+
+
+async def replace_token(session: AsyncSession, /, *, agent_id: str) -> str:
+    """A new softphone token for the agent, in plain text this once; the old
+    one opens nothing from now on. Raises :class:`NotFound`."""
+    row = await _row(session, agent_id)
+    token = secrets.token_urlsafe(32)
+    row.token_hash = hash_token(token)
+    await session.flush()
+    return token
 
 
 async def _row(session: AsyncSession, agent_id: str) -> AgentRow:

@@ -41,12 +41,14 @@ class Softphone:
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.session: object = None
         self.replaced = False  # the service closed it for a newer connection
+        self.closed_with: tuple[int, str] | None = None  # the close code and reason
 
     async def send(self, message: dict[str, Any]) -> None:
         self.inbox.put_nowait(message)
 
-    async def _close(self) -> None:
-        self.replaced = True
+    async def _close(self, code: int, reason: str) -> None:
+        self.closed_with = (code, reason)
+        self.replaced = code == 4409
 
     async def connect(self) -> None:
         self.session = await self.svc.agent_connected(self.agent_id, self.send, close=self._close)

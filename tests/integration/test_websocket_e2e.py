@@ -421,6 +421,43 @@ async def test_a_second_connection_closes_the_first_with_4409(
         assert view["state"] == "paused" and not view["connected"]
 
 
+async def test_a_replaced_token_cuts_off_the_old_one_and_its_open_socket(
+    server: tuple[str, RecordingTelephony],
+) -> None:
+    """Before, nothing could revoke an agent's token: a leaked one opened the
+    agent's socket for good."""
+    host, _ = server
+    async with httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http:
+        r = await http.post("/api/v1/campaigns", json={"name": f"tok-{uuid.uuid4().hex[:6]}"})
+        cid = r.json()["id"]
+        agent = (
+            await http.post("/api/v1/agents", json={"name": "tok", "campaign_ids": [cid]})
+        ).json()
+        async with websockets.connect(_agent_url(host, agent)) as old:
+            await old.send(json.dumps({"type": "ready"}))
+            while (await _next_frame(old, "state"))["state"] != "ready":
+                pass
+            replaced = await http.post(f"/api/v1/agents/{agent['id']}/token")
+            assert replaced.status_code == 200, replaced.text
+            fresh = replaced.json()
+            assert fresh["id"] == agent["id"] and fresh["token"] != agent["token"]
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                async with asyncio.timeout(10):
+                    while True:
+                        await old.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        view = (await http.get(f"/api/v1/agents/{agent['id']}")).json()
+        assert view["state"] == "paused" and not view["connected"]
+        async with websockets.connect(_agent_url(host, agent)) as again:  # the old token
+            with pytest.raises(websockets.ConnectionClosed) as refused:
+                await again.recv()
+            assert refused.value.rcvd is not None and refused.value.rcvd.code == 4401
+        async with websockets.connect(_agent_url(host, fresh)) as new:
+            assert await _first_frames(new, 1) == [{"type": "state", "state": "paused"}]
+        missing = await http.post("/api/v1/agents/nobody/token")
+        assert missing.status_code == 404
+
+
 async def test_a_softphone_on_another_process_is_refused_with_4409(db_url: str) -> None:
     """Two servers on one database, over real sockets: while the agent's
     softphone is connected to one, the other closes a second socket with
