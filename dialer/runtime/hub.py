@@ -60,6 +60,10 @@ class AgentHub:
         """The agent's current socket, if it has one."""
         return self._sessions.get(agent_id)
 
+    def agent_ids(self) -> list[str]:
+        """The agents with a socket open here."""
+        return list(self._sessions)
+
     def connected(self, agent_id: str) -> bool:
         return agent_id in self._sessions
 

@@ -183,6 +183,8 @@ class DialerService:
         # to it: a reload must not drop a number added while it read.
         self._dnc_versions = DncVersions(0, 0)
         self._dnc_lock = asyncio.Lock()
+        # agent id -> the token digest its open socket here was opened with.
+        self._socket_tokens: dict[str, str] = {}
         self.generated_api_key: str | None = None
         self.started = False
 
@@ -787,7 +789,11 @@ class DialerService:
                 "close that connection first"
             )
         before = self.core.agent_state(agent_id)
+        # The token the socket opened with: replaced through another process,
+        # it is found out by the periodic refresh (_cut_off_replaced_tokens).
+        digest = (await self.store.agent_token_hashes([agent_id])).get(agent_id, "")
         session, previous = self.hub.attach(agent_id, send, close)
+        self._socket_tokens[agent_id] = digest
         if previous is not None:
             # One softphone per agent, and the newest wins (a second tab, a
             # reconnect before the old socket timed out). The old one is closed:
@@ -823,8 +829,13 @@ class DialerService:
 
     async def replace_agent_token(self, agent_id: str) -> str:
         """A new softphone token for the agent; the old one stops working, and
-        a socket open with it here is closed (4401): a leaked token is cut off."""
+        a socket open with it is closed (4401): a leaked token is cut off. Here
+        at once; on another process at its next refresh."""
         token = await self.store.replace_agent_token(agent_id)
+        await self._cut_off(agent_id)
+        return token
+
+    async def _cut_off(self, agent_id: str) -> None:
         session = self.hub.session(agent_id)
         if session is not None:
             # Its end, as any socket's, pauses the agent until the softphone
@@ -832,7 +843,16 @@ class DialerService:
             if session.close is not None:
                 await session.close(WS_UNAUTHORIZED, "the agent's token was replaced")
             await self.agent_disconnected(agent_id, session)
-        return token
+
+    async def _cut_off_replaced_tokens(self) -> None:
+        """Close the sockets whose agent's token was replaced (through any process)."""
+        open_here = self.hub.agent_ids()
+        stored = await self.store.agent_token_hashes(open_here)
+        for agent_id in open_here:
+            opened_with = self._socket_tokens.get(agent_id)
+            if opened_with is not None and stored.get(agent_id, "") != opened_with:
+                log.info("agent %s: its token was replaced; closing its socket", agent_id)
+                await self._cut_off(agent_id)
 
     async def agent_message(
         self, agent_id: str, message: Mapping[str, Any], *, session: object | None = None
@@ -933,6 +953,7 @@ class DialerService:
 
     async def agent_disconnected(self, agent_id: str, session: object) -> None:
         if isinstance(session, AgentSession) and self.hub.detach(session):
+            self._socket_tokens.pop(agent_id, None)
             # Away means paused: no call is offered until it is back and ready.
             with contextlib.suppress(DialerError):
                 await self.driver.submit(AgentPaused(agent_id, "disconnected"))
@@ -1091,3 +1112,4 @@ class DialerService:
             if live.leads_exhausted and campaign.settings.state is RunState.RUNNING:
                 # Retries and callbacks come due with time: ask the store again.
                 self.driver.post(LeadsClaimed(cid, (), exhausted=False))
+        await self._cut_off_replaced_tokens()

@@ -599,6 +599,12 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             return await agent_repo.replace_token(s, agent_id=agent_id)
 
+    async def agent_token_hashes(self, agent_ids: Sequence[str]) -> dict[str, str]:
+        if not agent_ids:
+            return {}
+        async with self.db.transaction() as s:
+            return await agent_repo.token_hashes(s, agent_ids=agent_ids)
+
     async def list_agents(self) -> list[StoredAgent]:
         async with self.db.transaction() as s:
             return await agent_repo.list_agents(s)

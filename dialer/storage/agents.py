@@ -29,6 +29,7 @@ __all__ = [
     "hash_token",
     "list_agents",
     "replace_token",
+    "token_hashes",
     "update_agent",
     "verify_token",
 ]
@@ -174,6 +175,14 @@ async def delete_agent(session: AsyncSession, /, *, agent_id: str) -> None:
     row = await _row(session, agent_id)
     await session.delete(row)
     await session.flush()
+
+
+async def token_hashes(session: AsyncSession, /, *, agent_ids: Sequence[str]) -> dict[str, str]:
+    """The stored token digest of each agent named (an unknown one is left out)."""
+    rows = await session.execute(
+        select(AgentRow.id, AgentRow.token_hash).where(AgentRow.id.in_(list(agent_ids)))
+    )
+    return {agent_id: digest for agent_id, digest in rows}
 
 
 async def verify_token(session: AsyncSession, /, *, agent_id: str, token: str) -> bool:

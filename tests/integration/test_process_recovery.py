@@ -457,3 +457,31 @@ async def test_an_agents_softphone_connects_to_one_process_at_a_time(
     async with db.transaction() as s:  # a clean stop lets go of its sockets
         held = await s.scalar(select(AgentRow.socket_process).where(AgentRow.id == agent.id))
     assert held is None
+
+
+async def test_a_token_replaced_through_one_process_closes_the_socket_on_another(
+    db_url: str,
+) -> None:
+    first = DialerService(
+        Settings(database_url=db_url, api_key="secret", stats_interval_s=0.05),
+        telephony=telephony(),
+    )
+    second = _service(db_url)
+    await first.start()
+    await second.start()
+    try:
+        cid = await make_campaign(first)
+        agent, _ = await first.create_agent("leo", [cid])
+        phone = Softphone(first, agent.id)
+        await phone.connect()
+        await second.replace_agent_token(agent.id)
+        for _ in range(200):
+            if phone.closed_with is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert phone.closed_with == (4401, "the agent's token was replaced")
+        view = await first.get_agent(agent.id)
+        assert view.state == "paused" and not view.connected
+    finally:
+        await first.stop()
+        await second.stop()
