@@ -65,9 +65,12 @@ from dialer.roster import Roster
 from pacing.observations import AttemptResolved, HandlingEnded
 from pacing.snapshot import EMPTY, Pacer, PacingDecision, PacingSnapshot
 
-__all__ = ["AgentCounts", "CampaignStats", "DecisionLog", "DialerCore"]
+__all__ = ["WRAP_TIMEOUT", "AgentCounts", "CampaignStats", "DecisionLog", "DialerCore"]
 
 import numpy as np
+
+#: The disposition the core files when a campaign's wrap-up limit runs out.
+WRAP_TIMEOUT = "wrap_timeout"
 
 # Enum members as module constants: Python 3.11's EnumType.__getattr__ sends
 # every ``CallState.X`` through a slow lookup (about ten times a global's
@@ -719,7 +722,7 @@ class DialerCore:
 
     def _wrap_limit(self, agent: Agent) -> None:
         if agent.call_id is not None:
-            self._on_disposition(DispositionSubmitted(agent.id, agent.call_id, "wrap_timeout"))
+            self._on_disposition(DispositionSubmitted(agent.id, agent.call_id, WRAP_TIMEOUT))
 
     def _on_agent_requested_dial(self, ev: AgentRequestedDial) -> None:
         agent = self._agent(ev.agent_id)

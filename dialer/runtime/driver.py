@@ -50,7 +50,7 @@ from dialer.commands import (
     RequestLeads,
     SkipLead,
 )
-from dialer.core import DialerCore
+from dialer.core import WRAP_TIMEOUT, DialerCore
 from dialer.errors import DialerError
 from dialer.events import AgentHungUp, CallFailed, Event, LeadsClaimed, LeadsRevoked, Tick
 from dialer.ports import Telephony
@@ -470,6 +470,16 @@ class CoreDriver:
         finished = record.bridged_at is None or record.disposition is not None
         if not finished:
             return  # the agent's disposition will close it
+        if record.disposition == WRAP_TIMEOUT and record.agent_id is not None:
+            # The campaign's wrap-up limit filed it, not the agent: say so
+            # (before, the softphone saw only its state change, and a late
+            # disposition was refused as "not this agent's call").
+            closed = {"type": "wrap_up_closed", "call_id": record.id, "code": WRAP_TIMEOUT}
+            task = asyncio.create_task(self.hub.send(record.agent_id, closed))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            if self._current is not None:
+                self._current.waits.append(task)
         self._notified_end.discard(record.id)
         self._answered_at.pop(record.id, None)
         self._call_leads.pop(record.id, None)

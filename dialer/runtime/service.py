@@ -827,6 +827,14 @@ class DialerService:
             await self.hub.send(agent_id, self.driver.state_frame(agent_id, state.value))
         return session
 
+    async def _filed_disposition(self, call_id: str, agent_id: str) -> str | None:
+        """The disposition already filed for the agent's call ``call_id``, if any."""
+        try:
+            call = await self.store.get_call(call_id)
+        except NotFound:
+            return None
+        return call.disposition if call.agent_id == agent_id else None
+
     async def replace_agent_token(self, agent_id: str) -> str:
         """A new softphone token for the agent; the old one stops working, and
         a socket open with it is closed (4401): a leaked token is cut off. Here
@@ -880,6 +888,11 @@ class DialerService:
         if not code:
             raise InvalidInput("a disposition needs a code", field="code")
         if self.core.agent_call(agent_id) != call_id:
+            filed = await self._filed_disposition(str(call_id), agent_id)
+            if filed is not None:  # e.g. by the campaign's wrap-up limit
+                raise InvalidInput(
+                    f"call {call_id} already has its disposition ({filed})", field="call_id"
+                )
             raise InvalidInput(f"call {call_id} is not this agent's call", field="call_id")
         callback_at = message.get("callback_at")
         if code == "callback" and not isinstance(callback_at, datetime):

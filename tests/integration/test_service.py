@@ -363,3 +363,28 @@ async def test_a_callback_in_the_past_is_refused_and_the_agent_can_dispose_again
     soon = datetime.now(UTC) + timedelta(hours=1)
     await phone.say(type="disposition", call_id=call["call_id"], code="callback", callback_at=soon)
     assert (await service.get_call(call["call_id"])).disposition == "callback"
+
+
+async def test_a_wrap_up_the_limit_closes_is_told_to_the_softphone(
+    service: DialerService,
+) -> None:
+    """Before, the softphone saw only its state change, and its late
+    disposition was refused as "not this agent's call"."""
+    cid = await make_campaign(service, state=RunState.RUNNING, wrap_up_limit_s=0.3)
+    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(1, time.time())])
+    agent, _ = await service.create_agent("wen", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
+    await phone.say(type="ready")
+    call = await phone.expect("call")
+    await phone.expect("call_ended")
+    closed = await phone.expect("wrap_up_closed")
+    assert closed == {"type": "wrap_up_closed", "call_id": call["call_id"], "code": "wrap_timeout"}
+    assert (await phone.expect("state"))["state"] == "ready"
+    for _ in range(100):  # the record is written behind the frames
+        if (await service.get_call(call["call_id"])).disposition == "wrap_timeout":
+            break
+        await asyncio.sleep(0.02)
+    with pytest.raises(InvalidInput, match=r"already has its disposition \(wrap_timeout\)"):
+        await phone.say(type="disposition", call_id=call["call_id"], code="sale")
+    assert (await service.get_call(call["call_id"])).disposition == "wrap_timeout"
