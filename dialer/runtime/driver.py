@@ -160,7 +160,9 @@ class CoreDriver:
         # again, else it could neither hang up nor dispose (both name the call).
         self._call_frames: dict[str, dict[str, Any]] = {}
         self._answered_at: dict[str, float] = {}
-        self._notified_end: set[str] = set()
+        # call id -> the ``call_ended`` frame its agent was sent, until the
+        # disposition: a softphone back in wrap-up gets it after the call frame.
+        self._end_frames: dict[str, dict[str, Any]] = {}
         self._last_write: dict[str, asyncio.Future[None]] = {}  # call id -> latest write
         self._chains: dict[str, asyncio.Task[None]] = {}  # call id -> latest telephony order
         self._current: _Pending | None = None
@@ -379,13 +381,17 @@ class CoreDriver:
                 message["call_id"] = call_id
         return message
 
-    def resumed_call(self, agent_id: str) -> dict[str, Any] | None:
-        """The ``call`` frame of the call the agent is on or wrapping up, marked
-        ``resumed``; None when it has none or has not been sent it yet (the
-        bridge, still under way, will send it)."""
+    def resumed_frames(self, agent_id: str) -> list[dict[str, Any]]:
+        """For a softphone back on a call or in wrap-up: the call's ``call``
+        frame, marked ``resumed``, then its ``call_ended`` if it has ended (it
+        may have ended while the softphone was away). Empty when the agent has
+        no call, or has not been sent it yet (the bridge under way will)."""
         call_id = self.core.agent_call(agent_id)
         frame = self._call_frames.get(call_id) if call_id is not None else None
-        return None if frame is None else {**frame, "resumed": True}
+        if call_id is None or frame is None:
+            return []
+        ended = self._end_frames.get(call_id)
+        return [{**frame, "resumed": True}, *([ended] if ended is not None else [])]
 
     def _place(self, cmd: PlaceCall, now: float) -> None:
         lead = self._claimed.pop(cmd.lead_id, None)
@@ -458,13 +464,13 @@ class CoreDriver:
         if (
             record.agent_id is not None
             and record.bridged_at is not None
-            and record.id not in self._notified_end
+            and record.id not in self._end_frames
         ):
-            self._notified_end.add(record.id)
             current = self._current.event if self._current is not None else None
             by = "agent" if isinstance(current, AgentHungUp) else "customer"
             agent_id = record.agent_id
             message = {"type": "call_ended", "call_id": record.id, "by": by}
+            self._end_frames[record.id] = message
             # The end is stored before the agent is told.
             self._chain(record.id, lambda: self.hub.send(agent_id, message))
         finished = record.bridged_at is None or record.disposition is not None
@@ -480,7 +486,7 @@ class CoreDriver:
             task.add_done_callback(self._background.discard)
             if self._current is not None:
                 self._current.waits.append(task)
-        self._notified_end.discard(record.id)
+        self._end_frames.pop(record.id, None)
         self._answered_at.pop(record.id, None)
         self._call_leads.pop(record.id, None)
         self._call_frames.pop(record.id, None)

@@ -817,11 +817,11 @@ class DialerService:
         # A softphone back after a lost connection (a reload, a dropped
         # network) mid-call or in wrap-up is sent the call again first, so it
         # can show the lead and hang up or dispose; the state frame names it.
-        resumed = self.driver.resumed_call(agent_id)
-        if resumed is not None:
-            await self.hub.send(agent_id, resumed)
+        resumed = self.driver.resumed_frames(agent_id)
+        for frame in resumed:
+            await self.hub.send(agent_id, frame)
         state = self.core.agent_state(agent_id)
-        if state is before or resumed is not None:
+        if state is before or resumed:
             # Unchanged, the core said nothing; changed, it sent the new
             # state already (once is enough), unless a resumed call came after.
             await self.hub.send(agent_id, self.driver.state_frame(agent_id, state.value))

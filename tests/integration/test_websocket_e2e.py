@@ -365,8 +365,11 @@ async def test_a_softphone_back_after_a_lost_connection_gets_its_call_again(
         assert (await http.post(f"/api/v1/campaigns/{cid}/pause")).status_code == 200
 
         async with websockets.connect(url) as ws:
-            resumed, state = await _first_frames(ws, 2)
+            # In wrap-up: the call, how it ended (it may have ended while the
+            # softphone was away; before, it was never told), then the state.
+            resumed, ended, state = await _first_frames(ws, 3)
             assert resumed == {**call, "resumed": True}
+            assert ended == {"type": "call_ended", "call_id": call["call_id"], "by": "agent"}
             assert state == {"type": "state", "state": "wrap_up", "call_id": call["call_id"]}
             await ws.send(
                 json.dumps({"type": "disposition", "call_id": call["call_id"], "code": "sale"})
