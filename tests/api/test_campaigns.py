@@ -230,19 +230,8 @@ async def test_a_validators_message_reads_without_pydantics_prefix(
     assert error["msg"] == "'25:00' is not a time of day between 00:00 and 23:59"
 
 
-@pytest.mark.parametrize(("change", "field"), BAD_CREATES[:12])
+@pytest.mark.parametrize(("change", "field"), BAD_CREATES[:12] + BAD_CREATES[-4:])
 async def test_bad_patch_is_422_and_changes_nothing(
-    client: httpx.AsyncClient, campaign: dict[str, Any], change: dict[str, Any], field: str
-) -> None:
-    url = f"{URL}/{campaign['id']}"
-    response = await client.patch(url, json=change)
-    assert response.status_code == 422, response.text
-    assert any(loc[:2] == ["body", field] for loc in _locs(response))
-    assert (await client.get(url)).json() == campaign
-
-
-@pytest.mark.parametrize(("change", "field"), BAD_CREATES[-4:])
-async def test_a_patch_with_true_for_a_number_is_422(
     client: httpx.AsyncClient, campaign: dict[str, Any], change: dict[str, Any], field: str
 ) -> None:
     url = f"{URL}/{campaign['id']}"

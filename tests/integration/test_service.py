@@ -22,9 +22,11 @@ from dialer.runtime.settings import Settings
 from simulator.telephony import SimulatedTelephony
 
 
-async def _running_floor(service: DialerService, name: str) -> tuple[str, Softphone]:
+async def _running_floor(
+    service: DialerService, name: str, **campaign: Any
+) -> tuple[str, Softphone]:
     """A running campaign with five leads, and one agent whose softphone is connected."""
-    cid = await make_campaign(service, state=RunState.RUNNING)
+    cid = await make_campaign(service, state=RunState.RUNNING, **campaign)
     await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
     agent, _ = await service.create_agent(name, [cid])
     phone = Softphone(service, agent.id)
@@ -370,11 +372,7 @@ async def test_a_wrap_up_the_limit_closes_is_told_to_the_softphone(
 ) -> None:
     """Before, the softphone saw only its state change, and its late
     disposition was refused as "not this agent's call"."""
-    cid = await make_campaign(service, state=RunState.RUNNING, wrap_up_limit_s=0.3)
-    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(1, time.time())])
-    agent, _ = await service.create_agent("wen", [cid])
-    phone = Softphone(service, agent.id)
-    await phone.connect()
+    _, phone = await _running_floor(service, "wen", wrap_up_limit_s=0.3)
     await phone.say(type="ready")
     call = await phone.expect("call")
     await phone.expect("call_ended")

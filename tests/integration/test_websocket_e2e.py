@@ -385,6 +385,29 @@ async def test_a_softphone_back_after_a_lost_connection_gets_its_call_again(
         assert record["agent_id"] == agent["id"]
 
 
+async def _new_agent(http: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    """A new campaign's agent as ``POST /agents`` returned it (with its token)."""
+    r = await http.post("/api/v1/campaigns", json={"name": f"{name}-{uuid.uuid4().hex[:6]}"})
+    agent = await http.post("/api/v1/agents", json={"name": name, "campaign_ids": [r.json()["id"]]})
+    return dict(agent.json())
+
+
+async def _say_ready(ws: Any) -> None:
+    await ws.send(json.dumps({"type": "ready"}))
+    async with asyncio.timeout(10):
+        while (await _next_frame(ws, "state"))["state"] != "ready":
+            pass  # paused, as it connects
+
+
+async def _closed_with(ws: Any) -> int | None:
+    """The close code the service ends ``ws`` with (frames before it skipped)."""
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        async with asyncio.timeout(10):
+            while True:
+                await ws.recv()
+    return closed.value.rcvd.code if closed.value.rcvd is not None else None
+
+
 async def test_a_second_connection_closes_the_first_with_4409(
     server: tuple[str, RecordingTelephony],
 ) -> None:
@@ -395,26 +418,15 @@ async def test_a_second_connection_closes_the_first_with_4409(
     and its own end went unnoticed: a ready agent with no softphone)."""
     host, _ = server
     async with httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http:
-        r = await http.post("/api/v1/campaigns", json={"name": f"tabs-{uuid.uuid4().hex[:6]}"})
-        cid = r.json()["id"]
-        agent = (
-            await http.post("/api/v1/agents", json={"name": "bo", "campaign_ids": [cid]})
-        ).json()
+        agent = await _new_agent(http, "bo")
         url = _agent_url(host, agent)
         async with websockets.connect(url) as old:
-            await old.send(json.dumps({"type": "ready"}))
-            async with asyncio.timeout(10):
-                while (await _next_frame(old, "state"))["state"] != "ready":
-                    pass  # paused, as it connects
+            await _say_ready(old)
             async with websockets.connect(url) as new:
                 # Paused: the old connection is gone as if lost, and this one
                 # has not said ready (before, it was routed calls as it was).
                 assert await _first_frames(new, 1) == [{"type": "state", "state": "paused"}]
-                with pytest.raises(websockets.ConnectionClosed) as closed:
-                    async with asyncio.timeout(10):
-                        while True:
-                            await old.recv()
-                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
+                assert await _closed_with(old) == 4409
                 view = (await http.get(f"/api/v1/agents/{agent['id']}")).json()
                 assert view["connected"] and view["state"] == "paused"
                 await new.send(json.dumps({"type": "ready"}))
@@ -431,30 +443,18 @@ async def test_a_replaced_token_cuts_off_the_old_one_and_its_open_socket(
     agent's socket for good."""
     host, _ = server
     async with httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http:
-        r = await http.post("/api/v1/campaigns", json={"name": f"tok-{uuid.uuid4().hex[:6]}"})
-        cid = r.json()["id"]
-        agent = (
-            await http.post("/api/v1/agents", json={"name": "tok", "campaign_ids": [cid]})
-        ).json()
+        agent = await _new_agent(http, "tok")
         async with websockets.connect(_agent_url(host, agent)) as old:
-            await old.send(json.dumps({"type": "ready"}))
-            while (await _next_frame(old, "state"))["state"] != "ready":
-                pass
+            await _say_ready(old)
             replaced = await http.post(f"/api/v1/agents/{agent['id']}/token")
             assert replaced.status_code == 200, replaced.text
             fresh = replaced.json()
             assert fresh["id"] == agent["id"] and fresh["token"] != agent["token"]
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                async with asyncio.timeout(10):
-                    while True:
-                        await old.recv()
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            assert await _closed_with(old) == 4401
         view = (await http.get(f"/api/v1/agents/{agent['id']}")).json()
         assert view["state"] == "paused" and not view["connected"]
         async with websockets.connect(_agent_url(host, agent)) as again:  # the old token
-            with pytest.raises(websockets.ConnectionClosed) as refused:
-                await again.recv()
-            assert refused.value.rcvd is not None and refused.value.rcvd.code == 4401
+            assert await _closed_with(again) == 4401
         async with websockets.connect(_agent_url(host, fresh)) as new:
             assert await _first_frames(new, 1) == [{"type": "state", "state": "paused"}]
         missing = await http.post("/api/v1/agents/nobody/token")
