@@ -105,6 +105,9 @@ _I_PAUSED = _STATE_INDEX[_PAUSED._value_]
 _I_LOGGED_OUT = _STATE_INDEX[_LOGGED_OUT._value_]
 # Past the states in each campaign's counts: busy agents with a pause pending.
 _I_PAUSING = len(_STATES)
+# The most leads the hopper holds per logged-in agent: enough for a dial
+# ratio of 20 (the API's most) with some to spare.
+_LEADS_PER_AGENT = 25
 
 # Timer kinds (heap entries are (at, seq, kind, key); stale ones are skipped).
 # Ring timers usually live in a FIFO of their own instead: see _schedule_ring.
@@ -593,7 +596,14 @@ class DialerCore:
                 self._want_leads(cid, run)
 
     def _want_leads(self, campaign_id: str, run: _Run) -> None:
-        want = run.settings.hopper_size
+        c = run.counts
+        agents = c[_I_READY] + c[_I_ON_CALL] + c[_I_WRAP] + c[_I_PAUSED]
+        # Leads in hand for the agents here, not the whole hopper whatever
+        # the floor: with several processes on one database, one with no
+        # agents held every lead and the others' agents got none.
+        want = min(run.settings.hopper_size, _LEADS_PER_AGENT * agents)
+        if want == 0:
+            return
         if run.leads_requested or run.exhausted or len(run.hopper) * 2 > want:
             return
         run.leads_requested = True
@@ -626,6 +636,10 @@ class DialerCore:
             self._counts_for(cid)[_I_LOGGED_OUT] += 1
         agent.login(self._now)
         self._set_agent(agent, _LOGGED_OUT)
+        for cid in agent.campaign_ids:  # leads are claimed for the agents logged in
+            run = self._runs.get(cid)
+            if run is not None and run.settings.state is _RUNNING:
+                self._want_leads(cid, run)
 
     def _on_agent_ready(self, ev: AgentReady) -> None:
         agent = self._agent(ev.agent_id)

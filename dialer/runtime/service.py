@@ -185,6 +185,8 @@ class DialerService:
         self._dnc_lock = asyncio.Lock()
         # agent id -> the token digest its open socket here was opened with.
         self._socket_tokens: dict[str, str] = {}
+        # campaign id -> the version (updated_at) of its settings last told the core.
+        self._campaign_versions: dict[str, datetime] = {}
         self.generated_api_key: str | None = None
         self.started = False
 
@@ -245,6 +247,13 @@ class DialerService:
             asyncio.create_task(
                 self._every(self.settings.process_lease_s / 6, self._beat, "the heartbeat"),
                 name="dialer-heartbeat",
+            ),
+            # Campaigns created or changed through other processes.
+            asyncio.create_task(
+                self._every(
+                    self.settings.campaign_refresh_s, self._follow_campaigns, "campaign changes"
+                ),
+                name="dialer-campaigns",
             ),
             # Do-not-call changes made through other processes on the database.
             asyncio.create_task(
@@ -342,6 +351,7 @@ class DialerService:
         read them before a newer change was announced refreshes only the counts.
         """
         settings = campaign.settings
+        self._campaign_versions[settings.id] = campaign.updated_at
         wall = time.time()
         span = window_span(profile(settings.compliance_profile).abandon_window, wall)
         humans, abandoned = await self.store.abandonment_counts(
@@ -668,6 +678,25 @@ class DialerService:
             if not any(scope == "registry" for scope, _ in scopes):
                 self.dnc.discard(normal)
         return lifted
+
+    async def _follow_campaigns(self) -> None:
+        """Tell the core of campaigns created or changed through another process:
+        before, a stop there left this process dialing until its 30 s refresh,
+        and a campaign created there was never dialed here at all."""
+        try:
+            stored = await self.store.campaign_versions()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return  # the database is away: dialing is fenced meanwhile
+        for cid, version in stored.items():
+            if self._campaign_versions.get(cid) == version:
+                continue
+            try:
+                campaign = await self.store.get_campaign(cid)
+            except NotFound:
+                continue  # removed meanwhile
+            await self._push_campaign(campaign, submit=False)
 
     async def _follow_dnc(self) -> None:
         """Take in the do-not-call changes other processes made since the last look."""
@@ -1097,9 +1126,15 @@ class DialerService:
             self._last_window = time.monotonic()
         m = self.metrics
         now = datetime.now(UTC)
+        # First: a failure below must not keep a revoked token's socket open.
+        await self._cut_off_replaced_tokens()
         for campaign in await self.store.list_campaigns():
             cid = campaign.id
-            live = self.core.stats(cid)
+            try:
+                live = self.core.stats(cid)
+            except NotFound:  # created through another process a moment ago
+                await self._push_campaign(campaign, submit=False)
+                continue
             counts = {
                 "ready": live.agents.ready,
                 "paused": live.agents.paused,
@@ -1125,4 +1160,3 @@ class DialerService:
             if live.leads_exhausted and campaign.settings.state is RunState.RUNNING:
                 # Retries and callbacks come due with time: ask the store again.
                 self.driver.post(LeadsClaimed(cid, (), exhausted=False))
-        await self._cut_off_replaced_tokens()

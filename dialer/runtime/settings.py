@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # How often a process looks for do-not-call entries that another process
     # on its database added or removed (its own are in force at once).
     dnc_refresh_s: float = Field(default=1.0, gt=0)
+    # How often a process looks for campaigns created or changed through
+    # another (a start, pause or stop there must reach this one's dialing).
+    campaign_refresh_s: float = Field(default=1.0, gt=0)
     # Where a number without its country code is read when no campaign says
     # (the floor-wide do-not-call list and its lookups); campaigns read theirs
     # in their compliance profile's country.

@@ -238,6 +238,11 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             return [self._remember(c) for c in await campaign_repo.list_campaigns(s)]
 
+    async def campaign_versions(self) -> dict[str, datetime]:
+        """Every campaign's id and when its settings last changed."""
+        async with self.db.transaction() as s:
+            return await campaign_repo.versions(s)
+
     async def update_campaign(self, settings: CampaignSettings) -> StoredCampaign:
         return await self.modify_campaign(settings.id, lambda _current: settings)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -24,6 +25,7 @@ __all__ = [
     "list_campaigns",
     "set_state",
     "update_campaign",
+    "versions",
 ]
 
 _FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CampaignSettings))
@@ -133,6 +135,12 @@ async def list_campaigns(session: AsyncSession, /) -> list[StoredCampaign]:
         select(CampaignRow).order_by(CampaignRow.created_at, CampaignRow.id)
     )
     return [_to_record(row) for row in rows]
+
+
+async def versions(session: AsyncSession, /) -> dict[str, datetime]:
+    """Every campaign's id and when its settings last changed."""
+    rows = await session.execute(select(CampaignRow.id, CampaignRow.updated_at))
+    return {cid: updated for cid, updated in rows}
 
 
 def _coerce(name: str, value: Any) -> Any:

@@ -174,6 +174,8 @@ async def test_a_stop_the_database_refuses_still_closes_and_the_lease_frees_its_
     cid = await make_campaign(first)
     phones = [f"+1415555{i:04d}" for i in range(140, 150)]
     await first.add_leads(cid, [{"phone": p} for p in phones])
+    agent, _ = await first.create_agent("ada", [cid])
+    await Softphone(first, agent.id).connect()  # paused: leads are claimed for it
     await first.set_campaign_state(cid, RunState.RUNNING)
     me = first.settings.process_id
     for _ in range(100):  # the hopper fills: leads claimed by this process
@@ -363,6 +365,9 @@ async def test_a_process_taken_for_dead_drops_the_leads_it_held_and_dials_none_t
     try:
         cid = await make_campaign(svc, state=RunState.RUNNING)
         await svc.add_leads(cid, [{"phone": n} for n in demo_numbers(6, time.time())])
+        agent, _ = await svc.create_agent("ada", [cid])
+        phone = Softphone(svc, agent.id)
+        await phone.connect()  # paused: leads are claimed for it, none dialed
 
         async def hopper_full() -> bool:
             return svc.core.stats(cid).hopper == 6
@@ -389,9 +394,6 @@ async def test_a_process_taken_for_dead_drops_the_leads_it_held_and_dials_none_t
                 break
             await asyncio.sleep(0.05)
         assert svc.core.stats(cid).hopper == 0
-        agent, _ = await svc.create_agent("ada", [cid])
-        phone = Softphone(svc, agent.id)
-        await phone.connect()
         await phone.say(type="ready")
         await asyncio.sleep(0.5)
         assert svc.core.stats(cid).dialed == 0  # p-other's leads are not dialed here
@@ -482,6 +484,45 @@ async def test_a_token_replaced_through_one_process_closes_the_socket_on_another
         assert phone.closed_with == (4401, "the agent's token was replaced")
         view = await first.get_agent(agent.id)
         assert view.state == "paused" and not view.connected
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_a_campaign_made_and_stopped_through_one_process_is_followed_by_another(
+    db_url: str,
+) -> None:
+    """Found with two processes on one database: a campaign created through
+    one was never dialed by the other (its refresh failed on a campaign its
+    core did not know), and a pause there left the other dialing for 30 s."""
+    first, second = _service(db_url), _service(db_url)
+    await first.start()
+    await second.start()
+    try:
+        cid = await make_campaign(first, state=RunState.RUNNING, max_attempts=50)
+        await first.add_leads(cid, [{"phone": n} for n in demo_numbers(30, time.time())])
+        agent, _ = await first.create_agent("ola", [cid])
+        phone = Softphone(second, agent.id)
+        await phone.connect()
+        await phone.say(type="ready")
+        call = await phone.expect("call", timeout=5)  # dialed by the second process
+        assert call["campaign_id"] == cid
+        await first.set_campaign_state(cid, RunState.PAUSED)
+        paused_at = datetime.now(UTC)
+        await phone.expect("call_ended")
+        await phone.say(type="disposition", call_id=call["call_id"], code="done")
+        await asyncio.sleep(2.0)
+        async with second.store.db.transaction() as s:
+            late = await s.scalar(
+                select(func.count())
+                .select_from(CallRow)
+                .where(
+                    CallRow.campaign_id == cid,
+                    CallRow.dialed_at > paused_at + timedelta(seconds=1.5),
+                )
+            )
+        assert late == 0
+        assert second.core.stats(cid).state is RunState.PAUSED
     finally:
         await first.stop()
         await second.stop()

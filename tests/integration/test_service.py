@@ -288,11 +288,14 @@ async def test_stopping_a_campaign_hands_its_undialed_leads_back_as_they_were(
     leads listed in_progress (no call, no attempt) until it ran again."""
     cid = await make_campaign(service, state=RunState.RUNNING)
     await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
+    agent, _ = await service.create_agent("ada", [cid])
+    phone = Softphone(service, agent.id)
+    await phone.connect()
 
     async def listed(status: str) -> int:
         return len(await service.list_leads(cid, status=status, limit=100, offset=0))
 
-    for _ in range(100):  # no agent: the hopper fills and nothing is dialed
+    for _ in range(100):  # an agent, paused: the hopper fills and nothing is dialed
         if await listed("in_progress") == 5:
             break
         await asyncio.sleep(0.02)
@@ -303,9 +306,6 @@ async def test_stopping_a_campaign_hands_its_undialed_leads_back_as_they_were(
     assert service.core.stats(cid).hopper == 0
     # Started again, they are claimed again and dialed for an agent.
     await service.set_campaign_state(cid, RunState.RUNNING)
-    agent, _ = await service.create_agent("ada", [cid])
-    phone = Softphone(service, agent.id)
-    await phone.connect()
     await phone.say(type="ready")
     assert (await phone.expect("call"))["campaign_id"] == cid
 

@@ -70,7 +70,7 @@ def of(cmds: list[Command], kind: type) -> list:  # type: ignore[type-arg]
 def make_core(**kw: object) -> DialerCore:
     core = DialerCore(clock=FixedOffsetClock(1_700_000_000.0), **kw)  # type: ignore[arg-type]
     cmds = core.handle(CampaignUpdated(settings()), 0.0)
-    assert of(cmds, RequestLeads) == [RequestLeads("camp", 10)]
+    assert of(cmds, RequestLeads) == []  # no agent here yet: no leads claimed for none
     core.handle(LeadsClaimed("camp", leads(10)), 0.0)
     return core
 
@@ -280,6 +280,23 @@ def test_preview_dials_only_on_request_and_bridges_to_that_agent() -> None:
     assert placed.agent_id == "a2"
     cmds = core.handle(CallAnswered(placed.call_id), 6.0)
     assert of(cmds, BridgeCall) == [BridgeCall(placed.call_id, "a2")]
+
+
+def test_leads_are_claimed_for_the_agents_logged_in_here_only() -> None:
+    """Found with two processes on one database: one with no agents claimed
+    every lead (a hopper of 200 whatever its floor), and the other's agents
+    got none."""
+    big = replace(settings(), hopper_size=200)
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    assert of(core.handle(CampaignUpdated(big), 0.0), RequestLeads) == []
+    cmds = core.handle(AgentLoggedIn("a1", ("camp",)), 1.0)
+    assert of(cmds, RequestLeads) == [RequestLeads("camp", 25)]  # one agent's worth
+    # Nine agents (225 leads' worth) get the whole hopper, no more.
+    floor = DialerCore(clock=FixedOffsetClock(0.0))
+    floor.handle(CampaignUpdated(replace(big, state=RunState.STOPPED)), 0.0)
+    for i in range(9):
+        floor.handle(AgentLoggedIn(f"a{i}", ("camp",)), 1.0)
+    assert of(floor.handle(CampaignUpdated(big), 2.0), RequestLeads) == [RequestLeads("camp", 200)]
 
 
 def test_a_preview_dial_with_no_lead_at_hand_is_refused_not_ignored() -> None:
@@ -750,8 +767,10 @@ def test_revoked_leads_are_never_dialed_and_the_store_is_asked_afresh() -> None:
     core = make_core()
     assert core.stats("camp").hopper == 10
     cmds = core.handle(LeadsRevoked(), 1.0)
-    assert of(cmds, RequestLeads) == [RequestLeads("camp", 10)]
+    assert of(cmds, RequestLeads) == []  # no agent here to claim for
     assert core.stats("camp").hopper == 0
-    assert of(login(core, "a1", 2.0), PlaceCall) == []  # nothing left to dial
+    cmds = core.handle(AgentLoggedIn("a1", ("camp",)), 2.0)
+    assert of(cmds, RequestLeads) == [RequestLeads("camp", 10)]
+    assert of(core.handle(AgentReady("a1"), 2.0), PlaceCall) == []  # nothing left to dial
     placed = of(core.handle(LeadsClaimed("camp", leads(2, start=50)), 3.0), PlaceCall)
     assert [p.lead_id for p in placed] == ["l50"]
