@@ -104,6 +104,9 @@ async def remove_number(
 
     Registry entries cannot be removed this way. Raises :class:`NotFound`.
     """
+    # The counter first, as an add takes it: the other order deadlocked
+    # against a concurrent add of the same number on PostgreSQL.
+    await _bump(session, "removed")
     stmt = delete(_DNC).where(_DNC.c.phone == phone)
     if campaign_id is None:
         stmt = stmt.where(_DNC.c.scope == DncScope.INTERNAL.value, _DNC.c.campaign_id.is_(None))
@@ -113,8 +116,7 @@ async def remove_number(
         )
     removed = (await session.execute(stmt.returning(_DNC.c.id))).all()
     if not removed:
-        raise NotFound("do-not-call entry", phone)
-    await _bump(session, "removed")
+        raise NotFound("do-not-call entry", phone)  # the bump goes with the rollback
 
 
 async def versions(session: AsyncSession, /) -> DncVersions:

@@ -6,6 +6,8 @@ Run on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from service_testing import make_campaign, telephony
 from sqlalchemy import update
 
+from dialer.errors import NotFound
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
@@ -175,3 +178,34 @@ async def test_a_big_list_goes_in_slices_and_is_all_in_force_at_the_answer(
         lead.status for lead in await service.list_leads(cid, status=None, limit=50, offset=0)
     }
     assert statuses == {LeadStatus.DNC}
+
+
+async def test_concurrent_adds_and_removals_never_fail_on_each_other(db_url: str) -> None:
+    """Found with two processes on PostgreSQL: an add took the change counter
+    then the entry, a removal the entry then the counter, and the two
+    deadlocked (a 500)."""
+    first, second = _service(db_url), _service(db_url)
+    await first.start()
+    await second.start()
+    try:
+        numbers = demo_numbers(4, time.time())
+        rng = random.Random(5)
+
+        async def churn(svc: DialerService) -> None:
+            for _ in range(150):
+                phone = rng.choice(numbers)
+                if rng.random() < 0.5:
+                    await svc.add_dnc([phone], None)
+                else:
+                    with contextlib.suppress(NotFound):  # not listed: fine
+                        await svc.remove_dnc(phone)
+
+        await asyncio.gather(churn(first), churn(second), churn(first), churn(second))
+        await asyncio.sleep(0.3)  # each follows the other's last changes
+        for phone in numbers:
+            listed = (await first.lookup_dnc(phone)).listed
+            assert first.dnc.blocked(phone, "any") is listed
+            assert second.dnc.blocked(phone, "any") is listed
+    finally:
+        await first.stop()
+        await second.stop()
