@@ -107,9 +107,16 @@ async def lookup_dnc(phone: str, service: ServiceDep) -> DncRead:
     "/{phone}",
     status_code=HTTPStatus.NO_CONTENT,
     response_class=Response,
-    responses={HTTPStatus.NOT_FOUND: {"description": "the number is not on the internal list"}},
+    responses={
+        HTTPStatus.NOT_FOUND: {"description": "the number is not on the internal list"},
+        HTTPStatus.CONFLICT: {
+            "description": "the person asked on a call not to be called: needs consent=true"
+        },
+    },
 )
-async def remove_dnc(phone: str, service: ServiceDep) -> Response:
-    """Take ``phone`` off the internal list (registry entries stay)."""
-    await service.remove_dnc(phone)
+async def remove_dnc(phone: str, service: ServiceDep, consent: bool = False) -> Response:
+    """Take ``phone`` off the internal list (registry entries stay). A number
+    the person asked for on a call (a ``dnc`` disposition) goes only with
+    ``consent=true``: they have agreed to be called since."""
+    await service.remove_dnc(phone, consent=consent)
     return Response(status_code=HTTPStatus.NO_CONTENT)

@@ -54,6 +54,7 @@ from dialer.runtime.registry import RegistryLoadResult, RegistryManager
 from dialer.runtime.settings import Settings
 from dialer.runtime.store import DNC_PER_TRANSACTION, SLICE_GAP_S, RuntimeStore
 from dialer.storage.database import is_transient
+from dialer.storage.dnc import DISPOSITION
 from dialer.storage.records import (
     CallPage,
     DncVersions,
@@ -668,12 +669,15 @@ class DialerService:
                 await asyncio.sleep(SLICE_GAP_S)
         return DncAddResult(added=added, rejected=tuple(rejected))
 
-    async def remove_dnc(self, phone: str) -> int:
+    async def remove_dnc(self, phone: str, *, consent: bool = False) -> int:
         """Take a number off the internal list; how many of its leads may be
-        dialed again (those the list alone had stopped)."""
+        dialed again (those the list alone had stopped). One the person asked
+        for on a call needs ``consent`` (ConflictError without)."""
         normal = normalize_phone(phone, self.settings.default_region)
         async with self._dnc_lock:
-            lifted = await self.store.remove_dnc(normal, on_registry=normal in self.dnc.registries)
+            lifted = await self.store.remove_dnc(
+                normal, on_registry=normal in self.dnc.registries, consent=consent
+            )
             scopes = await self.store.dnc_scopes(normal)
             if not any(scope == "registry" for scope, _ in scopes):
                 self.dnc.discard(normal)
@@ -939,7 +943,7 @@ class DialerService:
         if code == "dnc":
             # Before the core hears of it: the number is never dialed again.
             async with self._dnc_lock:
-                await self.store.add_dnc([call.phone], None, source="disposition")
+                await self.store.add_dnc([call.phone], None, source=DISPOSITION)
                 self.dnc.add(call.phone)
         await self.store.set_disposition(
             call_id,

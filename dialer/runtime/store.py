@@ -23,7 +23,7 @@ from dialer.calls import CallRecord
 from dialer.campaign import CallOutcome, CampaignSettings, Lead
 from dialer.commands import PlaceCall, SkipLead
 from dialer.compliance.registry import Registry
-from dialer.errors import NotFound
+from dialer.errors import ConflictError, NotFound
 from dialer.storage import agents as agent_repo
 from dialer.storage import calls as call_repo
 from dialer.storage import campaigns as campaign_repo
@@ -514,12 +514,28 @@ class RuntimeStore:
             await lead_repo.mark_dnc(s, phones=phones, campaign_id=campaign_id)
             return added
 
-    async def remove_dnc(self, phone: str, *, on_registry: bool) -> int:
+    async def remove_dnc(self, phone: str, *, on_registry: bool, consent: bool = False) -> int:
         """Take ``phone`` off the internal list; its leads that the list had
         stopped, and that nothing else stops now, may be dialed again: how
         many. ``on_registry``: a loaded national registry lists it (it still
-        stops the campaigns that scrub against the registries)."""
+        stops the campaigns that scrub against the registries).
+
+        An entry the person asked for on a call (a ``dnc`` disposition) goes
+        only with ``consent`` (they have agreed to be called since); else
+        :class:`ConflictError`.
+        """
         async with self.db.transaction() as s:
+            asked = [
+                e
+                for e in await dnc_repo.lookup(s, phone=phone)
+                if e.scope is DncScope.INTERNAL and e.source == dnc_repo.DISPOSITION
+            ]
+            if asked and not consent:
+                raise ConflictError(
+                    f"{phone} asked on a call on {asked[0].added_at:%Y-%m-%d} not to be "
+                    "called again; remove it only with consent=true, once they have "
+                    "agreed to be called"
+                )
             await dnc_repo.remove_number(s, phone=phone)
             lifted = 0
             now = datetime.now(UTC)

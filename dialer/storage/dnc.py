@@ -19,6 +19,7 @@ from dialer.storage.models import CampaignRow, DncEntryRow, DncVersionRow
 from dialer.storage.records import DncListing, DncScope, DncVersions
 
 __all__ = [
+    "DISPOSITION",
     "add_numbers",
     "added_since",
     "blocked_among",
@@ -27,6 +28,9 @@ __all__ = [
     "remove_number",
     "versions",
 ]
+
+#: The ``source`` of an entry a person asked for on a call (a ``dnc`` disposition).
+DISPOSITION = "disposition"
 
 _DNC = cast(Table, DncEntryRow.__table__)
 _VERSIONS = cast(Table, DncVersionRow.__table__)
@@ -94,6 +98,15 @@ async def add_numbers(
         # goes as multi-row inserts ("insertmanyvalues"); a .values() list is
         # compiled afresh for every chunk, which was most of a big load's time.
         added += len((await session.execute(stmt, list(chunk))).all())
+    if source == DISPOSITION and scope is DncScope.INTERNAL:
+        # The person's own request outweighs an operator's entry for the same
+        # number: it then comes off the list only with consent.
+        await session.execute(
+            update(_DNC)
+            .where(_DNC.c.phone.in_(unique), _DNC.c.scope == scope.value)
+            .where(_DNC.c.campaign_id.is_(None))
+            .values(source=DISPOSITION)
+        )
     return added
 
 

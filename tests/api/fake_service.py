@@ -198,7 +198,7 @@ class FakeService:
             added += 1
         return DncAddResult(added, tuple(rejected))
 
-    async def remove_dnc(self, phone: str) -> None:
+    async def remove_dnc(self, phone: str, *, consent: bool = False) -> None:
         self.dnc.pop(phone, None)
 
     async def lookup_dnc(self, phone: str) -> DncLookup:

@@ -12,10 +12,11 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from service_testing import make_campaign, telephony
 from sqlalchemy import update
 
-from dialer.errors import NotFound
+from dialer.errors import ConflictError, NotFound
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
@@ -209,3 +210,25 @@ async def test_concurrent_adds_and_removals_never_fail_on_each_other(db_url: str
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_a_persons_own_request_comes_off_the_list_only_with_consent(
+    service: DialerService,
+) -> None:
+    """Before, DELETE /dnc erased a number a person had asked on a call not to
+    be called on, and their leads in other campaigns were dialable again."""
+    phone = demo_numbers(1, time.time())[0]
+    await service.store.add_dnc([phone], None, source="disposition")
+    service.dnc.add(phone)
+    with pytest.raises(ConflictError, match="consent=true"):
+        await service.remove_dnc(phone)
+    assert (await service.lookup_dnc(phone)).listed and service.dnc.blocked(phone, "any")
+    await service.remove_dnc(phone, consent=True)
+    assert not (await service.lookup_dnc(phone)).listed
+    await service.add_dnc([phone], None)  # an operator's entry needs no consent
+    await service.remove_dnc(phone)
+    # Listed by an operator first, then asked on a call: the person's request wins.
+    await service.add_dnc([phone], None)
+    await service.store.add_dnc([phone], None, source="disposition")
+    with pytest.raises(ConflictError):
+        await service.remove_dnc(phone)
