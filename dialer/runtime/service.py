@@ -165,6 +165,7 @@ class DialerService:
         self.clock = ServiceClock()
         self.store = RuntimeStore(settings.database_url, owner=settings.process_id)
         self.registries = RegistryManager(self.store, self.dnc.registries)
+        self.store.on_registry = self.dnc.registries.__contains__
         # Nothing is dialed that cannot be recorded, nor on a lease that may have lapsed.
         self.records_health = RecordsHealth(settings.process_lease_s)
         self.records_health.on_restored(self._records_restored)

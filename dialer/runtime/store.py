@@ -59,6 +59,8 @@ _LEADS_PER_TRANSACTION = 1_000
 # Do-not-call numbers per transaction: one for 50,000 held SQLite's write
 # lock for 40 s, and the heartbeat failed behind it.
 DNC_PER_TRANSACTION = 5_000
+# When a lead the gate refused on lists it had not caught up with comes back.
+_STALE_LIST_RETRY = timedelta(seconds=30)
 # A gap between the transactions of a big load, for writers waiting on
 # SQLite's lock: its busy handler sleeps between looks, and would miss a lock
 # held again at once.
@@ -94,6 +96,9 @@ class RuntimeStore:
         self.owner = owner
         self._db: Database | None = None
         self._settings: dict[str, CampaignSettings] = {}
+        # Whether a national registry copy in force lists a number (the
+        # service sets it: the copies live in its memory, not here).
+        self.on_registry: Callable[[str], bool] = lambda _phone: False
 
     @property
     def db(self) -> Database:
@@ -360,8 +365,14 @@ class RuntimeStore:
         """The gate kept a claimed lead back: record why, and when it may come again."""
         now = datetime.now(UTC)
         lead = await lead_repo.get_lead(s, lead_id=cmd.lead_id)
-        if cmd.reason == "dnc":
+        if cmd.reason == "dnc" and await self._still_listed(s, lead.phone, cmd.campaign_id):
             status, when = LeadStatus.DNC, None
+        elif cmd.reason == "dnc":
+            # The gate's copy of the lists was behind (a removal through
+            # another process, not yet taken in): "dnc" would end the lead for
+            # good. It comes back once this process has caught up.
+            status = LeadStatus.CALLBACK if lead.callback_at is not None else LeadStatus.RETRY
+            when = now + _STALE_LIST_RETRY
         elif cmd.reason == "max_attempts":
             status, when = LeadStatus.EXHAUSTED, None
         else:
@@ -387,6 +398,14 @@ class RuntimeStore:
             retry_at=when,
             decided_by=self.owner,
         )
+
+    async def _still_listed(self, s: AsyncSession, phone: str, campaign_id: str) -> bool:
+        """Whether the lists stored now, or a registry, still stop ``phone`` here."""
+        if await dnc_repo.is_blocked(s, phone=phone, campaign_id=campaign_id):
+            return True
+        settings = self._settings.get(campaign_id)
+        scrubs = settings.scrub_national_registry if settings is not None else True
+        return scrubs and self.on_registry(phone)
 
     # ----------------------------------------------------------------- calls
     async def call_placed(
