@@ -187,6 +187,9 @@ class DialerService:
         self._dnc_lock = asyncio.Lock()
         # agent id -> the token digest its open socket here was opened with.
         self._socket_tokens: dict[str, str] = {}
+        # Agents whose softphone went while they had a call here: held to this
+        # process until it is over (see agent_disconnected).
+        self._held_for_calls: set[str] = set()
         # campaign id -> the version (updated_at) of its settings last told the core.
         self._campaign_versions: dict[str, datetime] = {}
         self.generated_api_key: str | None = None
@@ -819,8 +822,8 @@ class DialerService:
             agent_id, lease_s=self.settings.process_lease_s
         ):
             raise ConflictError(
-                "this agent's softphone is connected to another dialer process; "
-                "close that connection first"
+                "this agent's softphone or call is on another dialer process; "
+                "connect to that one, or close it first"
             )
         before = self.core.agent_state(agent_id)
         # The token the socket opened with: replaced through another process,
@@ -1004,10 +1007,28 @@ class DialerService:
             # Away means paused: no call is offered until it is back and ready.
             with contextlib.suppress(DialerError):
                 await self.driver.submit(AgentPaused(agent_id, "disconnected"))
-            try:  # free for another process; a lapsed lease frees it anyway
-                await self.store.detach_agent_socket(agent_id)
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("agent %s: could not record the socket's end: %s", agent_id, exc)
+            if self.core.agent_call(agent_id) is not None:
+                # On a call or wrapping one up here: only this process can
+                # resume it, so the agent stays ours until it is free (another
+                # process took the softphone as ready while its call went on).
+                self._held_for_calls.add(agent_id)
+                return
+            await self._let_go_of_agent(agent_id)
+
+    async def _let_go_of_agent(self, agent_id: str) -> None:
+        try:  # free for another process; a lapsed lease frees it anyway
+            await self.store.detach_agent_socket(agent_id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("agent %s: could not record the socket's end: %s", agent_id, exc)
+
+    async def _release_agents_done_here(self) -> None:
+        """Agents kept for their call after their softphone went: free once it is over."""
+        for agent_id in list(self._held_for_calls):
+            if self.hub.connected(agent_id):
+                self._held_for_calls.discard(agent_id)  # back here: held by its socket
+            elif self.core.agent_call(agent_id) is None:
+                self._held_for_calls.discard(agent_id)
+                await self._let_go_of_agent(agent_id)
 
     # ---------------------------------------------------------------- calls
     async def list_calls(
@@ -1133,6 +1154,7 @@ class DialerService:
         now = datetime.now(UTC)
         # First: a failure below must not keep a revoked token's socket open.
         await self._cut_off_replaced_tokens()
+        await self._release_agents_done_here()
         for campaign in await self.store.list_campaigns():
             cid = campaign.id
             try:

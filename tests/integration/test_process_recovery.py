@@ -526,3 +526,42 @@ async def test_a_campaign_made_and_stopped_through_one_process_is_followed_by_an
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_an_agent_away_mid_call_stays_with_the_process_that_has_the_call(
+    db_url: str,
+) -> None:
+    """Found with two processes: a softphone dropped mid-call and reconnected
+    to the other process, which took the agent as free (it could have been
+    routed a second call) while its call went on where it could not be hung
+    up or disposed."""
+    first = DialerService(
+        Settings(database_url=db_url, api_key="secret", stats_interval_s=0.1),
+        telephony=telephony(human=1.0, talk_s=0.6),
+    )
+    second = _service(db_url)
+    await first.start()
+    await second.start()
+    try:
+        cid = await make_campaign(first, state=RunState.RUNNING, wrap_up_limit_s=0.3)
+        await first.add_leads(cid, [{"phone": n} for n in demo_numbers(1, time.time())])
+        agent, _ = await first.create_agent("ivy", [cid])
+        phone = Softphone(first, agent.id)
+        await phone.connect()
+        await phone.say(type="ready")
+        await phone.expect("call")
+        await first.agent_disconnected(agent.id, phone.session)  # gone mid-call
+        with pytest.raises(ConflictError, match="another dialer process"):
+            await Softphone(second, agent.id).connect()
+        # The call ends there, its wrap-up runs out, and the agent is free.
+        for _ in range(100):
+            try:
+                await Softphone(second, agent.id).connect()
+                break
+            except ConflictError:
+                await asyncio.sleep(0.05)
+        assert (await second.get_agent(agent.id)).connected
+        assert first.core.agent_call(agent.id) is None
+    finally:
+        await first.stop()
+        await second.stop()
