@@ -86,6 +86,14 @@ class _WallClock:
         return self._to_wall(now)
 
 
+def _back_as(lead: StoredLead) -> LeadStatus:
+    """What a lead the gate kept back returns as: a booked callback stays
+    booked, a lead never tried stays new (not a retry of nothing)."""
+    if lead.callback_at is not None:
+        return LeadStatus.CALLBACK
+    return LeadStatus.NEW if lead.attempts == 0 else LeadStatus.RETRY
+
+
 def _epoch(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
@@ -371,14 +379,14 @@ class RuntimeStore:
             # The gate's copy of the lists was behind (a removal through
             # another process, not yet taken in): "dnc" would end the lead for
             # good. It comes back once this process has caught up.
-            status = LeadStatus.CALLBACK if lead.callback_at is not None else LeadStatus.RETRY
+            status = _back_as(lead)
             when = now + _STALE_LIST_RETRY
         elif cmd.reason == "max_attempts":
             status, when = LeadStatus.EXHAUSTED, None
         else:
             # Calling hours and the like: back when the rule allows it; a
             # booked callback stays booked.
-            status = LeadStatus.CALLBACK if lead.callback_at is not None else LeadStatus.RETRY
+            status = _back_as(lead)
             when = _epoch(cmd.retry_at) if cmd.retry_at else now + timedelta(minutes=15)
         await lead_repo.set_lead_status(s, lead_id=cmd.lead_id, status=status, next_attempt_at=when)
         # The compliance decision stays with the lead (GET .../leads shows why)

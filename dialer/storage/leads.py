@@ -349,7 +349,7 @@ async def recent_attempts(
 async def release_leads(
     session: AsyncSession, /, *, owner: str, campaign_id: str | None = None
 ) -> int:
-    """Hand a (dead) process's claimed leads back as ``retry``; how many it held.
+    """Hand a (dead) process's claimed leads back (see _release_claimed); how many it held.
 
     For start-up and lease takeover. ``next_attempt_at`` and attempts are
     kept. A lead whose call was already placed has a call record: check the
@@ -445,11 +445,18 @@ async def unclaim(session: AsyncSession, /, *, lead_ids: Collection[str], owner:
 
 
 async def _release_claimed(session: AsyncSession, *where: Any) -> int:
-    """Claimed leads matching ``where`` back to ``retry``, unclaimed; how many."""
+    """Claimed leads matching ``where`` back, unclaimed; how many. Each goes
+    back as what it was: ``callback`` if one is booked, ``new`` if never tried
+    (it was listed as ``retry``, an attempt that never happened), else ``retry``."""
+    back = case(
+        (_LEADS.c.callback_at.is_not(None), LeadStatus.CALLBACK.value),
+        (_LEADS.c.attempts == 0, LeadStatus.NEW.value),
+        else_=LeadStatus.RETRY.value,
+    )
     stmt = (
         update(_LEADS)
         .where(_LEADS.c.status == LeadStatus.IN_PROGRESS.value, *where)
-        .values(status=LeadStatus.RETRY.value, claimed_by=None, claimed_at=None)
+        .values(status=back, claimed_by=None, claimed_at=None)
         .returning(_LEADS.c.id)
     )
     return len((await session.execute(stmt)).all())

@@ -260,14 +260,15 @@ async def test_a_lead_refused_on_a_list_the_gate_had_not_caught_up_with_is_not_l
         found = await service.list_leads(cid, status=None, limit=5, offset=0)
         return {lead.phone: lead.status for lead in found}
 
-    for _ in range(200):
-        if LeadStatus.IN_PROGRESS not in (await statuses()).values():
-            break
-        await asyncio.sleep(0.02)
-    assert await statuses() == {behind: LeadStatus.RETRY, listed: LeadStatus.DNC}
+    async def refused() -> bool:
+        found = await service.list_leads(cid, status=None, limit=5, offset=0)
+        return any(lead.phone == behind and lead.last_outcome == "skipped:dnc" for lead in found)
+
+    assert await _eventually(refused)
+    assert await statuses() == {behind: LeadStatus.NEW, listed: LeadStatus.DNC}
     (back,) = [
         lead
-        for lead in await service.list_leads(cid, status="retry", limit=5, offset=0)
+        for lead in await service.list_leads(cid, status="new", limit=5, offset=0)
         if lead.phone == behind
     ]
     assert back.next_attempt_at is not None and back.next_attempt_at > datetime.now(UTC)

@@ -101,7 +101,7 @@ async def test_start_takes_back_only_what_dead_processes_held(db: Database, db_u
             record = await calls.get_call(s, call_id="p-dead-call")
             alive = await processes.live_ids(s, since=datetime.now(UTC) - timedelta(seconds=30))
         assert record.outcome == "failed"
-        assert await _state(db, ghost, None) == ("retry", 0, None)
+        assert await _state(db, ghost, None) == ("new", 0, None)  # never tried: new
         # This process beats too; the dead one is forgotten.
         assert alive == {"p-live", svc.settings.process_id}
     finally:
@@ -149,7 +149,8 @@ async def test_two_recoveries_at_once_close_a_call_once(db: Database) -> None:
         assert await leads.release_orphans(s, live={"p-other"}) == 1
         assert await leads.release_orphans(s, live={"p-other"}) == 0
     status, _, open_ = await _state(db, held, "p-gone-call")
-    assert (status, open_) == (LeadStatus.RETRY.value, False)
+    # Released as never tried: this test closed the call without counting it.
+    assert (status, open_) == (LeadStatus.NEW.value, False)
 
 
 async def _claimed_by(db: Database, cid: str) -> set[str | None]:

@@ -277,7 +277,7 @@ async def test_a_lead_outside_calling_hours_is_not_dialed_and_says_why(
             break
         await asyncio.sleep(0.05)
     assert leads[0].last_outcome == "skipped:outside_calling_hours"
-    assert leads[0].status.value == "retry" and leads[0].next_attempt_at is not None
+    assert leads[0].status.value == "new" and leads[0].next_attempt_at is not None  # untried
     assert (await service.campaign_stats(cid))["dialed"] == 0
 
 

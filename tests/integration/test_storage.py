@@ -447,7 +447,7 @@ async def test_release_finish_and_status_changes(db: Database) -> None:
     async with db.transaction() as s:
         assert await leads.release_leads(s, owner="someone-else") == 0
         assert await leads.release_leads(s, owner="dead") == 3
-        released = await leads.list_leads(s, campaign_id=cid, status=LeadStatus.RETRY)
+        released = await leads.list_leads(s, campaign_id=cid, status=LeadStatus.NEW)  # never tried
     assert len(released) == 3
     assert all(x.claimed_by is None and x.claimed_at is None for x in released)
 
