@@ -704,7 +704,18 @@ class DialerService:
                 campaign = await self.store.get_campaign(cid)
             except NotFound:
                 continue  # removed meanwhile
+            try:
+                was = self.core.stats(cid).state
+            except NotFound:
+                was = None  # new here: it holds no leads
             await self._push_campaign(campaign, submit=False)
+            if campaign.settings.state is RunState.STOPPED and was not in (
+                None,
+                RunState.STOPPED,
+            ):
+                # Stopped through another process: the leads claimed here go
+                # back, as a stop here gives them (they stayed in_progress).
+                self.driver.release_campaign_leads(cid)
 
     async def _follow_dnc(self) -> None:
         """Take in the do-not-call changes other processes made since the last look."""

@@ -524,6 +524,26 @@ async def test_a_campaign_made_and_stopped_through_one_process_is_followed_by_an
             )
         assert late == 0
         assert second.core.stats(cid).state is RunState.PAUSED
+        # Stopped through the first, the second hands back the leads it holds.
+        assert second.core.stats(cid).hopper > 0
+        await first.set_campaign_state(cid, RunState.STOPPED)
+        dialed = select(CallRow.lead_id).where(CallRow.campaign_id == cid)
+        for _ in range(100):  # claimed and never dialed (a call may still be on)
+            async with second.store.db.transaction() as s:
+                held = await s.scalar(
+                    select(func.count())
+                    .select_from(LeadRow)
+                    .where(
+                        LeadRow.campaign_id == cid,
+                        LeadRow.status == "in_progress",
+                        LeadRow.id.not_in(dialed),
+                    )
+                )
+            if held == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert held == 0
+        assert second.core.stats(cid).hopper == 0
     finally:
         await first.stop()
         await second.stop()
