@@ -169,5 +169,11 @@ async def agent_socket(
         await websocket.close(code=WS_4401_UNAUTHORIZED, reason="invalid or missing agent token")
         return
     await AgentSocket(websocket, service, agent_id).run()
-    if websocket.client_state is WebSocketState.CONNECTED:
+    # Closed by us already (4409, 4401) or not: the client's side may still
+    # read as connected while ours has sent its close, and a second close
+    # raised "Cannot call send once a close message has been sent".
+    if (
+        websocket.application_state is WebSocketState.CONNECTED
+        and websocket.client_state is WebSocketState.CONNECTED
+    ):
         await websocket.close()

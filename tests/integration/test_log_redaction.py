@@ -1,4 +1,5 @@
-"""`dialer serve` never writes an agent's socket token to its log.
+"""What `dialer serve` writes to its log: never an agent's socket token, no
+traceback for a socket it refuses.
 
 The token travels in the socket URL's query string (the contract), and
 uvicorn logged each socket's path with it: '"WebSocket
@@ -9,14 +10,18 @@ command in its own process, a real socket.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 KEY = "log-test-key"
@@ -28,14 +33,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_the_served_log_names_the_socket_but_not_its_token(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _served(folder: Path, name: str, db_url: str | None = None) -> Iterator[str]:
+    """A real `dialer serve` in its own process, its output in ``folder/name.log``;
+    yields its base URL."""
     port = _free_port()
-    log = tmp_path / "serve.log"
     env = {**os.environ, "DIALER_API_KEY": KEY}
-    with log.open("wb") as out:
+    if db_url is not None:
+        env["DIALER_DATABASE_URL"] = db_url
+    with (folder / f"{name}.log").open("wb") as out:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "dialer"), "serve", "--port", str(port)],
-            cwd=tmp_path,
+            cwd=folder,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -49,17 +58,47 @@ def test_the_served_log_names_the_socket_but_not_its_token(tmp_path: Path) -> No
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _socket_url(base: str, agent: dict[str, str]) -> str:
+    return f"ws{base[4:]}/api/v1/agents/{agent['id']}/ws?token={agent['token']}"
+
+
+def test_the_served_log_names_the_socket_but_not_its_token(tmp_path: Path) -> None:
+    with _served(tmp_path, "serve") as base:
         headers = {"Authorization": f"Bearer {KEY}"}
         agent = httpx.post(
             f"{base}/api/v1/agents", json={"name": "ada", "campaign_ids": []}, headers=headers
         ).json()
-        url = f"ws://127.0.0.1:{port}/api/v1/agents/{agent['id']}/ws?token={agent['token']}"
-        with connect(url) as ws:
+        with connect(_socket_url(base, agent)) as ws:
             assert '"state"' in str(ws.recv(timeout=5))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-    text = log.read_text(errors="replace")
+    text = (tmp_path / "serve.log").read_text(errors="replace")
     assert f"/api/v1/agents/{agent['id']}/ws" in text  # the socket is still logged
     assert agent["token"] not in text
     assert "token=[redacted]" in text
+
+
+def test_a_socket_refused_for_another_process_logs_no_traceback(tmp_path: Path) -> None:
+    """Found with two processes: each 4409 refusal logged 'Cannot call "send"
+    once a close message has been sent' (the socket was closed twice)."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    with _served(tmp_path, "one", db_url) as one, _served(tmp_path, "two", db_url) as two:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        agent = httpx.post(
+            f"{one}/api/v1/agents", json={"name": "cy", "campaign_ids": []}, headers=headers
+        ).json()
+        with connect(_socket_url(one, agent)) as held:
+            held.recv(timeout=5)
+            with (
+                connect(_socket_url(two, agent)) as refused,
+                pytest.raises(ConnectionClosed) as closed,
+            ):
+                refused.recv(timeout=5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
+            time.sleep(0.3)  # the refusing side's handler runs to its end
+    text = (tmp_path / "two.log").read_text(errors="replace")
+    assert "Traceback" not in text, text
