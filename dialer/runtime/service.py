@@ -354,9 +354,16 @@ class DialerService:
 
         The settings carry their version (when they were stored): a push that
         read them before a newer change was announced refreshes only the counts.
+        A campaign just stopped has its leads claimed here go back to the
+        store, however the stop came (through this process or another): not
+        dialed, not to be dialed, not left listed in_progress until it runs
+        again.
         """
         settings = campaign.settings
-        self._campaign_versions[settings.id] = campaign.updated_at
+        known = self._campaign_versions.get(settings.id)
+        newest = known is None or campaign.updated_at >= known
+        if newest:
+            self._campaign_versions[settings.id] = campaign.updated_at
         wall = time.time()
         span = window_span(profile(settings.compliance_profile).abandon_window, wall)
         humans, abandoned = await self.store.abandonment_counts(
@@ -370,10 +377,17 @@ class DialerService:
             window_ends_at=ends_at,
             version=campaign.updated_at.timestamp(),
         )
-        if submit:
+        # Stopped by this change (not a re-push of the same settings, nor the
+        # first push at start-up, before the core runs and when nothing is held).
+        stopped = (
+            known is not None and campaign.updated_at > known and settings.state is RunState.STOPPED
+        )
+        if submit or stopped:  # the core must know of a stop before its leads go
             await self.driver.submit(event)
         else:
             self.driver.post(event)
+        if stopped:
+            self.driver.release_campaign_leads(settings.id)
 
     @staticmethod
     def _checked(settings: CampaignSettings) -> CampaignSettings:
@@ -511,11 +525,7 @@ class DialerService:
 
         async with self._campaign_lock(campaign_id):
             stored = await self.store.modify_campaign(campaign_id, changed)
-            await self._push_campaign(stored)
-            if state is RunState.STOPPED:
-                # Not dialed, not to be dialed: back to the store, not left
-                # listed in_progress until the campaign runs again.
-                self.driver.release_campaign_leads(campaign_id)
+            await self._push_campaign(stored)  # a stop hands the leads back
         return stored
 
     def blocked_reason(self, campaign_id: str) -> str | None:
@@ -704,18 +714,7 @@ class DialerService:
                 campaign = await self.store.get_campaign(cid)
             except NotFound:
                 continue  # removed meanwhile
-            try:
-                was = self.core.stats(cid).state
-            except NotFound:
-                was = None  # new here: it holds no leads
-            await self._push_campaign(campaign, submit=False)
-            if campaign.settings.state is RunState.STOPPED and was not in (
-                None,
-                RunState.STOPPED,
-            ):
-                # Stopped through another process: the leads claimed here go
-                # back, as a stop here gives them (they stayed in_progress).
-                self.driver.release_campaign_leads(cid)
+            await self._push_campaign(campaign, submit=False)  # a stop hands leads back
 
     async def _follow_dnc(self) -> None:
         """Take in the do-not-call changes other processes made since the last look."""
