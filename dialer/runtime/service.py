@@ -689,9 +689,7 @@ class DialerService:
         for on a call needs ``consent`` (ConflictError without)."""
         normal = normalize_phone(phone, self.settings.default_region)
         async with self._dnc_lock:
-            lifted = await self.store.remove_dnc(
-                normal, on_registry=normal in self.dnc.registries, consent=consent
-            )
+            lifted = await self.store.remove_dnc(normal, consent=consent)
             scopes = await self.store.dnc_scopes(normal)
             if not any(scope == "registry" for scope, _ in scopes):
                 self.dnc.discard(normal)

@@ -86,14 +86,6 @@ class _WallClock:
         return self._to_wall(now)
 
 
-def _back_as(lead: StoredLead) -> LeadStatus:
-    """What a lead the gate kept back returns as: a booked callback stays
-    booked, a lead never tried stays new (not a retry of nothing)."""
-    if lead.callback_at is not None:
-        return LeadStatus.CALLBACK
-    return LeadStatus.NEW if lead.attempts == 0 else LeadStatus.RETRY
-
-
 def _epoch(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
@@ -379,14 +371,14 @@ class RuntimeStore:
             # The gate's copy of the lists was behind (a removal through
             # another process, not yet taken in): "dnc" would end the lead for
             # good. It comes back once this process has caught up.
-            status = _back_as(lead)
+            status = lead_repo.status_back(lead)
             when = now + _STALE_LIST_RETRY
         elif cmd.reason == "max_attempts":
             status, when = LeadStatus.EXHAUSTED, None
         else:
             # Calling hours and the like: back when the rule allows it; a
             # booked callback stays booked.
-            status = _back_as(lead)
+            status = lead_repo.status_back(lead)
             when = _epoch(cmd.retry_at) if cmd.retry_at else now + timedelta(minutes=15)
         await lead_repo.set_lead_status(s, lead_id=cmd.lead_id, status=status, next_attempt_at=when)
         # The compliance decision stays with the lead (GET .../leads shows why)
@@ -408,12 +400,17 @@ class RuntimeStore:
         )
 
     async def _still_listed(self, s: AsyncSession, phone: str, campaign_id: str) -> bool:
-        """Whether the lists stored now, or a registry, still stop ``phone`` here."""
+        """Whether the lists stored now, or a registry (for a campaign that
+        scrubs against them, as stored now), stop ``phone`` for ``campaign_id``."""
         if await dnc_repo.is_blocked(s, phone=phone, campaign_id=campaign_id):
             return True
-        settings = self._settings.get(campaign_id)
-        scrubs = settings.scrub_national_registry if settings is not None else True
-        return scrubs and self.on_registry(phone)
+        if not self.on_registry(phone):
+            return False
+        try:
+            stored = await campaign_repo.get_campaign(s, campaign_id=campaign_id)
+        except NotFound:
+            return True  # no campaign to say it does not scrub
+        return stored.settings.scrub_national_registry
 
     # ----------------------------------------------------------------- calls
     async def call_placed(
@@ -541,11 +538,10 @@ class RuntimeStore:
             await lead_repo.mark_dnc(s, phones=phones, campaign_id=campaign_id)
             return added
 
-    async def remove_dnc(self, phone: str, *, on_registry: bool, consent: bool = False) -> int:
+    async def remove_dnc(self, phone: str, *, consent: bool = False) -> int:
         """Take ``phone`` off the internal list; its leads that the list had
-        stopped, and that nothing else stops now, may be dialed again: how
-        many. ``on_registry``: a loaded national registry lists it (it still
-        stops the campaigns that scrub against the registries).
+        stopped, and that nothing else stops now (another list, or a registry
+        for a campaign that scrubs), may be dialed again: how many.
 
         An entry the person asked for on a call (a ``dnc`` disposition) goes
         only with ``consent`` (they have agreed to be called since); else
@@ -567,10 +563,7 @@ class RuntimeStore:
             lifted = 0
             now = datetime.now(UTC)
             for lead_id, campaign_id in await lead_repo.listed_leads(s, phone=phone):
-                settings = (await campaign_repo.get_campaign(s, campaign_id=campaign_id)).settings
-                if on_registry and settings.scrub_national_registry:
-                    continue
-                if await dnc_repo.is_blocked(s, phone=phone, campaign_id=campaign_id):
+                if await self._still_listed(s, phone, campaign_id):
                     continue
                 await lead_repo.lift_dnc(s, lead_id=lead_id, now=now)
                 lifted += 1

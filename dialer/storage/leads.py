@@ -47,16 +47,32 @@ __all__ = [
     "recent_attempts",
     "release_leads",
     "set_lead_status",
+    "status_back",
     "unclaim",
 ]
 
 _LEADS = cast(Table, LeadRow.__table__)
+# A lead handed back undialed goes back as what it was: ``callback`` if one
+# is booked, ``new`` if never tried (not a retry of an attempt that never
+# happened), else ``retry``. In SQL here, in Python in :func:`status_back`.
+_STATUS_BACK = case(
+    (_LEADS.c.callback_at.is_not(None), LeadStatus.CALLBACK.value),
+    (_LEADS.c.attempts == 0, LeadStatus.NEW.value),
+    else_=LeadStatus.RETRY.value,
+)
 _CALLS = cast(Table, CallRow.__table__)
 # How far back a claimed lead's number history goes: the longest rule that
 # reads it (uk: 72 hours after an abandoned call), with a day to spare for
 # "per local day" in any zone.
 RECENT_SPAN = timedelta(days=4)
 _DIALABLE_VALUES = sorted(s.value for s in DIALABLE)
+
+
+def status_back(lead: StoredLead) -> LeadStatus:
+    """Where a lead handed back undialed goes: the rule of :data:`_STATUS_BACK`."""
+    if lead.callback_at is not None:
+        return LeadStatus.CALLBACK
+    return LeadStatus.NEW if lead.attempts == 0 else LeadStatus.RETRY
 
 
 def _to_record(row: Any) -> StoredLead:
@@ -421,42 +437,21 @@ async def unclaim(session: AsyncSession, /, *, lead_ids: Collection[str], owner:
     never tried is ``new`` again, a booked callback ``callback``, else
     ``retry``; attempts and due times are kept.
     """
-    if not lead_ids:
-        return 0
-    status = case(
-        (_LEADS.c.callback_at.is_not(None), LeadStatus.CALLBACK.value),
-        (_LEADS.c.attempts == 0, LeadStatus.NEW.value),
-        else_=LeadStatus.RETRY.value,
-    )
     freed = 0
     for chunk in chunked(list(lead_ids)):
-        stmt = (
-            update(_LEADS)
-            .where(
-                _LEADS.c.id.in_(list(chunk)),
-                _LEADS.c.claimed_by == owner,
-                _LEADS.c.status == LeadStatus.IN_PROGRESS.value,
-            )
-            .values(status=status, claimed_by=None, claimed_at=None)
-            .returning(_LEADS.c.id)
+        freed += await _release_claimed(
+            session, _LEADS.c.id.in_(list(chunk)), _LEADS.c.claimed_by == owner
         )
-        freed += len((await session.execute(stmt)).all())
     return freed
 
 
 async def _release_claimed(session: AsyncSession, *where: Any) -> int:
-    """Claimed leads matching ``where`` back, unclaimed; how many. Each goes
-    back as what it was: ``callback`` if one is booked, ``new`` if never tried
-    (it was listed as ``retry``, an attempt that never happened), else ``retry``."""
-    back = case(
-        (_LEADS.c.callback_at.is_not(None), LeadStatus.CALLBACK.value),
-        (_LEADS.c.attempts == 0, LeadStatus.NEW.value),
-        else_=LeadStatus.RETRY.value,
-    )
+    """Claimed leads matching ``where`` back, unclaimed, as what they were
+    (:data:`_STATUS_BACK`); how many."""
     stmt = (
         update(_LEADS)
         .where(_LEADS.c.status == LeadStatus.IN_PROGRESS.value, *where)
-        .values(status=back, claimed_by=None, claimed_at=None)
+        .values(status=_STATUS_BACK, claimed_by=None, claimed_at=None)
         .returning(_LEADS.c.id)
     )
     return len((await session.execute(stmt)).all())
