@@ -29,18 +29,14 @@ from dialer.storage.records import unstorable
 
 __all__ = [
     "WS_1011_INTERNAL_ERROR",
-    "WS_4401_UNAUTHORIZED",
-    "WS_4409_REPLACED",
+    "WS_REPLACED",
+    "WS_UNAUTHORIZED",
     "AgentSocket",
     "router",
 ]
 
 log = logging.getLogger(__name__)
 
-# 4401: no or a wrong token (or it was replaced); 4409: the agent opened a
-# newer connection, which replaced this one (dialer.runtime.service).
-WS_4401_UNAUTHORIZED = WS_UNAUTHORIZED
-WS_4409_REPLACED = WS_REPLACED
 WS_1011_INTERNAL_ERROR = 1011
 
 router = APIRouter(tags=["agents"])
@@ -117,7 +113,7 @@ class AgentSocket:
             session = await self.service.agent_connected(self.agent_id, self.send, close=self.close)
         except ConflictError as exc:  # connected to another process
             self._closed = True
-            await self.websocket.close(code=WS_4409_REPLACED, reason=str(exc)[:120])
+            await self.websocket.close(code=WS_REPLACED, reason=str(exc)[:120])
             return
         except Exception:
             log.exception("agent %s: could not attach the socket", self.agent_id)
@@ -156,7 +152,7 @@ async def agent_socket(
     if unstorable(agent_id) or unstorable(token):
         # No agent's id or token holds a NUL, and PostgreSQL cannot even look
         # one up: refused as any unknown agent is.
-        await websocket.close(code=WS_4401_UNAUTHORIZED, reason="invalid or missing agent token")
+        await websocket.close(code=WS_UNAUTHORIZED, reason="invalid or missing agent token")
         return
     try:
         allowed = bool(token) and await service.authenticate_agent(agent_id, token or "")
@@ -166,7 +162,7 @@ async def agent_socket(
         return
     if not allowed:
         # Accepted first so the client sees this code rather than a bare HTTP 403.
-        await websocket.close(code=WS_4401_UNAUTHORIZED, reason="invalid or missing agent token")
+        await websocket.close(code=WS_UNAUTHORIZED, reason="invalid or missing agent token")
         return
     await AgentSocket(websocket, service, agent_id).run()
     # Closed by us already (4409, 4401) or not: the client's side may still

@@ -344,11 +344,7 @@ class CoreDriver:
             self._place(cmd, now)
         elif isinstance(cmd, NotifyAgentState):
             message = self.state_frame(cmd.agent_id, cmd.state)
-            task = asyncio.create_task(self.hub.send(cmd.agent_id, message))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-            if self._current is not None:
-                self._current.waits.append(task)
+            self._tell(cmd.agent_id, message)
         elif isinstance(cmd, BridgeCall):
             self._bridge(cmd)
         elif isinstance(cmd, RecordCall):
@@ -366,11 +362,16 @@ class CoreDriver:
             skip = cmd
             self._write(None, lambda s: self.store.lead_skipped(s, skip))
         elif isinstance(cmd, DialRefused):
-            task = asyncio.create_task(self.hub.send(cmd.agent_id, dial_refused_frame(cmd)))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-            if self._current is not None:
-                self._current.waits.append(task)
+            self._tell(cmd.agent_id, dial_refused_frame(cmd))
+
+    def _tell(self, agent_id: str, message: dict[str, Any]) -> None:
+        """Send an agent a frame without holding up the loop; the event being
+        handled counts it among its effects (submit returns once it is sent)."""
+        task = asyncio.create_task(self.hub.send(agent_id, message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        if self._current is not None:
+            self._current.waits.append(task)
 
     def state_frame(self, agent_id: str, state: str) -> dict[str, Any]:
         """The ``state`` frame, naming the call while the agent is on one or wrapping it up."""
@@ -481,11 +482,7 @@ class CoreDriver:
             # (before, the softphone saw only its state change, and a late
             # disposition was refused as "not this agent's call").
             closed = {"type": "wrap_up_closed", "call_id": record.id, "code": WRAP_TIMEOUT}
-            task = asyncio.create_task(self.hub.send(record.agent_id, closed))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-            if self._current is not None:
-                self._current.waits.append(task)
+            self._tell(record.agent_id, closed)
         self._end_frames.pop(record.id, None)
         self._answered_at.pop(record.id, None)
         self._call_leads.pop(record.id, None)

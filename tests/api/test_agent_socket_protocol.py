@@ -15,10 +15,10 @@ from fake_service import FakeService
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from api.agent_socket import WS_4401_UNAUTHORIZED, AgentSocket
+from api.agent_socket import AgentSocket
 from api.app import create_app
 from dialer.errors import ConflictError, InvalidInput
-from dialer.runtime.service import DialerService
+from dialer.runtime.service import WS_UNAUTHORIZED, DialerService
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_bad_or_missing_token_closes_4401(
         pytest.raises(WebSocketDisconnect) as closed,
     ):
         ws.receive_json()
-    assert closed.value.code == WS_4401_UNAUTHORIZED == 4401
+    assert closed.value.code == WS_UNAUTHORIZED == 4401
 
 
 def test_a_token_opens_only_its_own_socket(sync_client: TestClient, agent: dict[str, Any]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from dialer.campaign import CampaignSettings, DialMode
@@ -11,7 +13,7 @@ from dialer.runtime.service import DialerService
 from simulator.distributions import parse_distribution
 from simulator.telephony import CalleeBehaviour, SimulatedTelephony
 
-__all__ = ["Softphone", "fixed", "make_campaign", "telephony"]
+__all__ = ["Softphone", "fixed", "make_campaign", "started", "telephony"]
 
 
 def fixed(v: float) -> Any:
@@ -79,3 +81,17 @@ async def make_campaign(svc: DialerService, **kw: Any) -> str:
         **kw,
     )
     return (await svc.create_campaign(settings)).id
+
+
+@asynccontextmanager
+async def started(*services: DialerService) -> AsyncIterator[None]:
+    """The services started (processes on one database, say), all stopped after."""
+    running: list[DialerService] = []
+    try:
+        for svc in services:
+            await svc.start()
+            running.append(svc)
+        yield
+    finally:
+        for svc in running:
+            await svc.stop()

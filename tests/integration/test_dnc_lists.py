@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from service_testing import Softphone, make_campaign, telephony
+from service_testing import Softphone, make_campaign, started, telephony
 from sqlalchemy import update
 
 from dialer.campaign import RunState
@@ -51,9 +51,7 @@ async def test_a_number_listed_through_one_process_is_kept_from_the_others(
     put on the list through one was loaded and dialed by the other until it
     restarted. Each follows the others' changes now, removals included."""
     first, second = _service(db_url), _service(db_url)
-    await first.start()
-    await second.start()
-    try:
+    async with started(first, second):
         cid = await make_campaign(first)
         everywhere, own, later = demo_numbers(3, time.time())
         await first.add_dnc([everywhere], None)
@@ -78,9 +76,6 @@ async def test_a_number_listed_through_one_process_is_kept_from_the_others(
         await asyncio.sleep(0.2)
         assert second.dnc.blocked(later, cid) and first.dnc.blocked(later, cid)
         assert (await second.add_leads(cid, [{"phone": everywhere}])).accepted == 1
-    finally:
-        await first.stop()
-        await second.stop()
 
 
 async def test_every_change_to_the_lists_is_counted_in_order(db: Database) -> None:
@@ -187,9 +182,7 @@ async def test_concurrent_adds_and_removals_never_fail_on_each_other(db_url: str
     then the entry, a removal the entry then the counter, and the two
     deadlocked (a 500)."""
     first, second = _service(db_url), _service(db_url)
-    await first.start()
-    await second.start()
-    try:
+    async with started(first, second):
         numbers = demo_numbers(4, time.time())
         rng = random.Random(5)
 
@@ -213,9 +206,6 @@ async def test_concurrent_adds_and_removals_never_fail_on_each_other(db_url: str
             )
 
         assert await _eventually(both_agree)
-    finally:
-        await first.stop()
-        await second.stop()
 
 
 async def test_a_persons_own_request_comes_off_the_list_only_with_consent(

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from service_testing import Softphone, make_campaign, telephony
+from service_testing import Softphone, make_campaign, started, telephony
 from sqlalchemy import func, select, update
 
 from dialer.campaign import CampaignSettings, RunState
@@ -430,9 +430,7 @@ async def test_an_agents_softphone_connects_to_one_process_at_a_time(
     people at once. A second process refuses the socket while a live one
     holds it; once that socket closes, or its process dies, it is free."""
     first, second = _service(db_url), _service(db_url)
-    await first.start()
-    await second.start()
-    try:
+    async with started(first, second):
         cid = await make_campaign(first)
         agent, _ = await first.create_agent("ada", [cid])
         on_first = Softphone(first, agent.id)
@@ -454,9 +452,6 @@ async def test_an_agents_softphone_connects_to_one_process_at_a_time(
                 update(AgentRow).where(AgentRow.id == agent.id).values(socket_process="p-gone")
             )
         await Softphone(first, agent.id).connect()
-    finally:
-        await first.stop()
-        await second.stop()
     async with db.transaction() as s:  # a clean stop lets go of its sockets
         held = await s.scalar(select(AgentRow.socket_process).where(AgentRow.id == agent.id))
     assert held is None
@@ -470,9 +465,7 @@ async def test_a_token_replaced_through_one_process_closes_the_socket_on_another
         telephony=telephony(),
     )
     second = _service(db_url)
-    await first.start()
-    await second.start()
-    try:
+    async with started(first, second):
         cid = await make_campaign(first)
         agent, _ = await first.create_agent("leo", [cid])
         phone = Softphone(first, agent.id)
@@ -485,9 +478,6 @@ async def test_a_token_replaced_through_one_process_closes_the_socket_on_another
         assert phone.closed_with == (4401, "the agent's token was replaced")
         view = await first.get_agent(agent.id)
         assert view.state == "paused" and not view.connected
-    finally:
-        await first.stop()
-        await second.stop()
 
 
 async def test_a_campaign_made_and_stopped_through_one_process_is_followed_by_another(
@@ -497,9 +487,7 @@ async def test_a_campaign_made_and_stopped_through_one_process_is_followed_by_an
     one was never dialed by the other (its refresh failed on a campaign its
     core did not know), and a pause there left the other dialing for 30 s."""
     first, second = _service(db_url), _service(db_url)
-    await first.start()
-    await second.start()
-    try:
+    async with started(first, second):
         cid = await make_campaign(first, state=RunState.RUNNING, max_attempts=50)
         await first.add_leads(cid, [{"phone": n} for n in demo_numbers(30, time.time())])
         agent, _ = await first.create_agent("ola", [cid])
@@ -544,9 +532,6 @@ async def test_a_campaign_made_and_stopped_through_one_process_is_followed_by_an
             await asyncio.sleep(0.05)
         assert held == 0
         assert second.core.stats(cid).hopper == 0
-    finally:
-        await first.stop()
-        await second.stop()
 
 
 async def test_an_agent_away_mid_call_stays_with_the_process_that_has_the_call(
@@ -561,9 +546,7 @@ async def test_an_agent_away_mid_call_stays_with_the_process_that_has_the_call(
         telephony=telephony(human=1.0, talk_s=0.6),
     )
     second = _service(db_url)
-    await first.start()
-    await second.start()
-    try:
+    async with started(first, second):
         cid = await make_campaign(first, state=RunState.RUNNING, wrap_up_limit_s=0.3)
         await first.add_leads(cid, [{"phone": n} for n in demo_numbers(1, time.time())])
         agent, _ = await first.create_agent("ivy", [cid])
@@ -583,6 +566,3 @@ async def test_an_agent_away_mid_call_stays_with_the_process_that_has_the_call(
                 await asyncio.sleep(0.05)
         assert (await second.get_agent(agent.id)).connected
         assert first.core.agent_call(agent.id) is None
-    finally:
-        await first.stop()
-        await second.stop()
