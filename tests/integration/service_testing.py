@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from dialer.campaign import CampaignSettings, DialMode
+from dialer.campaign import CampaignSettings, DialMode, RunState
+from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 from simulator.distributions import parse_distribution
 from simulator.telephony import CalleeBehaviour, SimulatedTelephony
 
-__all__ = ["Softphone", "fixed", "make_campaign", "started", "telephony"]
+__all__ = ["Softphone", "fixed", "make_campaign", "running_floor", "started", "telephony"]
 
 
 def fixed(v: float) -> Any:
@@ -95,3 +97,21 @@ async def started(*services: DialerService) -> AsyncIterator[None]:
     finally:
         for svc in running:
             await svc.stop()
+
+
+async def running_floor(
+    svc: DialerService,
+    name: str,
+    *,
+    leads: int = 5,
+    phone_on: DialerService | None = None,
+    **campaign: Any,
+) -> tuple[str, Softphone]:
+    """A running campaign of ``svc`` with ``leads`` leads, and one agent whose
+    softphone is connected (paused), to ``phone_on`` if given (another process)."""
+    cid = await make_campaign(svc, state=RunState.RUNNING, **campaign)
+    await svc.add_leads(cid, [{"phone": n} for n in demo_numbers(leads, time.time())])
+    agent, _ = await svc.create_agent(name, [cid])
+    phone = Softphone(phone_on or svc, agent.id)
+    await phone.connect()
+    return cid, phone

@@ -20,12 +20,11 @@ import time
 from typing import Any
 
 import pytest
-from service_testing import Softphone, make_campaign, telephony
+from service_testing import running_floor, telephony
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from dialer.campaign import RunState
-from dialer.runtime.demo import demo_numbers
 from dialer.runtime.fencing import RECORDS_UNAVAILABLE
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
@@ -113,11 +112,7 @@ async def test_nothing_is_dialed_unrecorded_while_the_database_is_away(postgres_
     await svc.start()
     db = Database(postgres_url)  # straight to the database, for checking
     try:
-        cid = await make_campaign(svc, state=RunState.RUNNING, max_attempts=50)
-        await svc.add_leads(cid, [{"phone": n} for n in demo_numbers(20, time.time())])
-        agent, _ = await svc.create_agent("ada", [cid])
-        phone = Softphone(svc, agent.id)
-        await phone.connect()
+        cid, phone = await running_floor(svc, "ada", leads=20, max_attempts=50)
         await phone.say(type="ready")
 
         async def dialing() -> bool:

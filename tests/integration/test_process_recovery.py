@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from service_testing import Softphone, make_campaign, started, telephony
+from service_testing import Softphone, make_campaign, running_floor, started, telephony
 from sqlalchemy import func, select, update
 
 from dialer.campaign import CampaignSettings, RunState
@@ -488,11 +488,7 @@ async def test_a_campaign_made_and_stopped_through_one_process_is_followed_by_an
     core did not know), and a pause there left the other dialing for 30 s."""
     first, second = _service(db_url), _service(db_url)
     async with started(first, second):
-        cid = await make_campaign(first, state=RunState.RUNNING, max_attempts=50)
-        await first.add_leads(cid, [{"phone": n} for n in demo_numbers(30, time.time())])
-        agent, _ = await first.create_agent("ola", [cid])
-        phone = Softphone(second, agent.id)
-        await phone.connect()
+        cid, phone = await running_floor(first, "ola", leads=30, phone_on=second, max_attempts=50)
         await phone.say(type="ready")
         call = await phone.expect("call", timeout=5)  # dialed by the second process
         assert call["campaign_id"] == cid
@@ -547,22 +543,19 @@ async def test_an_agent_away_mid_call_stays_with_the_process_that_has_the_call(
     )
     second = _service(db_url)
     async with started(first, second):
-        cid = await make_campaign(first, state=RunState.RUNNING, wrap_up_limit_s=0.3)
-        await first.add_leads(cid, [{"phone": n} for n in demo_numbers(1, time.time())])
-        agent, _ = await first.create_agent("ivy", [cid])
-        phone = Softphone(first, agent.id)
-        await phone.connect()
+        _, phone = await running_floor(first, "ivy", leads=1, wrap_up_limit_s=0.3)
+        agent_id = phone.agent_id
         await phone.say(type="ready")
         await phone.expect("call")
-        await first.agent_disconnected(agent.id, phone.session)  # gone mid-call
+        await first.agent_disconnected(agent_id, phone.session)  # gone mid-call
         with pytest.raises(ConflictError, match="another dialer process"):
-            await Softphone(second, agent.id).connect()
+            await Softphone(second, agent_id).connect()
         # The call ends there, its wrap-up runs out, and the agent is free.
         for _ in range(100):
             try:
-                await Softphone(second, agent.id).connect()
+                await Softphone(second, agent_id).connect()
                 break
             except ConflictError:
                 await asyncio.sleep(0.05)
-        assert (await second.get_agent(agent.id)).connected
-        assert first.core.agent_call(agent.id) is None
+        assert (await second.get_agent(agent_id)).connected
+        assert first.core.agent_call(agent_id) is None

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from service_testing import Softphone, make_campaign, telephony
+from service_testing import Softphone, make_campaign, running_floor, telephony
 
 from dialer.campaign import RunState
 from dialer.errors import ConflictError, IllegalTransition, InvalidInput, NotFound
@@ -20,18 +20,6 @@ from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
 from simulator.telephony import SimulatedTelephony
-
-
-async def _running_floor(
-    service: DialerService, name: str, **campaign: Any
-) -> tuple[str, Softphone]:
-    """A running campaign with five leads, and one agent whose softphone is connected."""
-    cid = await make_campaign(service, state=RunState.RUNNING, **campaign)
-    await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
-    agent, _ = await service.create_agent(name, [cid])
-    phone = Softphone(service, agent.id)
-    await phone.connect()
-    return cid, phone
 
 
 async def test_a_person_answers_reaches_the_agent_and_the_record_is_complete(
@@ -63,7 +51,7 @@ async def test_a_person_answers_reaches_the_agent_and_the_record_is_complete(
 
 
 async def test_customer_hangup_then_disposition_frees_the_agent(service: DialerService) -> None:
-    _, phone = await _running_floor(service, "bob")
+    _, phone = await running_floor(service, "bob")
     agent_id = phone.agent_id
     await phone.say(type="ready")
     call = await phone.expect("call")
@@ -139,7 +127,7 @@ async def test_dnc_numbers_are_not_loaded_and_not_dialed(service: DialerService)
 async def test_a_disconnected_agent_is_paused_and_offered_nothing(
     service: DialerService,
 ) -> None:
-    cid, phone = await _running_floor(service, "cy")
+    cid, phone = await running_floor(service, "cy")
     agent_id = phone.agent_id
     await service.agent_disconnected(agent_id, phone.session)
     view = await service.get_agent(agent_id)
@@ -157,7 +145,7 @@ async def test_a_newer_connection_replaces_the_old_one(service: DialerService) -
     before the old socket timed out) closes the first, whose messages are
     refused from then on, so it can neither make the agent ready behind the
     new one's back nor leave it ready once both are gone."""
-    _, first = await _running_floor(service, "re")
+    _, first = await running_floor(service, "re")
     agent_id = first.agent_id
     second = Softphone(service, agent_id)
     await second.connect()
@@ -215,7 +203,7 @@ async def test_a_softphone_is_told_its_state_once_when_it_connects(
 async def test_a_softphone_lost_in_wrap_up_files_its_disposition_when_back(
     service: DialerService,
 ) -> None:
-    _, phone = await _running_floor(service, "di")
+    _, phone = await running_floor(service, "di")
     agent_id = phone.agent_id
     await phone.say(type="ready")
     call = await phone.expect("call")
@@ -331,7 +319,7 @@ async def test_an_agent_who_hangs_up_before_the_bridge_is_sent_no_stale_call(
     )
     await svc.start()
     try:
-        _, phone = await _running_floor(svc, "hal")
+        _, phone = await running_floor(svc, "hal")
         await phone.say(type="ready")
         offered = await phone.expect("state")
         while offered["state"] != "on_call":
@@ -351,7 +339,7 @@ async def test_a_callback_in_the_past_is_refused_and_the_agent_can_dispose_again
     service: DialerService,
 ) -> None:
     """Before, callback_at 2020-01-01 was booked as given: due at once."""
-    _, phone = await _running_floor(service, "cal")
+    _, phone = await running_floor(service, "cal")
     await phone.say(type="ready")
     call = await phone.expect("call")
     await phone.expect("call_ended")
@@ -372,7 +360,7 @@ async def test_a_wrap_up_the_limit_closes_is_told_to_the_softphone(
 ) -> None:
     """Before, the softphone saw only its state change, and its late
     disposition was refused as "not this agent's call"."""
-    _, phone = await _running_floor(service, "wen", wrap_up_limit_s=0.3)
+    _, phone = await running_floor(service, "wen", wrap_up_limit_s=0.3)
     await phone.say(type="ready")
     call = await phone.expect("call")
     await phone.expect("call_ended")
