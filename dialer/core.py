@@ -40,6 +40,7 @@ from dialer.commands import (
 )
 from dialer.errors import IllegalTransition, NotFound
 from dialer.events import (
+    AgentCampaignsChanged,
     AgentHungUp,
     AgentLoggedIn,
     AgentLoggedOut,
@@ -281,6 +282,7 @@ class DialerCore:
             CampaignRemoved: self._on_campaign_removed,  # type: ignore[dict-item]
             LeadsClaimed: self._on_leads_claimed,  # type: ignore[dict-item]
             AgentLoggedIn: self._on_agent_logged_in,  # type: ignore[dict-item]
+            AgentCampaignsChanged: self._on_agent_campaigns_changed,  # type: ignore[dict-item]
             AgentReady: self._on_agent_ready,  # type: ignore[dict-item]
             AgentPaused: self._on_agent_paused,  # type: ignore[dict-item]
             AgentLoggedOut: self._on_agent_logged_out,  # type: ignore[dict-item]
@@ -361,6 +363,11 @@ class DialerCore:
     def agent_call(self, agent_id: str) -> str | None:
         agent = self._agents.get(agent_id)
         return agent.call_id if agent is not None else None
+
+    def agent_campaigns(self, agent_id: str) -> tuple[str, ...] | None:
+        """The campaigns a logged-in agent takes calls for; None if logged out."""
+        agent = self._agents.get(agent_id)
+        return agent.campaign_ids if agent is not None else None
 
     def call_decision(self, call_id: str) -> str | None:
         """The compliance decision a live call was placed on (for its record)."""
@@ -640,6 +647,48 @@ class DialerCore:
             run = self._runs.get(cid)
             if run is not None and run.settings.state is _RUNNING:
                 self._want_leads(cid, run)
+
+    def _on_agent_campaigns_changed(self, ev: AgentCampaignsChanged) -> None:
+        agent = self._agents.get(ev.agent_id)
+        new = tuple(dict.fromkeys(ev.campaign_ids))
+        if agent is None or agent.campaign_ids == new:
+            return  # logged out: it logs in with its new campaigns
+        # The agent leaves the counts and rosters of the campaigns it no longer
+        # serves and joins the others' in the state it is in, as a log-in
+        # would: their pacers see it at once (a busy agent will free up for
+        # them, not for its old campaign).
+        state = _STATE_INDEX[agent.state._value_]
+        pausing = agent.id in self._pausing
+        old = agent.campaign_ids
+        for cid in old:
+            if cid in new:
+                continue
+            counts = self._counts[cid]
+            counts[state] -= 1
+            counts[_I_PAUSING] -= pausing
+            roster = self._rosters.get(cid)
+            if roster is not None:
+                roster.remove(agent.id)
+            if cid in self._runs:
+                self._dirty[cid] = None
+        agent.campaign_ids = new
+        for cid in new:
+            if cid in old:
+                continue
+            counts = self._counts_for(cid)
+            counts[state] += 1
+            counts[_I_PAUSING] += pausing
+            roster = self._rosters.get(cid)
+            if roster is not None:  # at the end, like a new log-in
+                roster.add(agent.id, state, agent.since)
+                roster.set_leaving(agent.id, pausing)
+            run = self._runs.get(cid)
+            if run is not None:
+                self._dirty[cid] = None
+                if run.settings.state is _RUNNING:
+                    self._want_leads(cid, run)
+        if agent.state is _READY:
+            self._offer_waiting(agent)
 
     def _on_agent_ready(self, ev: AgentReady) -> None:
         agent = self._agent(ev.agent_id)

@@ -14,6 +14,7 @@ from dialer.campaign import CampaignSettings, Lead
 from dialer.frozen import fast_init
 
 __all__ = [
+    "AgentCampaignsChanged",
     "AgentHungUp",
     "AgentLoggedIn",
     "AgentLoggedOut",
@@ -94,6 +95,20 @@ class LeadsRevoked:
 @fast_init
 @dataclass(frozen=True, slots=True)
 class AgentLoggedIn:
+    agent_id: str
+    campaign_ids: tuple[str, ...]
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class AgentCampaignsChanged:
+    """The agent takes the calls of these campaigns from now on.
+
+    A call it is on, or wrapping up, stays its own campaign's to the end;
+    only the calls offered after come from the new campaigns. A logged-out
+    agent is unaffected here: it logs in with its stored campaigns.
+    """
+
     agent_id: str
     campaign_ids: tuple[str, ...]
 
@@ -208,6 +223,7 @@ Event = (
     | LeadsClaimed
     | LeadsRevoked
     | AgentLoggedIn
+    | AgentCampaignsChanged
     | AgentReady
     | AgentPaused
     | AgentLoggedOut

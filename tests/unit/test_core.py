@@ -23,6 +23,7 @@ from dialer.commands import (
 from dialer.core import DialerCore
 from dialer.errors import IllegalTransition, NotFound
 from dialer.events import (
+    AgentCampaignsChanged,
     AgentHungUp,
     AgentLoggedIn,
     AgentLoggedOut,
@@ -774,3 +775,79 @@ def test_revoked_leads_are_never_dialed_and_the_store_is_asked_afresh() -> None:
     assert of(core.handle(AgentReady("a1"), 2.0), PlaceCall) == []  # nothing left to dial
     placed = of(core.handle(LeadsClaimed("camp", leads(2, start=50)), 3.0), PlaceCall)
     assert [p.lead_id for p in placed] == ["l50"]
+
+
+def _two_campaigns() -> DialerCore:
+    """``camp`` and ``other``, both progressive and with leads."""
+    core = make_core()
+    core.handle(CampaignUpdated(settings(id="other")), 0.0)
+    others = tuple(Lead(f"o{i}", "other", f"+1555666{i:04d}") for i in range(10))
+    core.handle(LeadsClaimed("other", others), 0.0)
+    return core
+
+
+def _agents(core: DialerCore, cid: str) -> tuple[int, int, int, int]:
+    a = core.stats(cid).agents
+    return (a.ready, a.on_call, a.wrap_up, a.paused)
+
+
+def test_a_ready_agent_moved_to_another_campaign_takes_its_calls_at_once() -> None:
+    core = _two_campaigns()
+    core.handle(AgentLoggedIn("a1", ("camp",)), 0.0)
+    core.handle(AgentPaused("a1"), 0.0)
+    assert _agents(core, "camp") == (0, 0, 0, 1)
+    cmds = core.handle(AgentCampaignsChanged("a1", ("other",)), 1.0)
+    assert (_agents(core, "camp"), _agents(core, "other")) == ((0, 0, 0, 0), (0, 0, 0, 1))
+    assert of(cmds, PlaceCall) == []  # still paused
+    placed = of(core.handle(AgentReady("a1"), 2.0), PlaceCall)
+    assert [p.campaign_id for p in placed] == ["other"]
+    assert core.agent_campaigns("a1") == ("other",)
+
+
+def test_a_waiting_person_of_the_new_campaign_is_bridged_to_the_moved_agent() -> None:
+    core = make_core(pacer_factory=lambda s: PowerPacer(2))
+    core.handle(CampaignUpdated(settings(id="other")), 0.0)
+    two = tuple(Lead(f"o{i}", "other", f"+155566600{i:02d}") for i in range(2))
+    core.handle(LeadsClaimed("other", two), 0.0)
+    core.handle(AgentLoggedIn("b1", ("other",)), 0.0)
+    first, second = of(core.handle(AgentReady("b1"), 0.0), PlaceCall)
+    core.handle(CallAnswered(first.call_id), 1.0)  # b1 takes it
+    login(core, "a1", 1.0)  # camp's agent, ready
+    cmds = core.handle(CallAnswered(second.call_id), 2.0)
+    assert of(cmds, BridgeCall) == []  # nobody of "other" is ready: the person waits
+    cmds = core.handle(AgentCampaignsChanged("a1", ("camp", "other")), 2.5)
+    assert BridgeCall(second.call_id, "a1") in cmds
+    assert core.stats("other").abandoned == 0
+
+
+def test_an_agent_moved_mid_call_finishes_it_for_its_campaign_then_serves_the_new() -> None:
+    core = _two_campaigns()
+    call = of(login(core, "a1", 0.0), PlaceCall)[0].call_id
+    core.handle(CallAnswered(call), 1.0)
+    core.handle(CallBridged(call), 1.0)
+    core.handle(AgentPaused("a1", "break"), 2.0)  # a pause after the call moves too
+    core.handle(AgentCampaignsChanged("a1", ("other",)), 3.0)
+    assert (_agents(core, "camp"), _agents(core, "other")) == ((0, 0, 0, 0), (0, 1, 0, 0))
+    assert core._counts["camp"][-1] == 0 and core._counts["other"][-1] == 1  # pausing
+    core.handle(CallHungUp(call), 10.0)
+    assert _agents(core, "other") == (0, 0, 1, 0)
+    cmds = core.handle(DispositionSubmitted("a1", call, "sale"), 12.0)
+    records = [r.record for r in of(cmds, RecordCall) if r.record.id == call]
+    assert records[-1].campaign_id == "camp" and records[-1].disposition == "sale"
+    assert _agents(core, "other") == (0, 0, 0, 1)  # the pause asked for is taken
+    assert core._counts["other"][-1] == 0
+    placed = of(core.handle(AgentReady("a1"), 13.0), PlaceCall)
+    assert [p.campaign_id for p in placed] == ["other"]
+    core.handle(AgentPaused("a1"), 14.0)
+    core.handle(AgentLoggedOut("a1"), 15.0)
+    assert _agents(core, "other") == (0, 0, 0, 0)
+
+
+def test_campaigns_changed_for_an_agent_not_logged_in_here_changes_nothing() -> None:
+    core = _two_campaigns()
+    assert core.handle(AgentCampaignsChanged("nobody", ("other",)), 1.0) == []
+    assert core.agent_campaigns("nobody") is None
+    core.handle(AgentLoggedIn("a1", ("camp",)), 1.0)
+    # The same campaigns (a duplicate named twice) is no change.
+    assert core.handle(AgentCampaignsChanged("a1", ("camp", "camp")), 2.0) == []
+    assert _agents(core, "camp") == (0, 0, 0, 1)

@@ -12,15 +12,24 @@ from hypothesis import strategies as st
 from test_core import settings
 
 from dialer.agents import AgentState
-from dialer.campaign import CampaignSettings, DialMode
+from dialer.campaign import CampaignSettings, DialMode, Lead
 from dialer.clock import FixedOffsetClock
+from dialer.commands import BridgeCall, Command
 from dialer.core import DialerCore
+from dialer.errors import IllegalTransition
 from dialer.events import (
+    AgentCampaignsChanged,
     AgentLoggedIn,
     AgentLoggedOut,
     AgentPaused,
     AgentReady,
+    CallAnswered,
+    CallBridged,
+    CallHungUp,
     CampaignUpdated,
+    DispositionSubmitted,
+    Event,
+    LeadsClaimed,
     Tick,
 )
 from dialer.roster import Roster
@@ -137,9 +146,10 @@ def _walk(core: DialerCore, cid: str, state: AgentState, now: float) -> list[flo
     ]
 
 
-# (op, agent, campaigns): 0 log in, 1 ready, 2 pause, 3 log out.
-memberships = st.sampled_from([("c1",), ("c2",), ("c1", "c2")])
-agent_ops = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 80), memberships), max_size=300)
+# (op, agent, campaigns): 0 log in, 1 ready, 2 pause, 3 log out, 4 move to
+# the campaigns given.
+memberships = st.sampled_from([(), ("c1",), ("c2",), ("c1", "c2")])
+agent_ops = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 80), memberships), max_size=300)
 
 
 @examples(max_examples=60, deadline=None)
@@ -154,6 +164,7 @@ def test_the_core_s_snapshots_carry_the_ages_a_walk_would_find(script: list) -> 
     base = settings(id="c1", mode=DialMode.PREDICTIVE)
     now = 0.0
     core.handle(CampaignUpdated(base), now)
+    moved = False
     # Agents log in before and after the first decision builds the roster.
     for i, (op, n, campaigns) in enumerate(script):
         now += 0.37
@@ -169,11 +180,109 @@ def test_the_core_s_snapshots_carry_the_ages_a_walk_would_find(script: list) -> 
             core.handle(AgentPaused(agent), now)
         elif op == 3 and known:
             core.handle(AgentLoggedOut(agent), now)
+        elif op == 4 and known:
+            core.handle(AgentCampaignsChanged(agent, campaigns), now)
+            moved = True
         core.handle(Tick(), now)  # the core's clock moves on whatever the step did
+        # A moved agent joins its new campaigns' rosters at the end, as a new
+        # log-in does: the same ages, no longer in the agent table's order.
+        order = sorted if moved else list
         for cid, pacer in pacers.items():
             pacer.snapshots.clear()
             core._pace(cid, core._runs[cid])
             (snap,) = pacer.snapshots
-            assert snap.ready_ages_s.tolist() == _walk(core, cid, AgentState.READY, now)
-            assert snap.on_call_ages_s.tolist() == _walk(core, cid, AgentState.ON_CALL, now)
-            assert snap.wrap_up_ages_s.tolist() == _walk(core, cid, AgentState.WRAP_UP, now)
+            for ages, state in (
+                (snap.ready_ages_s, AgentState.READY),
+                (snap.on_call_ages_s, AgentState.ON_CALL),
+                (snap.wrap_up_ages_s, AgentState.WRAP_UP),
+            ):
+                assert order(ages.tolist()) == order(_walk(core, cid, state, now))
+            members = [a for a in core._agents.values() if cid in a.campaign_ids]
+            assert snap.agents_ready == sum(a.state is AgentState.READY for a in members)
+            assert snap.agents_paused == sum(a.state is AgentState.PAUSED for a in members)
+
+
+class _OnePerReady(_Recorder):
+    """Dials a line for each ready agent not yet covered, and records what it saw."""
+
+    def decide(self, snapshot: PacingSnapshot) -> PacingDecision:
+        self.snapshots.append(snapshot)
+        busy = snapshot.lines_ringing + snapshot.lines_waiting
+        return PacingDecision(max(0, snapshot.agents_ready - busy), 1.0)
+
+
+# (op, index, campaigns): 0 log in, 1 ready, 2 pause, 3 log out, 4 move to the
+# campaigns given, 5 a person answers, 6 the person hangs up, 7 a disposition.
+call_ops = st.lists(
+    st.tuples(st.integers(0, 7), st.integers(0, 30), memberships), min_size=100, max_size=250
+)
+
+
+@examples(max_examples=80, deadline=None)
+@given(call_ops)
+def test_moving_busy_agents_between_campaigns_keeps_counts_and_ages_true(script: list) -> None:  # type: ignore[type-arg]
+    """The pacer's figures after agents move mid-call, mid-wrap-up or with a
+    pause pending: what a walk over the agents (where they are now) finds."""
+    pacers: dict[str, _OnePerReady] = {}
+
+    def factory(s: CampaignSettings) -> _OnePerReady:
+        return pacers.setdefault(s.id, _OnePerReady())
+
+    core = DialerCore(clock=FixedOffsetClock(1_700_000_000.0), pacer_factory=factory)
+    now = 0.0
+    for cid in ("c1", "c2"):
+        core.handle(CampaignUpdated(settings(id=cid, mode=DialMode.PREDICTIVE)), now)
+        lead_list = tuple(Lead(f"{cid}-{i}", cid, f"+1555{cid[1]}00{i:04d}") for i in range(300))
+        core.handle(LeadsClaimed(cid, lead_list), now)
+
+    def feed(event: Event) -> None:
+        try:
+            cmds: list[Command] = core.handle(event, now)
+        except IllegalTransition:
+            return  # a step that does not fit the agent's state: refused, nothing changed
+        for cmd in cmds:
+            if isinstance(cmd, BridgeCall):
+                feed(CallBridged(cmd.call_id))
+
+    for op, n, campaigns in script:
+        now += 0.7
+        agent = f"a{n % 12}"
+        known = agent in core._agents
+        calls = list(core._calls.values())
+        if op == 0 and not known:
+            feed(AgentLoggedIn(agent, campaigns))
+        elif op == 1 and known:
+            feed(AgentReady(agent))
+        elif op == 2 and known:
+            feed(AgentPaused(agent))
+        elif op == 3 and known:
+            feed(AgentLoggedOut(agent))
+        elif op == 4 and known:
+            feed(AgentCampaignsChanged(agent, campaigns))
+        elif op == 5 and calls:
+            call = calls[n % len(calls)]
+            if call.answered_at is None and call.agent_id is None:
+                feed(CallAnswered(call.id))
+        elif op == 6 and known and core._agents[agent].call_id in core._calls:
+            feed(CallHungUp(core._agents[agent].call_id or ""))
+        elif op == 7 and known and core._agents[agent].state is AgentState.WRAP_UP:
+            feed(DispositionSubmitted(agent, core._agents[agent].call_id or "", "done"))
+        feed(Tick())
+        for cid, pacer in pacers.items():
+            pacer.snapshots.clear()
+            core._pace(cid, core._runs[cid])
+            snap = pacer.snapshots[0]
+            members = [a for a in core._agents.values() if cid in a.campaign_ids]
+            for got, state in (
+                (snap.agents_ready, AgentState.READY),
+                (snap.agents_on_call, AgentState.ON_CALL),
+                (snap.agents_wrap_up, AgentState.WRAP_UP),
+                (snap.agents_paused, AgentState.PAUSED),
+            ):
+                assert got == sum(a.state is state for a in members), (cid, state)
+            assert snap.agents_pausing == sum(a.pause_pending for a in members)
+            for ages, state in (
+                (snap.on_call_ages_s, AgentState.ON_CALL),
+                (snap.wrap_up_ages_s, AgentState.WRAP_UP),
+            ):
+                assert sorted(ages.tolist()) == sorted(_walk(core, cid, state, now)), (cid, state)
