@@ -36,8 +36,10 @@ from dialer.compliance.windows import window_span
 from dialer.core import DialerCore
 from dialer.errors import ConflictError, DialerError, InvalidInput, NotFound
 from dialer.events import (
+    AgentCampaignsChanged,
     AgentHungUp,
     AgentLoggedIn,
+    AgentLoggedOut,
     AgentPaused,
     AgentReady,
     AgentRequestedDial,
@@ -795,6 +797,80 @@ class DialerService:
             await self.store.get_campaign(cid)
         return await self.store.create_agent(name, list(campaign_ids))
 
+    async def update_agent(
+        self,
+        agent_id: str,
+        *,
+        name: str | None = None,
+        campaign_ids: Sequence[str] | None = None,
+    ) -> AgentView:
+        """Rename an agent or move it to other campaigns (None: unchanged).
+
+        A move takes effect here at once, on another process at its next
+        refresh: the agent is offered the new campaigns' calls from then on,
+        and a call it is on stays its campaign's to the end of wrap-up.
+        Raises :class:`NotFound` (the agent; a campaign, as ``campaign_ids``).
+        """
+        try:
+            agent = await self.store.update_agent(agent_id, name=name, campaign_ids=campaign_ids)
+        except NotFound as exc:
+            if exc.kind != "campaign":
+                raise
+            raise InvalidInput(f"no campaign {exc.ident!r}", field="campaign_ids") from exc
+        await self._follow_campaigns_of(agent)
+        return self._view(agent)
+
+    async def _follow_campaigns_of(self, agent: StoredAgent) -> None:
+        """Tell the core (and the softphone) if the agent's stored campaigns are
+        not those it is logged in to here."""
+        current = self.core.agent_campaigns(agent.id)
+        if current is None or sorted(current) == sorted(agent.campaign_ids):
+            return
+        log.info("agent %s: now takes calls for %s", agent.id, ", ".join(agent.campaign_ids))
+        await self.driver.submit(AgentCampaignsChanged(agent.id, agent.campaign_ids))
+        if self.hub.connected(agent.id):
+            await self.hub.send(
+                agent.id, {"type": "campaigns", "campaign_ids": list(agent.campaign_ids)}
+            )
+
+    async def _follow_moved_agents(self) -> None:
+        """Agents moved to other campaigns through another process."""
+        here = set(self.hub.agent_ids()) | self._held_for_calls
+        for agent in await self.store.get_agents(sorted(here)):
+            await self._follow_campaigns_of(agent)
+
+    async def delete_agent(self, agent_id: str) -> None:
+        """Delete an agent: its softphone socket is closed (4401) and it is
+        logged out; its call records keep its id.
+
+        Raises :class:`ConflictError` while it is on a call or in wrap-up here,
+        or its softphone is connected to another live process (that process
+        owns its calls; it would go on routing them), and :class:`NotFound`.
+        """
+        await self.store.get_agent(agent_id)
+        on_call = ConflictError(
+            "the agent is on a call or wrapping one up; delete it after its disposition"
+        )
+        if self.core.agent_call(agent_id) is not None:
+            raise on_call
+        if self.core.agent_campaigns(agent_id) is not None:
+            # Offered nothing more while the row goes (a call bridged to it
+            # meanwhile would outlive its agent and socket).
+            with contextlib.suppress(DialerError):
+                await self.driver.submit(AgentPaused(agent_id, "deleted"))
+            if self.core.agent_call(agent_id) is not None:
+                raise on_call
+        if not await self.store.delete_agent(agent_id, lease_s=self.settings.process_lease_s):
+            raise ConflictError(
+                "the agent's softphone is connected to another dialer process; "
+                "close it or delete the agent through that process"
+            )
+        await self._cut_off(agent_id, "the agent was deleted")
+        self._held_for_calls.discard(agent_id)
+        if self.core.agent_campaigns(agent_id) is not None:
+            with contextlib.suppress(DialerError):
+                await self.driver.submit(AgentLoggedOut(agent_id))
+
     def _view(self, agent: StoredAgent) -> AgentView:
         core = self.core
         return AgentView(
@@ -885,27 +961,31 @@ class DialerService:
         a socket open with it is closed (4401): a leaked token is cut off. Here
         at once; on another process at its next refresh."""
         token = await self.store.replace_agent_token(agent_id)
-        await self._cut_off(agent_id)
+        await self._cut_off(agent_id, "the agent's token was replaced")
         return token
 
-    async def _cut_off(self, agent_id: str) -> None:
+    async def _cut_off(self, agent_id: str, reason: str) -> None:
         session = self.hub.session(agent_id)
         if session is not None:
             # Its end, as any socket's, pauses the agent until the softphone
             # is back with the new token and says ready.
             if session.close is not None:
-                await session.close(WS_UNAUTHORIZED, "the agent's token was replaced")
+                await session.close(WS_UNAUTHORIZED, reason)
             await self.agent_disconnected(agent_id, session)
 
     async def _cut_off_replaced_tokens(self) -> None:
-        """Close the sockets whose agent's token was replaced (through any process)."""
+        """Close the sockets whose agent's token was replaced or whose agent was
+        deleted (through any process)."""
         open_here = self.hub.agent_ids()
         stored = await self.store.agent_token_hashes(open_here)
         for agent_id in open_here:
             opened_with = self._socket_tokens.get(agent_id)
-            if opened_with is not None and stored.get(agent_id, "") != opened_with:
+            if agent_id not in stored:
+                log.info("agent %s: it was deleted; closing its socket", agent_id)
+                await self._cut_off(agent_id, "the agent was deleted")
+            elif opened_with is not None and stored[agent_id] != opened_with:
                 log.info("agent %s: its token was replaced; closing its socket", agent_id)
-                await self._cut_off(agent_id)
+                await self._cut_off(agent_id, "the agent's token was replaced")
 
     async def agent_message(
         self, agent_id: str, message: Mapping[str, Any], *, session: object | None = None
@@ -1163,6 +1243,7 @@ class DialerService:
         # First: a failure below must not keep a revoked token's socket open.
         await self._cut_off_replaced_tokens()
         await self._release_agents_done_here()
+        await self._follow_moved_agents()
         for campaign in await self.store.list_campaigns():
             cid = campaign.id
             try:

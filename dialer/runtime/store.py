@@ -650,6 +650,30 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             return await agent_repo.list_agents(s)
 
+    async def get_agents(self, agent_ids: Sequence[str]) -> list[StoredAgent]:
+        """Those of the agents named that exist, oldest first."""
+        if not agent_ids:
+            return []
+        async with self.db.transaction() as s:
+            return await agent_repo.list_agents(s, agent_ids=agent_ids)
+
+    async def update_agent(
+        self, agent_id: str, *, name: str | None, campaign_ids: Sequence[str] | None
+    ) -> StoredAgent:
+        async with self.db.transaction() as s:
+            return await agent_repo.update_agent(
+                s, agent_id=agent_id, name=name, campaign_ids=campaign_ids
+            )
+
+    async def delete_agent(self, agent_id: str, *, lease_s: float) -> bool:
+        """Delete the agent; False if another live process holds its socket."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=lease_s)
+        async with self.db.transaction() as s:
+            live = await self._live_processes(s, cutoff)
+            return await agent_repo.delete_agent(
+                s, agent_id=agent_id, process_id=self.owner, live=live
+            )
+
     async def attach_agent_socket(self, agent_id: str, *, lease_s: float) -> bool:
         """Hold the agent's softphone socket here; False if another live process does."""
         cutoff = datetime.now(UTC) - timedelta(seconds=lease_s)

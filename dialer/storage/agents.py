@@ -136,10 +136,17 @@ async def get_agent(session: AsyncSession, /, *, agent_id: str) -> StoredAgent:
 
 
 async def list_agents(
-    session: AsyncSession, /, *, campaign_id: str | None = None
+    session: AsyncSession,
+    /,
+    *,
+    campaign_id: str | None = None,
+    agent_ids: Sequence[str] | None = None,
 ) -> list[StoredAgent]:
-    """Every agent (or those taking ``campaign_id``'s calls), oldest first."""
+    """Every agent (or those taking ``campaign_id``'s calls, or those of
+    ``agent_ids`` that exist), oldest first."""
     stmt = select(AgentRow).order_by(AgentRow.created_at, AgentRow.id)
+    if agent_ids is not None:
+        stmt = stmt.where(AgentRow.id.in_(list(agent_ids)))
     if campaign_id is not None:
         stmt = stmt.join(AgentCampaignRow, AgentCampaignRow.agent_id == AgentRow.id).where(
             AgentCampaignRow.campaign_id == campaign_id
@@ -170,11 +177,26 @@ async def update_agent(
     return await get_agent(session, agent_id=agent_id)
 
 
-async def delete_agent(session: AsyncSession, /, *, agent_id: str) -> None:
-    """Raises :class:`NotFound`. Its call records keep its id."""
-    row = await _row(session, agent_id)
-    await session.delete(row)
-    await session.flush()
+async def delete_agent(
+    session: AsyncSession,
+    /,
+    *,
+    agent_id: str,
+    process_id: str | None = None,
+    live: Collection[str] = (),
+) -> bool:
+    """Delete the agent; False (and kept) if a live process other than
+    ``process_id`` holds its softphone socket. Its call records keep its id.
+    Raises :class:`NotFound`."""
+    await _row(session, agent_id)
+    stmt = delete(AgentRow).where(AgentRow.id == agent_id)
+    if process_id is not None:
+        # One statement: a socket attached meanwhile through another process
+        # keeps the agent (its row lock orders the two).
+        col = AgentRow.__table__.c.socket_process
+        stmt = stmt.where(or_(col.is_(None), col == process_id, col.not_in(list(live))))
+    result = await session.execute(stmt.returning(AgentRow.id))
+    return result.first() is not None
 
 
 async def token_hashes(session: AsyncSession, /, *, agent_ids: Sequence[str]) -> dict[str, str]:
