@@ -9,12 +9,21 @@ from pydantic import Field
 from api.schemas.base import ReadModel, RequestModel
 from dialer.runtime.service import AgentView
 
-__all__ = ["AgentCreate", "AgentCreated", "AgentRead"]
+__all__ = ["AgentChange", "AgentCreate", "AgentCreated", "AgentRead"]
 
 
 class AgentCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
     campaign_ids: list[str] = Field(default_factory=list)
+
+
+class AgentChange(RequestModel):
+    """A rename or a move to other campaigns; a field left out stays as it is."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    campaign_ids: list[str] | None = Field(
+        default=None, description="the whole new list (not added to the old one)"
+    )
 
 
 class AgentRead(ReadModel):

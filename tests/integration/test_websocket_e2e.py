@@ -493,3 +493,197 @@ async def test_a_softphone_on_another_process_is_refused_with_4409(db_url: str) 
             await _wait_disconnected(http, agent["id"])
         async with websockets.connect(_agent_url(two, agent)) as taken:
             assert (await _next_frame(taken, "state"))["state"] == "paused"
+
+
+_TALK_TILL_HANGUP = CalleeBehaviour(
+    human=1.0,
+    machine=0.0,
+    busy=0.0,
+    invalid=0.0,
+    answer_delay_s=_d({"dist": "fixed", "value": 0.05}),
+    fail_delay_s=_d({"dist": "fixed", "value": 0.05}),
+    talk_s=_d({"dist": "fixed", "value": 120.0}),  # the agent ends it
+    machine_talk_s=_d({"dist": "fixed", "value": 0.1}),
+)
+
+
+async def _campaign(http: httpx.AsyncClient, name: str, *, leads: int) -> str:
+    """A running progressive campaign with ``leads`` dialable leads."""
+    r = await http.post(
+        "/api/v1/campaigns",
+        json={
+            "name": f"{name}-{uuid.uuid4().hex[:6]}",
+            "mode": "progressive",
+            "safe_harbor_message": SAFE_HARBOR,
+            "scrub_national_registry": False,
+        },
+    )
+    assert r.status_code == 201, r.text
+    cid = str(r.json()["id"])
+    if leads:
+        numbers = demo_numbers(leads, time.time())
+        r = await http.post(
+            f"/api/v1/campaigns/{cid}/leads", json={"leads": [{"phone": n} for n in numbers]}
+        )
+        assert r.json()["accepted"] == leads, r.text
+    assert (await http.post(f"/api/v1/campaigns/{cid}/start")).status_code == 200
+    return cid
+
+
+async def test_an_agent_moved_to_another_campaign_is_routed_its_calls(db_url: str) -> None:
+    """Before, an agent's campaigns were fixed at its creation: moving one
+    (lunch cover, a campaign run dry) meant a new agent and a new token."""
+    async with (
+        _serve(db_url, _TALK_TILL_HANGUP) as (host, _tel),
+        httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
+    ):
+        dry = await _campaign(http, "dry", leads=0)
+        busy = await _campaign(http, "busy", leads=3)
+        agent = (
+            await http.post("/api/v1/agents", json={"name": "mo", "campaign_ids": [dry]})
+        ).json()
+        async with websockets.connect(_agent_url(host, agent)) as ws:
+            await _say_ready(ws)
+            with pytest.raises(TimeoutError):  # nothing to dial in its campaign
+                await _next_frame(ws, "call", timeout=0.5)
+            r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"campaign_ids": [busy]})
+            assert r.status_code == 200, r.text
+            assert r.json()["campaign_ids"] == [busy] and r.json()["name"] == "mo"
+            assert await _next_frame(ws, "campaigns") == {
+                "type": "campaigns",
+                "campaign_ids": [busy],
+            }
+            call = await _next_frame(ws, "call")
+            assert call["campaign_id"] == busy
+
+            # Moved back mid-call: the call stays its campaign's to the end,
+            # but the agent counts in dry's figures at once, since it frees
+            # up for dry's pacer, not busy's.
+            r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"campaign_ids": [dry]})
+            assert r.status_code == 200, r.text
+            for cid, on_call in ((dry, 1), (busy, 0)):
+                stats = (await http.get(f"/api/v1/campaigns/{cid}/stats")).json()
+                assert stats["agents"]["on_call"] == on_call, (cid, stats)
+            await ws.send(json.dumps({"type": "hangup", "call_id": call["call_id"]}))
+            await _next_frame(ws, "call_ended")
+            await ws.send(
+                json.dumps({"type": "disposition", "call_id": call["call_id"], "code": "sale"})
+            )
+            async with asyncio.timeout(10):
+                while (await _next_frame(ws, "state"))["state"] != "ready":
+                    pass
+            with pytest.raises(TimeoutError):  # back in the dry one: no more calls
+                await _next_frame(ws, "call", timeout=0.5)
+            for cid, ready in ((dry, 1), (busy, 0)):
+                stats = (await http.get(f"/api/v1/campaigns/{cid}/stats")).json()
+                assert stats["agents"]["ready"] == ready, (cid, stats)
+        record = (await http.get(f"/api/v1/calls/{call['call_id']}")).json()
+        assert (record["campaign_id"], record["disposition"]) == (busy, "sale")
+
+
+async def test_bad_agent_changes_are_refused_and_change_nothing(
+    server: tuple[str, RecordingTelephony],
+) -> None:
+    host, _ = server
+    async with httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http:
+        agent = await _new_agent(http, "ed")
+        path = f"/api/v1/agents/{agent['id']}"
+        r = await http.patch(path, json={"campaign_ids": [agent["campaign_ids"][0], "nope"]})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"][-1] == "campaign_ids"
+        assert "nope" in r.json()["detail"][0]["msg"]
+        for body in ({"name": ""}, {"name": "x" * 201}, {"shift": "late"}, {"campaign_ids": "a"}):
+            r = await http.patch(path, json=body)
+            assert r.status_code == 422, (body, r.text)
+        view = (await http.get(path)).json()
+        assert (view["name"], view["campaign_ids"]) == ("ed", agent["campaign_ids"])
+        r = await http.patch(path, json={"name": "Edna"})  # the campaigns stay
+        assert (r.json()["name"], r.json()["campaign_ids"]) == ("Edna", agent["campaign_ids"])
+        assert (await http.patch(path, json={})).json()["name"] == "Edna"
+        assert (await http.patch("/api/v1/agents/nobody", json={"name": "x"})).status_code == 404
+        assert (await http.delete("/api/v1/agents/nobody")).status_code == 404
+
+
+async def test_a_deleted_agent_is_cut_off_but_not_mid_call(db_url: str) -> None:
+    """Before, an agent could not be deleted: a leaver's token opened its
+    socket for good."""
+    async with (
+        _serve(db_url, _TALK_TILL_HANGUP) as (host, _tel),
+        httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
+    ):
+        cid = await _campaign(http, "leaver", leads=2)
+        agent = (
+            await http.post("/api/v1/agents", json={"name": "lee", "campaign_ids": [cid]})
+        ).json()
+        path = f"/api/v1/agents/{agent['id']}"
+        async with websockets.connect(_agent_url(host, agent)) as ws:
+            await _say_ready(ws)
+            call = await _next_frame(ws, "call")
+            r = await http.delete(path)  # mid-call: refused, nothing changes
+            assert r.status_code == 409 and "disposition" in r.json()["detail"], r.text
+            await ws.send(json.dumps({"type": "hangup", "call_id": call["call_id"]}))
+            await _next_frame(ws, "call_ended")
+            r = await http.delete(path)  # in wrap-up: refused too
+            assert r.status_code == 409, r.text
+            await ws.send(json.dumps({"type": "pause", "reason": "leaving"}))
+            await ws.send(
+                json.dumps({"type": "disposition", "call_id": call["call_id"], "code": "sale"})
+            )
+            async with asyncio.timeout(10):
+                while (await _next_frame(ws, "state"))["state"] != "paused":
+                    pass
+            r = await http.delete(path)
+            assert r.status_code == 204, r.text
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                async with asyncio.timeout(10):
+                    while True:
+                        await ws.recv()
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+                4401,
+                "the agent was deleted",
+            )
+        assert (await http.get(path)).status_code == 404
+        assert (await http.delete(path)).status_code == 404
+        assert agent["id"] not in [a["id"] for a in (await http.get("/api/v1/agents")).json()]
+        async with websockets.connect(_agent_url(host, agent)) as again:
+            assert await _closed_with(again) == 4401
+        record = (await http.get(f"/api/v1/calls/{call['call_id']}")).json()
+        assert (record["agent_id"], record["disposition"]) == (agent["id"], "sale")
+        stats = (await http.get(f"/api/v1/campaigns/{cid}/stats")).json()
+        assert sum(stats["agents"].values()) == 0, stats
+
+
+async def test_agent_changes_through_another_process_reach_its_softphone(db_url: str) -> None:
+    """Two servers on one database: a move made through one reaches the
+    softphone connected to the other at its refresh; a delete through the one
+    is refused while the other holds the socket, and goes through once it is
+    gone."""
+    async with (
+        _serve(db_url, _TALK_TILL_HANGUP) as (one, _),
+        _serve(db_url, _TALK_TILL_HANGUP) as (two, _),
+        httpx.AsyncClient(base_url=f"http://{one}", headers=AUTH) as http,
+        httpx.AsyncClient(base_url=f"http://{two}", headers=AUTH) as http_two,
+    ):
+        dry = await _campaign(http, "dry", leads=0)
+        busy = await _campaign(http, "busy", leads=1)
+        agent = (
+            await http.post("/api/v1/agents", json={"name": "di", "campaign_ids": [dry]})
+        ).json()
+        async with websockets.connect(_agent_url(two, agent)) as ws:
+            await _say_ready(ws)
+            r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"campaign_ids": [busy]})
+            assert r.status_code == 200, r.text
+            assert (await _next_frame(ws, "campaigns"))["campaign_ids"] == [busy]
+            call = await _next_frame(ws, "call")
+            assert call["campaign_id"] == busy
+            await ws.send(json.dumps({"type": "hangup", "call_id": call["call_id"]}))
+            await _next_frame(ws, "call_ended")
+            await ws.send(
+                json.dumps({"type": "disposition", "call_id": call["call_id"], "code": "done"})
+            )
+            r = await http.delete(f"/api/v1/agents/{agent['id']}")
+            assert r.status_code == 409 and "another dialer process" in r.text, r.text
+        await _wait_disconnected(http_two, agent["id"])
+        assert (await http.delete(f"/api/v1/agents/{agent['id']}")).status_code == 204
+        assert (await http_two.get(f"/api/v1/agents/{agent['id']}")).status_code == 404
