@@ -369,6 +369,10 @@ class DialerCore:
         agent = self._agents.get(agent_id)
         return agent.campaign_ids if agent is not None else None
 
+    def logged_in_agents(self) -> list[str]:
+        """The agents logged in here, whatever their state."""
+        return list(self._agents)
+
     def call_decision(self, call_id: str) -> str | None:
         """The compliance decision a live call was placed on (for its record)."""
         call = self._calls.get(call_id)

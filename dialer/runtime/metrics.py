@@ -15,9 +15,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["Metrics"]
+from dialer.runtime.floor import AGENT_STATES
 
-AGENT_STATES = ("ready", "paused", "on_call", "wrap_up")
+__all__ = ["AGENT_STATES", "Metrics"]
 
 
 class Metrics:

@@ -50,6 +50,13 @@ from dialer.events import (
 from dialer.ports import Telephony
 from dialer.runtime.driver import CoreDriver, ServiceClock, dial_refused_frame
 from dialer.runtime.fencing import FencedGate, RecordsHealth
+from dialer.runtime.floor import (
+    AgentFigure,
+    CampaignFigure,
+    ProcessFigures,
+    floor_campaign,
+    merge_agents,
+)
 from dialer.runtime.hub import AgentHub, AgentSession, CloseAgentSocket, SendToAgent
 from dialer.runtime.metrics import AGENT_STATES, Metrics
 from dialer.runtime.registry import RegistryLoadResult, RegistryManager
@@ -86,6 +93,9 @@ log = logging.getLogger(__name__)
 
 _API_KEY_SETTING = "api_key_sha256"
 _WINDOW_REFRESH_S = 30.0
+# A process's published figures are written again this often even unchanged
+# (one taken for dead and registered afresh has none until then).
+_FIGURES_REWRITE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +187,8 @@ class DialerService:
         self._background: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._last_window = 0.0
+        self._figures_text = ""  # the figures last published, and when
+        self._figures_at = 0.0
         # Weak: a lock lives while some change holds or awaits it, so ids
         # that name no campaign (bad requests) leave nothing behind.
         self._campaign_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
@@ -539,6 +551,8 @@ class DialerService:
     async def campaign_stats(self, campaign_id: str) -> dict[str, Any]:
         campaign = await self.store.get_campaign(campaign_id)
         live = self.core.stats(campaign_id)
+        processes = await self._floor()
+        floor = floor_campaign(campaign_id, processes, merge_agents(processes))
         now = datetime.now(UTC)
         h24, a24 = await self.store.abandonment_counts(campaign_id, now - timedelta(hours=24))
         h30, a30 = await self.store.abandonment_counts(campaign_id, now - timedelta(days=30))
@@ -553,14 +567,11 @@ class DialerService:
             "campaign_id": campaign_id,
             "state": campaign.settings.state.value,
             "mode": campaign.settings.mode.value,
-            "lines_in_flight": live.lines_in_flight,
-            "agents": {
-                "ready": live.agents.ready,
-                "on_call": live.agents.on_call,
-                "wrap_up": live.agents.wrap_up,
-                "paused": live.agents.paused,
-                "logged_in": live.agents.logged_in,
-            },
+            # Live figures over every live process on the database (another
+            # process's are at most one refresh, stats_interval_s, old).
+            "lines_in_flight": floor.lines_in_flight,
+            "agents": {**floor.agents, "logged_in": sum(floor.agents.values())},
+            "processes": floor.processes,
             "dialed": totals.dialed,
             "human_answered": totals.human_answered,
             "abandoned": totals.abandoned,
@@ -573,9 +584,9 @@ class DialerService:
             "window_human_answered": hw,
             "window_abandoned": aw,
             "max_abandon_rate": campaign.settings.max_abandon_rate,
-            "capped": live.capped,
+            "capped": floor.capped,
             "blocked_reason": live.blocked_reason,
-            "dial_level": live.dial_level,
+            "dial_level": floor.dial_level,
             "leads_remaining": remaining,
         }
 
@@ -818,7 +829,7 @@ class DialerService:
                 raise
             raise InvalidInput(f"no campaign {exc.ident!r}", field="campaign_ids") from exc
         await self._follow_campaigns_of(agent)
-        return self._view(agent)
+        return self._view(agent, await self._floor_agents())
 
     async def _follow_campaigns_of(self, agent: StoredAgent) -> None:
         """Tell the core (and the softphone) if the agent's stored campaigns are
@@ -871,20 +882,60 @@ class DialerService:
             with contextlib.suppress(DialerError):
                 await self.driver.submit(AgentLoggedOut(agent_id))
 
-    def _view(self, agent: StoredAgent) -> AgentView:
-        core = self.core
+    def _view(self, agent: StoredAgent, floor: Mapping[str, AgentFigure]) -> AgentView:
+        """The agent as the floor sees it: through the process holding it
+        (``floor`` is :meth:`_floor_agents`), logged out if none has it."""
+        figure = floor.get(agent.id)
+        if figure is None:
+            return AgentView(agent=agent, state="logged_out", connected=False)
         return AgentView(
-            agent=agent,
-            state=core.agent_state(agent.id).value,
-            connected=self.hub.connected(agent.id),
-            call_id=core.agent_call(agent.id),
+            agent=agent, state=figure.state, connected=figure.connected, call_id=figure.call_id
         )
 
     async def list_agents(self) -> list[AgentView]:
-        return [self._view(a) for a in await self.store.list_agents()]
+        agents = await self.store.list_agents()
+        floor = await self._floor_agents()
+        return [self._view(a, floor) for a in agents]
 
     async def get_agent(self, agent_id: str) -> AgentView:
-        return self._view(await self.store.get_agent(agent_id))
+        agent = await self.store.get_agent(agent_id)
+        return self._view(agent, await self._floor_agents())
+
+    # ---------------------------------------------------------------- floor
+    def _own_figures(self) -> ProcessFigures:
+        """This process's live figures, as the others read them."""
+        core = self.core
+        campaigns: dict[str, CampaignFigure] = {}
+        for cid in core.campaign_ids():
+            live = core.stats(cid)
+            campaigns[cid] = CampaignFigure(live.lines_in_flight, live.dial_level, live.capped)
+        agents: dict[str, AgentFigure] = {}
+        for agent_id in core.logged_in_agents():
+            agents[agent_id] = AgentFigure(
+                core.agent_state(agent_id).value,
+                core.agent_campaigns(agent_id) or (),
+                self.hub.connected(agent_id),
+                core.agent_call(agent_id),
+            )
+        return ProcessFigures(campaigns, agents)
+
+    async def _floor(self) -> list[ProcessFigures]:
+        """Every live process's figures, this one's first (and freshest)."""
+        others = await self.store.floor_figures(lease_s=self.settings.process_lease_s)
+        return [self._own_figures(), *(ProcessFigures.from_json(text) for text in others)]
+
+    async def _floor_agents(self) -> dict[str, AgentFigure]:
+        return merge_agents(await self._floor())
+
+    async def _publish_figures(self) -> None:
+        """Write this process's figures for the others, when they changed (and
+        now and then anyway: a process taken for dead registers afresh, empty)."""
+        text = self._own_figures().to_json()
+        due = time.monotonic() - self._figures_at >= _FIGURES_REWRITE_S
+        if text == self._figures_text and not due:
+            return
+        await self.store.publish_figures(text)
+        self._figures_text, self._figures_at = text, time.monotonic()
 
     async def authenticate_agent(self, agent_id: str, token: str) -> bool:
         try:
@@ -1244,6 +1295,7 @@ class DialerService:
         await self._cut_off_replaced_tokens()
         await self._release_agents_done_here()
         await self._follow_moved_agents()
+        await self._publish_figures()
         for campaign in await self.store.list_campaigns():
             cid = campaign.id
             try:

@@ -129,6 +129,17 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             return await process_repo.beat(s, process_id=self.owner, now=datetime.now(UTC))
 
+    async def publish_figures(self, figures: str) -> None:
+        """Store this process's live figures for the others' reads."""
+        async with self.db.transaction() as s:
+            await process_repo.publish_figures(s, process_id=self.owner, figures=figures)
+
+    async def floor_figures(self, *, lease_s: float) -> list[str | None]:
+        """The live figures the other live processes published (JSON text)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=lease_s)
+        async with self.db.transaction() as s:
+            return await process_repo.live_figures(s, since=cutoff, other_than=self.owner)
+
     async def unregister_process(self) -> None:
         async with self.db.transaction() as s:
             await process_repo.unregister(s, process_id=self.owner)

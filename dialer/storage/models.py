@@ -384,3 +384,6 @@ class ProcessRow(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
+    # Its live figures (dialer.runtime.floor.ProcessFigures as JSON), so a
+    # read on any process can show the whole floor.
+    figures: Mapped[str | None] = mapped_column(sa.Text, default=None)

@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.storage._time import as_utc
 from dialer.storage.models import ProcessRow
 
-__all__ = ["beat", "forget_dead", "live_ids", "register", "unregister"]
+__all__ = [
+    "beat",
+    "forget_dead",
+    "live_figures",
+    "live_ids",
+    "publish_figures",
+    "register",
+    "unregister",
+]
 
 _PROCESSES = cast(Table, ProcessRow.__table__)
 
@@ -55,6 +63,28 @@ async def live_ids(session: AsyncSession, /, *, since: datetime) -> set[str]:
     since = as_utc(since, "since")
     stmt = select(_PROCESSES.c.id).where(_PROCESSES.c.heartbeat_at >= since)
     return set((await session.execute(stmt)).scalars())
+
+
+async def publish_figures(session: AsyncSession, /, *, process_id: str, figures: str) -> None:
+    """Store the process's live figures (a process not registered writes nothing:
+    its next beat registers it again)."""
+    await session.execute(
+        update(_PROCESSES).where(_PROCESSES.c.id == process_id).values(figures=figures)
+    )
+
+
+async def live_figures(
+    session: AsyncSession, /, *, since: datetime, other_than: str
+) -> list[str | None]:
+    """The published figures of the processes, other than ``other_than``, whose
+    heartbeat is at ``since`` or later (a dead one's are not the floor's)."""
+    since = as_utc(since, "since")
+    stmt = (
+        select(_PROCESSES.c.figures)
+        .where(_PROCESSES.c.heartbeat_at >= since, _PROCESSES.c.id != other_than)
+        .order_by(_PROCESSES.c.id)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def forget_dead(session: AsyncSession, /, *, before: datetime) -> int:

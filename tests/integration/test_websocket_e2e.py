@@ -14,7 +14,7 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -687,3 +687,65 @@ async def test_agent_changes_through_another_process_reach_its_softphone(db_url:
         await _wait_disconnected(http_two, agent["id"])
         assert (await http.delete(f"/api/v1/agents/{agent['id']}")).status_code == 204
         assert (await http_two.get(f"/api/v1/agents/{agent['id']}")).status_code == 404
+
+
+async def _until(read: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool]) -> Any:
+    """Poll ``read`` until ``ok`` holds of its result (10 s), and return it."""
+    async with asyncio.timeout(10):
+        while not ok(value := await read()):
+            await asyncio.sleep(0.05)
+    return value
+
+
+async def test_any_process_shows_the_whole_floor(db_url: str) -> None:
+    """Before, live figures were the answering process's alone: behind a load
+    balancer a wallboard jumped between the halves of the floor, and an agent
+    connected to one process looked logged out through the other."""
+    async with (
+        _serve(db_url, _TALK_TILL_HANGUP) as (one, _),
+        httpx.AsyncClient(base_url=f"http://{one}", headers=AUTH) as http,
+    ):
+        cid = await _campaign(http, "floor", leads=2)
+        here = (await http.post("/api/v1/agents", json={"name": "h", "campaign_ids": [cid]})).json()
+        there = (
+            await http.post("/api/v1/agents", json={"name": "t", "campaign_ids": [cid]})
+        ).json()
+
+        async def stats() -> dict[str, Any]:
+            return dict((await http.get(f"/api/v1/campaigns/{cid}/stats")).json())
+
+        async def agent(a: dict[str, Any]) -> dict[str, Any]:
+            return dict((await http.get(f"/api/v1/agents/{a['id']}")).json())
+
+        async with _serve(db_url, _TALK_TILL_HANGUP) as (two, _):
+            # The agent on process two first: one would claim the leads for
+            # its own agent otherwise, and two would have nothing to dial.
+            async with websockets.connect(_agent_url(two, there)) as ws_there:
+                await _say_ready(ws_there)
+                call = await _next_frame(ws_there, "call")  # dialed by process two
+                view = await _until(lambda: agent(there), lambda v: v["state"] == "on_call")
+                assert (view["call_id"], view["connected"]) == (call["call_id"], True)
+                s = await _until(stats, lambda s: s["agents"]["on_call"] == 1)
+                assert s["processes"] == 2, s
+                async with websockets.connect(_agent_url(one, here)) as ws_here:
+                    await _next_frame(ws_here, "state")  # paused, as it connects
+                    s = await _until(stats, lambda s: s["agents"]["logged_in"] == 2)
+                    assert (s["agents"]["paused"], s["agents"]["on_call"]) == (1, 1), s
+                await ws_there.send(json.dumps({"type": "hangup", "call_id": call["call_id"]}))
+                await _next_frame(ws_there, "call_ended")
+                await ws_there.send(json.dumps({"type": "pause", "reason": "home"}))
+                await ws_there.send(
+                    json.dumps({"type": "disposition", "call_id": call["call_id"], "code": "ok"})
+                )
+                async with asyncio.timeout(10):
+                    while (await _next_frame(ws_there, "state"))["state"] != "paused":
+                        pass
+            # Both sockets gone: paused where they were, counted once each.
+            s = await _until(stats, lambda s: s["agents"]["on_call"] == 0)
+            assert s["agents"]["paused"] == 2 and s["agents"]["logged_in"] == 2, s
+            assert (await agent(there))["connected"] is False
+        # Process two stopped: what it held is no longer on the floor.
+        s = await _until(stats, lambda s: s["processes"] == 1)
+        assert s["agents"]["logged_in"] == 1 and s["lines_in_flight"] == 0, s
+        assert (await agent(there))["state"] == "logged_out"
+        assert (await agent(here))["state"] == "paused"
