@@ -23,8 +23,8 @@ from starlette.websockets import WebSocketState
 from api.deps import ServiceDep
 from api.errors import json_unreadable
 from api.schemas.agent_messages import AgentMessageError, parse_agent_message
-from dialer.errors import ConflictError, DialerError
-from dialer.runtime.service import WS_REPLACED, WS_UNAUTHORIZED, DialerService
+from dialer.errors import ConflictError, DialerError, ServiceStopping
+from dialer.runtime.service import WS_REPLACED, WS_RESTARTING, WS_UNAUTHORIZED, DialerService
 from dialer.storage.records import unstorable
 
 __all__ = [
@@ -111,6 +111,10 @@ class AgentSocket:
         """Register with the service, then read frames until the socket closes."""
         try:
             session = await self.service.agent_connected(self.agent_id, self.send, close=self.close)
+        except ServiceStopping as exc:  # draining: connect to another process
+            self._closed = True
+            await self.websocket.close(code=WS_RESTARTING, reason=str(exc)[:120])
+            return
         except ConflictError as exc:  # connected to another process
             self._closed = True
             await self.websocket.close(code=WS_REPLACED, reason=str(exc)[:120])

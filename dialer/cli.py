@@ -279,6 +279,8 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.server import DrainingServer
+    from dialer.runtime.service import DialerService
 
     if telephony != "simulated":
         _err(f"--telephony: unknown adapter {telephony!r} (available: simulated)")
@@ -296,7 +298,11 @@ def serve(
     if database_url:
         overrides["database_url"] = database_url
     settings = _settings(**overrides)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    service = DialerService(settings)
+    config = uvicorn.Config(
+        create_app(settings, service=service), host=host, port=port, log_level=log_level
+    )
+    DrainingServer(config, service).run()
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -10,6 +10,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "ScenarioError",
+    "ServiceStopping",
 ]
 
 
@@ -38,6 +39,10 @@ class NotFound(DialerError):
 
 class ConflictError(DialerError):
     """The request clashes with the current state (e.g. a duplicate name)."""
+
+
+class ServiceStopping(ConflictError):
+    """This process is stopping: it takes no new work (another process will)."""
 
 
 class InvalidInput(DialerError):

@@ -8,7 +8,8 @@ by another, which then hands this process's leads to itself. So while
 writes are failing, or the last heartbeat is older than half the lease, the
 gate the core consults refuses every dial campaign-wide (the leads stay in
 the hopper, nothing is skipped), and when both are well again the service
-is told, to wake the pacers.
+is told, to wake the pacers. A process draining to stop refuses them the
+same way, for good.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from collections.abc import Callable
 from dialer.campaign import CampaignSettings, Lead
 from dialer.ports import DialGate, GateVerdict
 
-__all__ = ["RECORDS_UNAVAILABLE", "FencedGate", "RecordsHealth"]
+__all__ = ["PROCESS_STOPPING", "RECORDS_UNAVAILABLE", "FencedGate", "RecordsHealth"]
 
 RECORDS_UNAVAILABLE = "records_unavailable"
+PROCESS_STOPPING = "process_stopping"
 _REFUSED = GateVerdict(False, RECORDS_UNAVAILABLE, campaign_blocked=True)
+_STOPPING = GateVerdict(False, PROCESS_STOPPING, campaign_blocked=True)
 
 
 class RecordsHealth:
@@ -33,6 +36,7 @@ class RecordsHealth:
         self._stale_after_s = lease_s / 2
         self._last_beat = clock()
         self._writes_ok = True
+        self._stopping = False
         self._was_ok = True
         self._on_restored: list[Callable[[], None]] = []
 
@@ -51,11 +55,21 @@ class RecordsHealth:
     @property
     def reason(self) -> str | None:
         """Why dialing is refused now (for logs and stats), or None."""
+        if self._stopping:
+            return "this process is stopping"
         if not self._writes_ok:
             return "writes to the database are failing"
         if self._clock() - self._last_beat >= self._stale_after_s:
             return "the heartbeat has not reached the database for half a lease"
         return None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop_dialing(self) -> None:
+        """Refuse every dial from now on, for good: the process is draining."""
+        self._stopping = True
 
     def writes(self, ok: bool) -> None:
         self._writes_ok = ok
@@ -81,5 +95,5 @@ class FencedGate:
 
     def check(self, lead: Lead, campaign: CampaignSettings, wall_epoch: float) -> GateVerdict:
         if not self._health.ok:
-            return _REFUSED
+            return _STOPPING if self._health.stopping else _REFUSED
         return self._inner.check(lead, campaign, wall_epoch)

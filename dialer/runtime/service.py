@@ -34,7 +34,7 @@ from dialer.compliance.phones import normalize_phone, parse_phone
 from dialer.compliance.profiles import AbandonWindow, Problem, check_campaign, profile
 from dialer.compliance.windows import window_span
 from dialer.core import DialerCore
-from dialer.errors import ConflictError, DialerError, InvalidInput, NotFound
+from dialer.errors import ConflictError, DialerError, InvalidInput, NotFound, ServiceStopping
 from dialer.events import (
     AgentCampaignsChanged,
     AgentHungUp,
@@ -96,6 +96,7 @@ _WINDOW_REFRESH_S = 30.0
 # A process's published figures are written again this often even unchanged
 # (one taken for dead and registered afresh has none until then).
 _FIGURES_REWRITE_S = 10.0
+_DRAIN_POLL_S = 0.2  # how often a drain looks whether the calls have ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,10 @@ def _parse_numbers(
 # HTTP 401, 4409 HTTP 409.
 WS_UNAUTHORIZED = 4401
 WS_REPLACED = 4409
+# The standard "service restart": the softphone should reconnect (through the
+# load balancer, to another process).
+WS_RESTARTING = 1012
+_STOPPING_REASON = "this dialer process is stopping: reconnect"
 
 
 class DialerService:
@@ -293,6 +298,55 @@ class DialerService:
 
             self._demo = DemoFloor(self, self.settings.demo_agents)
             await self._demo.start()
+
+    async def drain(self, timeout_s: float, *, give_up: Callable[[], bool] = lambda: False) -> bool:
+        """Get ready to stop without cutting anyone off; True if nothing was left.
+
+        Dials nothing more (every campaign is blocked with ``process_stopping``);
+        lets the calls already placed be answered and reach agents as usual;
+        once none is left looking for an agent, sends each softphone whose
+        agent has no call away with 1012, to reconnect to another process,
+        and the others as their agents dispose. Waits at most ``timeout_s``
+        (or until ``give_up()``, a second Ctrl-C): :meth:`stop` then closes
+        what is left, as it always did.
+        """
+        self.records_health.stop_dialing()
+        if self.core.live_call_count():
+            # Shown at the default log level: whoever pressed Ctrl-C sees why
+            # the process has not gone yet, and how to make it go.
+            log.warning(
+                "stopping: no more dialing; waiting up to %.0f s for the %d call(s) in "
+                "progress to end and be disposed (Ctrl-C again to stop now)",
+                timeout_s,
+                self.core.live_call_count(),
+            )
+        deadline = time.monotonic() + timeout_s
+        while True:
+            core = self.core
+            if not self._lines_looking_for_agents():
+                for agent_id in self.hub.agent_ids():
+                    if core.agent_call(agent_id) is None:
+                        await self._cut_off(agent_id, _STOPPING_REASON, code=WS_RESTARTING)
+                busy = [a for a in core.logged_in_agents() if core.agent_call(a) is not None]
+                if not busy:
+                    log.info("drained: no call left here")
+                    return True
+            if time.monotonic() >= deadline or give_up():
+                log.warning(
+                    "drain: gave up with %d call(s) in progress; they are closed now",
+                    core.live_call_count(),
+                )
+                return False
+            await asyncio.sleep(_DRAIN_POLL_S)
+
+    def _lines_looking_for_agents(self) -> int:
+        """Calls placed here not yet with an agent (ringing, in AMD, waiting)."""
+        core = self.core
+        return sum(core.stats(cid).lines_in_flight for cid in core.campaign_ids())
+
+    @property
+    def draining(self) -> bool:
+        return self.records_health.stopping
 
     async def stop(self) -> None:
         if self._demo is not None:
@@ -950,9 +1004,13 @@ class DialerService:
 
         Raises :class:`ConflictError` while the agent's softphone is connected
         to another live process on the same database: both would route calls
-        to the agent (one was bridged to two people at once).
+        to the agent (one was bridged to two people at once); and
+        :class:`ServiceStopping` while this process drains, unless the agent
+        has a call here to finish.
         """
         agent = await self.store.get_agent(agent_id)
+        if self.draining and self.core.agent_call(agent_id) is None:
+            raise ServiceStopping(_STOPPING_REASON)
         if not await self.store.attach_agent_socket(
             agent_id, lease_s=self.settings.process_lease_s
         ):
@@ -1015,13 +1073,13 @@ class DialerService:
         await self._cut_off(agent_id, "the agent's token was replaced")
         return token
 
-    async def _cut_off(self, agent_id: str, reason: str) -> None:
+    async def _cut_off(self, agent_id: str, reason: str, *, code: int = WS_UNAUTHORIZED) -> None:
         session = self.hub.session(agent_id)
         if session is not None:
             # Its end, as any socket's, pauses the agent until the softphone
-            # is back with the new token and says ready.
+            # is back (with the new token, on another process) and says ready.
             if session.close is not None:
-                await session.close(WS_UNAUTHORIZED, reason)
+                await session.close(code, reason)
             await self.agent_disconnected(agent_id, session)
 
     async def _cut_off_replaced_tokens(self) -> None:

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     process_lease_s: float = Field(default=30.0, gt=0)
     max_leads_per_request: int = Field(default=100_000, ge=1)
     stats_interval_s: float = Field(default=2.0, gt=0)
+    # A stop (SIGTERM, Ctrl-C) first drains: no more dialing, each softphone
+    # sent away (WebSocket 1012) once its agent has no call, and the calls in
+    # progress left this long to end and be disposed before the rest is closed.
+    drain_s: float = Field(default=30.0, ge=0)
     # Call records and skipped dials are kept this long, and never less than
     # five years (dialer.storage.retention.MIN_RETENTION_DAYS).
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=MIN_RETENTION_DAYS)

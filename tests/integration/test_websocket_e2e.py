@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import socket
 import time
@@ -23,6 +24,7 @@ import uvicorn
 import websockets
 
 from api.app import create_app
+from api.server import DrainingServer
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
 from dialer.runtime.settings import Settings
@@ -71,11 +73,23 @@ async def _serve(
     db_url: str, behaviour: CalleeBehaviour
 ) -> AsyncIterator[tuple[str, RecordingTelephony]]:
     """A real uvicorn on a free port, its callees behaving as ``behaviour``."""
+    async with _server(db_url, behaviour) as (host, tel, _):
+        yield host, tel
+
+
+@contextlib.asynccontextmanager
+async def _server(
+    db_url: str, behaviour: CalleeBehaviour, *, drain_s: float = 0.0
+) -> AsyncIterator[tuple[str, RecordingTelephony, DrainingServer]]:
+    """:func:`_serve` with the server itself, as ``dialer serve`` runs it; no
+    drain on the way out unless asked (a test's calls would hold it up)."""
     tel = RecordingTelephony(behaviour, seed=11)
-    settings = Settings(database_url=db_url, api_key=KEY, stats_interval_s=0.2)
-    app = create_app(settings, service=DialerService(settings, telephony=tel))
+    settings = Settings(database_url=db_url, api_key=KEY, stats_interval_s=0.2, drain_s=drain_s)
+    service = DialerService(settings, telephony=tel)
+    app = create_app(settings, service=service)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = DrainingServer(config, service)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
         if server.started:
@@ -83,10 +97,10 @@ async def _serve(
         await asyncio.sleep(0.02)
     assert server.started, "uvicorn did not start"
     try:
-        yield f"127.0.0.1:{port}", tel
+        yield f"127.0.0.1:{port}", tel, server
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 10 + drain_s)
 
 
 @pytest.fixture
@@ -749,3 +763,114 @@ async def test_any_process_shows_the_whole_floor(db_url: str) -> None:
         assert s["agents"]["logged_in"] == 1 and s["lines_in_flight"] == 0, s
         assert (await agent(there))["state"] == "logged_out"
         assert (await agent(here))["state"] == "paused"
+
+
+_ANSWER_IN_A_SECOND = dataclasses.replace(
+    _TALK_TILL_HANGUP, answer_delay_s=_d({"dist": "fixed", "value": 1.5})
+)
+
+
+async def test_a_stop_drains_calls_in_progress_before_closing(db_url: str) -> None:
+    """Before, a stop closed every socket at once (1012) and then the calls:
+    a person talking to an agent was cut off mid-sentence and the agent's
+    disposition was lost. Now the process dials no more, lets a call that is
+    ringing reach its agent, sends idle softphones away, and waits for the
+    agent on a call to finish and dispose."""
+    async with (
+        _server(db_url, _ANSWER_IN_A_SECOND, drain_s=30.0) as (host, _tel, server),
+        httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
+    ):
+        cid = await _campaign(http, "drain", leads=5)
+        busy, idle = [
+            (await http.post("/api/v1/agents", json={"name": n, "campaign_ids": [cid]})).json()
+            for n in ("busy", "idle")
+        ]
+        ws_busy = await websockets.connect(_agent_url(host, busy))
+        ws_idle = await websockets.connect(_agent_url(host, idle))
+        await _next_frame(ws_idle, "state")  # paused, and stays so
+        await _say_ready(ws_busy)
+
+        async def stats() -> dict[str, Any]:
+            return dict((await http.get(f"/api/v1/campaigns/{cid}/stats")).json())
+
+        await _until(stats, lambda s: s["lines_in_flight"] == 1)  # ringing
+        server.should_exit = True  # as SIGTERM does
+        # The call answered during the drain still reaches its agent.
+        call = await _next_frame(ws_busy, "call")
+        assert await _closed_with(ws_idle) == 1012
+        async with websockets.connect(_agent_url(host, idle)) as again:
+            assert await _closed_with(again) == 1012  # go to another process
+        await asyncio.sleep(0.5)  # still open: the agent has a call to finish
+        await ws_busy.send(json.dumps({"type": "hangup", "call_id": call["call_id"]}))
+        await _next_frame(ws_busy, "call_ended")
+        await ws_busy.send(
+            json.dumps({"type": "disposition", "call_id": call["call_id"], "code": "sale"})
+        )
+        s = await _until(stats, lambda s: s["blocked_reason"] is not None)
+        assert s["blocked_reason"] == "process_stopping", s
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:  # ready again: no call comes, the socket goes
+                    frame = json.loads(await ws_busy.recv())
+                    assert frame["type"] != "call", frame
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    async with (
+        _serve(db_url, _ANSWER_IN_A_SECOND) as (host, _tel),
+        httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
+    ):
+        record = (await http.get(f"/api/v1/calls/{call['call_id']}")).json()
+        assert (record["disposition"], record["agent_id"]) == ("sale", busy["id"]), record
+        calls = (await http.get("/api/v1/calls", params={"campaign_id": cid})).json()["items"]
+        assert [c["id"] for c in calls] == [call["call_id"]]  # nothing dialed in the drain
+
+
+async def test_a_drain_gives_up_after_its_time(db_url: str) -> None:
+    """A call that outlasts ``drain_s`` is closed by the stop, as before."""
+    async with (
+        _server(db_url, _TALK_TILL_HANGUP, drain_s=0.5) as (host, _tel, server),
+        httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
+    ):
+        cid = await _campaign(http, "late", leads=1)
+        agent = (
+            await http.post("/api/v1/agents", json={"name": "l", "campaign_ids": [cid]})
+        ).json()
+        ws = await websockets.connect(_agent_url(host, agent))
+        await _say_ready(ws)
+        call = await _next_frame(ws, "call")
+        began = time.monotonic()
+        server.should_exit = True
+        assert await _closed_with(ws) == 1012  # uvicorn's own close, after the drain
+        assert 0.4 <= time.monotonic() - began < 10
+    async with (
+        _serve(db_url, _TALK_TILL_HANGUP) as (host, _tel),
+        httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
+    ):
+        record = (await http.get(f"/api/v1/calls/{call['call_id']}")).json()
+        assert record["ended_at"] is not None and record["disposition"] is None, record
+
+
+async def test_a_second_ctrl_c_cuts_the_drain_short_but_not_the_tidy_stop(db_url: str) -> None:
+    async with (
+        _server(db_url, _TALK_TILL_HANGUP, drain_s=60.0) as (host, _tel, server),
+        httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
+    ):
+        cid = await _campaign(http, "impatient", leads=1)
+        agent = (
+            await http.post("/api/v1/agents", json={"name": "i", "campaign_ids": [cid]})
+        ).json()
+        ws = await websockets.connect(_agent_url(host, agent))
+        await _say_ready(ws)
+        call = await _next_frame(ws, "call")
+        began = time.monotonic()
+        server.should_exit = True
+        await asyncio.sleep(0.5)
+        server.force_exit = True  # what uvicorn does on a second SIGINT
+        assert await _closed_with(ws) == 1012
+        assert time.monotonic() - began < 10
+    async with (
+        _serve(db_url, _TALK_TILL_HANGUP) as (host, _tel),
+        httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
+    ):
+        # Closed by this stop, not left for the lease to run out.
+        record = (await http.get(f"/api/v1/calls/{call['call_id']}")).json()
+        assert record["ended_at"] is not None, record

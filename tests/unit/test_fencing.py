@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dialer.campaign import CampaignSettings, Lead
 from dialer.ports import ALLOWED, GateVerdict
-from dialer.runtime.fencing import RECORDS_UNAVAILABLE, FencedGate, RecordsHealth
+from dialer.runtime.fencing import PROCESS_STOPPING, RECORDS_UNAVAILABLE, FencedGate, RecordsHealth
 
 
 class Clock:
@@ -59,3 +59,20 @@ def test_a_heartbeat_older_than_half_the_lease_refuses_dials() -> None:
     assert gate.check(LEAD, CAMPAIGN, 0.0).allowed and woken == ["resume"]
     health.beat()  # no refusal in between: nobody to wake
     assert woken == ["resume"]
+
+
+def test_a_draining_process_refuses_every_dial_for_good() -> None:
+    _clock, health, gate, woken = _fenced()
+    health.stop_dialing()
+    verdict = gate.check(LEAD, CAMPAIGN, 0.0)
+    assert (verdict.allowed, verdict.reason, verdict.campaign_blocked) == (
+        False,
+        PROCESS_STOPPING,
+        True,
+    )
+    # Writes landing and beats are no reason to dial again, nor to wake pacers.
+    health.writes(False)
+    health.writes(True)
+    health.beat()
+    assert not gate.check(LEAD, CAMPAIGN, 0.0).allowed
+    assert health.reason == "this process is stopping" and woken == []
