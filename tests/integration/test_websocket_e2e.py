@@ -304,37 +304,29 @@ async def _wait_disconnected(http: httpx.AsyncClient, agent_id: str) -> None:
     raise AssertionError("the service never saw the socket go")
 
 
+_TALK_TILL_HANGUP = CalleeBehaviour(
+    human=1.0,
+    machine=0.0,
+    busy=0.0,
+    invalid=0.0,
+    answer_delay_s=_d({"dist": "fixed", "value": 0.05}),
+    fail_delay_s=_d({"dist": "fixed", "value": 0.05}),
+    talk_s=_d({"dist": "fixed", "value": 120.0}),  # the agent ends it
+    machine_talk_s=_d({"dist": "fixed", "value": 0.1}),
+)
+
+
 async def test_a_softphone_back_after_a_lost_connection_gets_its_call_again(
     db_url: str,
 ) -> None:
     """A softphone that loses its connection (a reload, a dropped network)
     mid-call or in wrap-up must be able to finish the call: hang-up and
     disposition both name it, so the service sends it again on reconnect."""
-    behaviour = CalleeBehaviour(
-        human=1.0,
-        machine=0.0,
-        busy=0.0,
-        invalid=0.0,
-        answer_delay_s=_d({"dist": "fixed", "value": 0.05}),
-        fail_delay_s=_d({"dist": "fixed", "value": 0.05}),
-        talk_s=_d({"dist": "fixed", "value": 120.0}),  # the agent ends it
-        machine_talk_s=_d({"dist": "fixed", "value": 0.1}),
-    )
     async with (
-        _serve(db_url, behaviour) as (host, _tel),
+        _serve(db_url, _TALK_TILL_HANGUP) as (host, _tel),
         httpx.AsyncClient(base_url=f"http://{host}", headers=AUTH) as http,
     ):
-        r = await http.post(
-            "/api/v1/campaigns",
-            json={
-                "name": f"resume-{uuid.uuid4().hex[:6]}",
-                "mode": "progressive",
-                "safe_harbor_message": SAFE_HARBOR,
-                "scrub_national_registry": False,
-            },
-        )
-        assert r.status_code == 201, r.text
-        cid = r.json()["id"]
+        cid = await _campaign(http, "resume", leads=0)  # its leads carry data
         r = await http.post(
             f"/api/v1/campaigns/{cid}/leads",
             json={
@@ -349,7 +341,6 @@ async def test_a_softphone_back_after_a_lost_connection_gets_its_call_again(
             await http.post("/api/v1/agents", json={"name": "ada", "campaign_ids": [cid]})
         ).json()
         url = _agent_url(host, agent)
-        assert (await http.post(f"/api/v1/campaigns/{cid}/start")).status_code == 200
 
         ws = await websockets.connect(url)
         await ws.send(json.dumps({"type": "ready"}))
@@ -505,20 +496,16 @@ async def test_a_softphone_on_another_process_is_refused_with_4409(db_url: str) 
                 assert rcvd is not None and rcvd.code == 4409
                 assert "another dialer process" in rcvd.reason
             await _wait_disconnected(http, agent["id"])
-        async with websockets.connect(_agent_url(two, agent)) as taken:
-            assert (await _next_frame(taken, "state"))["state"] == "paused"
-
-
-_TALK_TILL_HANGUP = CalleeBehaviour(
-    human=1.0,
-    machine=0.0,
-    busy=0.0,
-    invalid=0.0,
-    answer_delay_s=_d({"dist": "fixed", "value": 0.05}),
-    fail_delay_s=_d({"dist": "fixed", "value": 0.05}),
-    talk_s=_d({"dist": "fixed", "value": 120.0}),  # the agent ends it
-    machine_talk_s=_d({"dist": "fixed", "value": 0.1}),
-)
+        # Free once one has also let go of it in the database, just after.
+        async with asyncio.timeout(10):
+            while True:
+                async with websockets.connect(_agent_url(two, agent)) as taken:
+                    try:
+                        assert (await _next_frame(taken, "state"))["state"] == "paused"
+                        break
+                    except websockets.ConnectionClosed as exc:
+                        assert exc.rcvd is not None and exc.rcvd.code == 4409, exc
+                await asyncio.sleep(0.05)
 
 
 async def _campaign(http: httpx.AsyncClient, name: str, *, leads: int) -> str:
@@ -698,8 +685,11 @@ async def test_agent_changes_through_another_process_reach_its_softphone(db_url:
             )
             r = await http.delete(f"/api/v1/agents/{agent['id']}")
             assert r.status_code == 409 and "another dialer process" in r.text, r.text
-        await _wait_disconnected(http_two, agent["id"])
-        assert (await http.delete(f"/api/v1/agents/{agent['id']}")).status_code == 204
+        # Gone once two has let go of it in the database, just after the socket.
+        r = await _until(
+            lambda: http.delete(f"/api/v1/agents/{agent['id']}"), lambda r: r.status_code != 409
+        )
+        assert r.status_code == 204, r.text
         assert (await http_two.get(f"/api/v1/agents/{agent['id']}")).status_code == 404
 
 
