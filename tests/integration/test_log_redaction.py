@@ -10,58 +10,16 @@ command in its own process, a real socket.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from live_server import served
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 KEY = "log-test-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _served(folder: Path, name: str, db_url: str | None = None) -> Iterator[str]:
-    """A real `dialer serve` in its own process, its output in ``folder/name.log``;
-    yields its base URL."""
-    port = _free_port()
-    env = {**os.environ, "DIALER_API_KEY": KEY}
-    if db_url is not None:
-        env["DIALER_DATABASE_URL"] = db_url
-    with (folder / f"{name}.log").open("wb") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dialer"), "serve", "--port", str(port)],
-            cwd=folder,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def _socket_url(base: str, agent: dict[str, str]) -> str:
@@ -69,7 +27,7 @@ def _socket_url(base: str, agent: dict[str, str]) -> str:
 
 
 def test_the_served_log_names_the_socket_but_not_its_token(tmp_path: Path) -> None:
-    with _served(tmp_path, "serve") as base:
+    with served(tmp_path, "serve", api_key=KEY) as base:
         headers = {"Authorization": f"Bearer {KEY}"}
         agent = httpx.post(
             f"{base}/api/v1/agents", json={"name": "ada", "campaign_ids": []}, headers=headers
@@ -86,7 +44,10 @@ def test_a_socket_refused_for_another_process_logs_no_traceback(tmp_path: Path) 
     """Found with two processes: each 4409 refusal logged 'Cannot call "send"
     once a close message has been sent' (the socket was closed twice)."""
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    with _served(tmp_path, "one", db_url) as one, _served(tmp_path, "two", db_url) as two:
+    with (
+        served(tmp_path, "one", api_key=KEY, db_url=db_url) as one,
+        served(tmp_path, "two", api_key=KEY, db_url=db_url) as two,
+    ):
         headers = {"Authorization": f"Bearer {KEY}"}
         agent = httpx.post(
             f"{one}/api/v1/agents", json={"name": "cy", "campaign_ids": []}, headers=headers

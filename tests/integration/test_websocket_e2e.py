@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +21,7 @@ import httpx
 import pytest
 import uvicorn
 import websockets
+from live_server import free_port
 
 from api.app import create_app
 from api.server import DrainingServer
@@ -58,12 +58,6 @@ class RecordingTelephony(SimulatedTelephony):
         await super().bridge(call_id, agent_id)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _d(spec: dict[str, Any]) -> Any:
     return parse_distribution(spec)
 
@@ -87,7 +81,7 @@ async def _server(
     settings = Settings(database_url=db_url, api_key=KEY, stats_interval_s=0.2, drain_s=drain_s)
     service = DialerService(settings, telephony=tel)
     app = create_app(settings, service=service)
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = DrainingServer(config, service)
     task = asyncio.create_task(server.serve())
