@@ -19,7 +19,7 @@ TYPED_DIRS := $(wildcard dialer pacing simulator api tests)
 help:
 	@echo "make venv    create .venv and install the project with its test extras"
 	@echo "make run     serve the demo (dialer serve --demo)"
-	@echo "make test    lint, then pytest against SQLite and a throwaway PostgreSQL 15"
+	@echo "make test    lint, then pytest against SQLite, a throwaway PostgreSQL 15 and Prometheus"
 	@echo "make lint    ruff, mypy (dialer, pacing) and import-linter"
 	@echo "make bench   run benchmarks/simulator.py"
 	@echo "make clean   remove caches and the test cluster; distclean also removes .venv"
@@ -39,15 +39,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: venv
 	$(BIN)/dialer serve --demo
 
-# Lint, start PostgreSQL, run pytest, and always stop PostgreSQL again; the
-# recipe exits with pytest's own status.
+# Lint, start PostgreSQL and Prometheus, run pytest, and always stop both
+# again; the recipe exits with pytest's own status.
 test: venv
 	@$(MAKE) --no-print-directory lint
-	@trap 'bash scripts/stop-postgres.sh' EXIT; \
+	@trap 'bash scripts/stop-prometheus.sh; bash scripts/stop-postgres.sh' EXIT; \
 	url="$$(bash scripts/start-postgres.sh)"; \
 	echo "DIALER_TEST_POSTGRES_URL=$$url"; \
+	prom="$$(bash scripts/start-prometheus.sh)"; \
+	echo "DIALER_TEST_PROMETHEUS_URL=$$prom"; \
 	rc=0; \
-	DIALER_TEST_POSTGRES_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
+	DIALER_TEST_POSTGRES_URL="$$url" DIALER_TEST_PROMETHEUS_URL="$$prom" \
+	DIALER_TEST_PROMETHEUS_TARGETS="$(CURDIR)/.prom/targets" \
+		$(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
 	exit $$rc
 
 # Runs every checker even when an earlier one fails, then fails if any did.
@@ -67,6 +71,7 @@ bench: venv
 	$(BIN)/python benchmarks/simulator.py
 
 clean:
+	-bash scripts/stop-prometheus.sh
 	-bash scripts/stop-postgres.sh
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache build dist
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
