@@ -25,6 +25,7 @@ __all__ = [
     "CampaignFigure",
     "FloorCampaign",
     "ProcessFigures",
+    "counted_here",
     "floor_campaign",
     "merge_agents",
 ]
@@ -126,6 +127,38 @@ def merge_agents(processes: Iterable[ProcessFigures]) -> dict[str, AgentFigure]:
             if held is None or _rank(figure) > _rank(held):
                 merged[agent_id] = figure
     return merged
+
+
+def counted_here(
+    own_id: str, own: ProcessFigures, others: Iterable[tuple[str, ProcessFigures]]
+) -> dict[str, dict[str, int]]:
+    """Campaign -> state -> agents this process reports in its own gauges.
+
+    Prometheus sums a gauge over the processes, so each agent must count on
+    one only: the one :func:`merge_agents` would pick, with ties (an agent
+    left paused on several processes it has left) going to the lowest
+    process id, the same answer on every process.
+    """
+    rival: dict[str, tuple[int, str]] = {}
+    for process_id, figures in others:
+        for agent_id, figure in figures.agents.items():
+            claim = (_rank(figure), process_id)
+            best = rival.get(agent_id)
+            if best is None or claim[0] > best[0] or (claim[0] == best[0] and claim[1] < best[1]):
+                rival[agent_id] = claim
+    counts: dict[str, dict[str, int]] = {
+        cid: dict.fromkeys(AGENT_STATES, 0) for cid in own.campaigns
+    }
+    for agent_id, figure in own.agents.items():
+        best = rival.get(agent_id)
+        rank = _rank(figure)
+        if best is not None and (best[0] > rank or (best[0] == rank and best[1] < own_id)):
+            continue  # counted by that process
+        for cid in figure.campaign_ids:
+            by_state = counts.setdefault(cid, dict.fromkeys(AGENT_STATES, 0))
+            if figure.state in by_state:
+                by_state[figure.state] += 1
+    return counts
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ from dialer.runtime.floor import (
     AgentFigure,
     CampaignFigure,
     ProcessFigures,
+    counted_here,
     floor_campaign,
     merge_agents,
 )
@@ -975,8 +976,12 @@ class DialerService:
 
     async def _floor(self) -> list[ProcessFigures]:
         """Every live process's figures, this one's first (and freshest)."""
-        others = await self.store.floor_figures(lease_s=self.settings.process_lease_s)
-        return [self._own_figures(), *(ProcessFigures.from_json(text) for text in others)]
+        others = await self._other_figures()
+        return [self._own_figures(), *(figures for _, figures in others)]
+
+    async def _other_figures(self) -> list[tuple[str, ProcessFigures]]:
+        published = await self.store.floor_figures(lease_s=self.settings.process_lease_s)
+        return [(pid, ProcessFigures.from_json(text)) for pid, text in published]
 
     async def _floor_agents(self) -> dict[str, AgentFigure]:
         return merge_agents(await self._floor())
@@ -1354,6 +1359,8 @@ class DialerService:
         await self._release_agents_done_here()
         await self._follow_moved_agents()
         await self._publish_figures()
+        # Each agent in one process's gauges only (Prometheus sums them).
+        gauged = counted_here(self.store.owner, self._own_figures(), await self._other_figures())
         for campaign in await self.store.list_campaigns():
             cid = campaign.id
             try:
@@ -1361,14 +1368,9 @@ class DialerService:
             except NotFound:  # created through another process a moment ago
                 await self._push_campaign(campaign, submit=False)
                 continue
-            counts = {
-                "ready": live.agents.ready,
-                "paused": live.agents.paused,
-                "on_call": live.agents.on_call,
-                "wrap_up": live.agents.wrap_up,
-            }
+            counts = gauged.get(cid, {})
             for state in AGENT_STATES:
-                m.agents.labels(cid, state).set(counts[state])
+                m.agents.labels(cid, state).set(counts.get(state, 0))
             m.lines_in_flight.labels(cid).set(live.lines_in_flight)
             m.dial_level.labels(cid).set(live.dial_level)
             month = datetime.fromtimestamp(

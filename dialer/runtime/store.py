@@ -134,8 +134,8 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             await process_repo.publish_figures(s, process_id=self.owner, figures=figures)
 
-    async def floor_figures(self, *, lease_s: float) -> list[str | None]:
-        """The live figures the other live processes published (JSON text)."""
+    async def floor_figures(self, *, lease_s: float) -> list[tuple[str, str | None]]:
+        """(process id, JSON text) of the figures the other live processes published."""
         cutoff = datetime.now(UTC) - timedelta(seconds=lease_s)
         async with self.db.transaction() as s:
             return await process_repo.live_figures(s, since=cutoff, other_than=self.owner)

@@ -75,16 +75,17 @@ async def publish_figures(session: AsyncSession, /, *, process_id: str, figures:
 
 async def live_figures(
     session: AsyncSession, /, *, since: datetime, other_than: str
-) -> list[str | None]:
-    """The published figures of the processes, other than ``other_than``, whose
-    heartbeat is at ``since`` or later (a dead one's are not the floor's)."""
+) -> list[tuple[str, str | None]]:
+    """(process id, published figures) of the processes, other than
+    ``other_than``, whose heartbeat is at ``since`` or later (a dead one's are
+    not the floor's), by id."""
     since = as_utc(since, "since")
     stmt = (
-        select(_PROCESSES.c.figures)
+        select(_PROCESSES.c.id, _PROCESSES.c.figures)
         .where(_PROCESSES.c.heartbeat_at >= since, _PROCESSES.c.id != other_than)
         .order_by(_PROCESSES.c.id)
     )
-    return list((await session.execute(stmt)).scalars())
+    return [(row.id, row.figures) for row in await session.execute(stmt)]
 
 
 async def forget_dead(session: AsyncSession, /, *, before: datetime) -> int:

@@ -742,11 +742,32 @@ async def test_any_process_shows_the_whole_floor(db_url: str) -> None:
             s = await _until(stats, lambda s: s["agents"]["on_call"] == 0)
             assert s["agents"]["paused"] == 2 and s["agents"]["logged_in"] == 2, s
             assert (await agent(there))["connected"] is False
-        # Process two stopped: what it held is no longer on the floor.
+
+            async def gauged() -> float:
+                """The campaign's agents over both processes' gauges, as
+                Prometheus sums them."""
+                total = 0.0
+                for host in (one, two):
+                    async with httpx.AsyncClient(base_url=f"http://{host}") as plain:
+                        text = (await plain.get("/metrics")).text
+                    for line in text.splitlines():
+                        if line.startswith(f'dialer_agents{{campaign="{cid}"'):
+                            total += float(line.rsplit(" ", 1)[1])
+                return total
+
+            # The agent from two comes back through one: two still has it
+            # paused, but only one counts it (it holds the softphone).
+            async with websockets.connect(_agent_url(one, there)) as back:
+                await _next_frame(back, "state")
+                await _until(lambda: agent(there), lambda v: v["connected"])
+                await _until(gauged, lambda total: total == 2)
+                await asyncio.sleep(0.5)  # a few refreshes later, still once
+                assert await gauged() == 2
+        # Process two stopped: its leftover is gone; both agents are paused
+        # on one, where they were last.
         s = await _until(stats, lambda s: s["processes"] == 1)
-        assert s["agents"]["logged_in"] == 1 and s["lines_in_flight"] == 0, s
-        assert (await agent(there))["state"] == "logged_out"
-        assert (await agent(here))["state"] == "paused"
+        assert s["agents"]["logged_in"] == 2 and s["lines_in_flight"] == 0, s
+        assert (await agent(there))["state"] == (await agent(here))["state"] == "paused"
 
 
 _ANSWER_IN_A_SECOND = dataclasses.replace(

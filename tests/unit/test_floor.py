@@ -10,6 +10,7 @@ from dialer.runtime.floor import (
     AgentFigure,
     CampaignFigure,
     ProcessFigures,
+    counted_here,
     floor_campaign,
     merge_agents,
 )
@@ -104,3 +105,29 @@ def test_each_agent_counts_once_in_each_of_its_campaigns(processes: list[Process
         # Only one process can hold an open socket: a connected figure wins.
         if any(p.agents.get(aid, figure).connected for p in processes):
             assert figure.connected
+
+
+def test_the_holder_counts_an_agent_in_its_gauges_and_a_leftover_does_not() -> None:
+    holder = _p({"a": AgentFigure("ready", ("c",), connected=True)}, c=CampaignFigure())
+    left = _p({"a": AgentFigure("paused", ("c",), connected=False)}, c=CampaignFigure())
+    assert counted_here("p2", holder, [("p1", left)])["c"]["ready"] == 1
+    assert counted_here("p1", left, [("p2", holder)])["c"] == dict.fromkeys(AGENT_STATES, 0)
+    # Left paused on both: the lowest process id counts it, on both sides.
+    other = _p({"a": AgentFigure("paused", ("c",), connected=False)})
+    assert counted_here("p1", left, [("p2", other)])["c"]["paused"] == 1
+    assert "c" not in counted_here("p2", other, [("p1", left)])
+
+
+@given(st.lists(_process, min_size=1, max_size=4))
+def test_summed_over_processes_the_gauges_count_each_agent_once(
+    processes: list[ProcessFigures],
+) -> None:
+    """What Prometheus adds up over the processes is the floor's own count."""
+    named = [(f"p{i}", p) for i, p in enumerate(processes)]
+    merged = merge_agents(processes)
+    for cid in "cde":
+        total = sum(
+            sum(counted_here(pid, p, [o for o in named if o[0] != pid]).get(cid, {}).values())
+            for pid, p in named
+        )
+        assert total == sum(cid in a.campaign_ids for a in merged.values())
