@@ -986,10 +986,10 @@ class DialerService:
     async def _floor_agents(self) -> dict[str, AgentFigure]:
         return merge_agents(await self._floor())
 
-    async def _publish_figures(self) -> None:
+    async def _publish_figures(self, own: ProcessFigures) -> None:
         """Write this process's figures for the others, when they changed (and
         now and then anyway: a process taken for dead registers afresh, empty)."""
-        text = self._own_figures().to_json()
+        text = own.to_json()
         due = time.monotonic() - self._figures_at >= _FIGURES_REWRITE_S
         if text == self._figures_text and not due:
             return
@@ -1358,9 +1358,10 @@ class DialerService:
         await self._cut_off_replaced_tokens()
         await self._release_agents_done_here()
         await self._follow_moved_agents()
-        await self._publish_figures()
+        own = self._own_figures()
+        await self._publish_figures(own)
         # Each agent in one process's gauges only (Prometheus sums them).
-        gauged = counted_here(self.store.owner, self._own_figures(), await self._other_figures())
+        gauged = counted_here(self.store.owner, own, await self._other_figures())
         for campaign in await self.store.list_campaigns():
             cid = campaign.id
             try:
