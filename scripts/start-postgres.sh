@@ -41,18 +41,8 @@ if [[ ! -x "$pg_bin/initdb" || ! -x "$pg_bin/pg_ctl" ]]; then
     (or point PG_BIN at a directory holding initdb and pg_ctl)."
     fi
     log "PostgreSQL $pg_version not found in $pg_bin: installing postgresql-$pg_version"
-    export DEBIAN_FRONTEND=noninteractive
-    # Keep the package's own init scripts from starting a system cluster: the
-    # tests use their own, and a container has no init system to ask anyway.
-    policy=/usr/sbin/policy-rc.d
-    policy_added=false
-    if [[ ! -e "$policy" ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && policy_added=true
-    fi
     install_rc=0
-    { apt-get update && apt-get install -y --no-install-recommends "postgresql-$pg_version"; } >&2 \
-        || install_rc=$?
-    if $policy_added; then rm -f "$policy"; fi
+    bash "$here/apt-install-quietly.sh" "postgresql-$pg_version" || install_rc=$?
     [[ $install_rc -eq 0 ]] || die "apt-get install postgresql-$pg_version failed (exit $install_rc)"
     [[ -x "$pg_bin/initdb" ]] || die "postgresql-$pg_version installed, but no initdb in $pg_bin"
 fi

@@ -55,18 +55,8 @@ if [[ -z "$prometheus" || -z "$promtool" ]]; then
     (or point PROM_BIN at a directory holding prometheus and promtool)."
     fi
     log "prometheus not found: installing the Debian package prometheus"
-    export DEBIAN_FRONTEND=noninteractive
-    # Keep the package's own init scripts from starting a system Prometheus:
-    # the tests use their own, and a container has no init system to ask anyway.
-    policy=/usr/sbin/policy-rc.d
-    policy_added=false
-    if [[ ! -e "$policy" ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && policy_added=true
-    fi
     install_rc=0
-    { apt-get update && apt-get install -y --no-install-recommends prometheus; } >&2 \
-        || install_rc=$?
-    if $policy_added; then rm -f "$policy"; fi
+    bash "$here/apt-install-quietly.sh" prometheus || install_rc=$?
     [[ $install_rc -eq 0 ]] || die "apt-get install prometheus failed (exit $install_rc)"
     prometheus="$(find_bin prometheus)"
     promtool="$(find_bin promtool)"
