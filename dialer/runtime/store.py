@@ -111,6 +111,7 @@ class RuntimeStore:
         """Create or upgrade the schema (alembic), then connect."""
         await upgrade_async(self.url)
         self._db = Database(self.url)
+        await self._db.reserve_write_alone()
 
     async def close(self) -> None:
         if self._db is not None:

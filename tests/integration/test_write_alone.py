@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-from dialer.storage import Database
-from dialer.storage.database import Statement
+from dialer.storage import Database, upgrade_async
+from dialer.storage.database import Statement, create_engine
 from dialer.storage.settings_kv import get_setting
 
 # An idempotent upsert, built once: statements of a run share their ``sql``.
@@ -84,3 +86,46 @@ async def test_on_postgresql_a_lost_connection_is_replaced_and_the_write_lands(
     assert third not in (first, None)
     await pg_db.write_alone([Statement(WHOAMI, {})])
     assert await stored(pg_db, "pid") == third
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_a_reserved_connection_writes_while_the_pool_is_taken(
+    postgres_url: str,
+) -> None:
+    # A floor's start: a thousand softphones attaching hold every pooled
+    # connection. The first answered call's offer must not wait for one.
+    await upgrade_async(postgres_url)
+    db = Database(
+        postgres_url,
+        engine=create_engine(postgres_url, pool_size=2, max_overflow=0, pool_timeout=0.5),
+    )
+    try:
+        await db.reserve_write_alone()
+        async with db.engine.connect() as _held:  # the rest of the pool
+            with pytest.raises(SATimeoutError):  # nothing left in it...
+                async with db.engine.connect():
+                    pass
+            # ...yet the offer's write goes at once, on the connection reserved for it.
+            assert await asyncio.wait_for(db.write_alone([put("offer", "1")]), 0.4) == [None]
+        assert await stored(db, "offer") == "1"
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.postgres
+async def test_without_a_reservation_the_first_write_alone_waits_for_the_pool(
+    postgres_url: str,
+) -> None:
+    # What the reservation is for (the test above would pass without it
+    # otherwise): lazily, the connection comes from the pool.
+    await upgrade_async(postgres_url)
+    db = Database(
+        postgres_url,
+        engine=create_engine(postgres_url, pool_size=1, max_overflow=0, pool_timeout=0.3),
+    )
+    try:
+        async with db.engine.connect() as _held:
+            with pytest.raises(SATimeoutError):  # it waited for the pool, in vain
+                await db.write_alone([put("offer", "1")])
+    finally:
+        await db.dispose()
