@@ -24,6 +24,7 @@ __all__ = [
     "PlaceCall",
     "RecordCall",
     "RequestLeads",
+    "ReturnLeads",
     "SkipLead",
 ]
 
@@ -101,6 +102,16 @@ class RequestLeads:
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class ReturnLeads:
+    """Claimed leads nobody here will dial soon (every agent of the campaign
+    is away): hand them back to the store, undialed, for other processes."""
+
+    campaign_id: str
+    lead_ids: tuple[str, ...]
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class SkipLead:
     """A claimed lead was not dialed; ``reason`` is the compliance decision."""
 
@@ -131,6 +142,7 @@ Command = (
     | NotifyAgentState
     | RecordCall
     | RequestLeads
+    | ReturnLeads
     | SkipLead
     | DialRefused
 )

@@ -36,6 +36,7 @@ from dialer.commands import (
     PlaceCall,
     RecordCall,
     RequestLeads,
+    ReturnLeads,
     SkipLead,
 )
 from dialer.errors import IllegalTransition, NotFound
@@ -66,7 +67,14 @@ from dialer.roster import Roster
 from pacing.observations import AttemptResolved, HandlingEnded
 from pacing.snapshot import EMPTY, Pacer, PacingDecision, PacingSnapshot
 
-__all__ = ["WRAP_TIMEOUT", "AgentCounts", "CampaignStats", "DecisionLog", "DialerCore"]
+__all__ = [
+    "HAND_BACK_AFTER_S",
+    "WRAP_TIMEOUT",
+    "AgentCounts",
+    "CampaignStats",
+    "DecisionLog",
+    "DialerCore",
+]
 
 import numpy as np
 
@@ -109,6 +117,11 @@ _I_PAUSING = len(_STATES)
 # The most leads the hopper holds per logged-in agent: enough for a dial
 # ratio of 20 (the API's most) with some to spare.
 _LEADS_PER_AGENT = 25
+# How long a campaign's leads stay claimed here once none of its agents here
+# is ready, on a call or wrapping one up (all paused, away or gone): then
+# they go back to the store, for agents on other processes on the database.
+# Long enough that a short break does not give back and claim again.
+HAND_BACK_AFTER_S = 60.0
 
 # Timer kinds (heap entries are (at, seq, kind, key); stale ones are skipped).
 # Ring timers usually live in a FIFO of their own instead: see _schedule_ring.
@@ -116,6 +129,7 @@ _RING = 0
 _CONNECT = 1
 _PACE = 2
 _WRAP_LIMIT = 3
+_HAND_BACK = 4
 
 DecisionLog = Callable[[str, PacingSnapshot, PacingDecision], None]
 _new_snapshot = tuple.__new__
@@ -171,9 +185,11 @@ class _Run:
         "dialed",
         "dialing",
         "exhausted",
+        "hand_back_at",
         "held",
         "hopper",
         "human_answered",
+        "idle_since",
         "leads_requested",
         "machine_answered",
         "next_decision_at",
@@ -217,6 +233,8 @@ class _Run:
         self.blocked_reason: str | None = None
         self.version: float | None = None  # when the settings held were stored
         self.next_decision_at: float | None = None
+        self.hand_back_at: float | None = None  # see HAND_BACK_AFTER_S
+        self.idle_since: float | None = None  # its last agent here went away
 
     def set_pacer(self, pacer: Pacer) -> None:
         self.pacer = pacer
@@ -246,8 +264,10 @@ class DialerCore:
         id_prefix: str = "call-",
         emit_records: bool = True,
         decision_log: DecisionLog | None = None,
+        hand_back_after_s: float = HAND_BACK_AFTER_S,
     ) -> None:
         self._clock = clock
+        self._hand_back_after_s = hand_back_after_s
         self._gate = gate
         self._pacer_factory = pacer_factory
         self._id_prefix = id_prefix
@@ -441,6 +461,9 @@ class DialerCore:
         if kind == _PACE:
             run = self._runs.get(key)
             return run is not None and run.next_decision_at == at
+        if kind == _HAND_BACK:
+            run = self._runs.get(key)
+            return run is not None and run.hand_back_at == at
         # A wrap-up limit is keyed by its call: an agent who finished that
         # wrap-up early and is wrapping up another call keeps the full limit.
         call = self._calls.get(key)
@@ -474,6 +497,8 @@ class DialerCore:
                 run.next_decision_at = None
                 self._pace(key, run)
                 self._schedule_decision(key, run)
+            elif kind == _HAND_BACK:
+                self._hand_back(key, self._runs[key])
             else:
                 call = self._calls[key]
                 assert call.agent_id is not None  # checked by _timer_live
@@ -498,6 +523,9 @@ class DialerCore:
             self._ready[agent.id] = agent
         elif before is _READY:
             del self._ready[agent.id]
+        if after is _PAUSED or after is _LOGGED_OUT:
+            for cid in agent.campaign_ids:
+                self._watch_idle_hopper(cid, went=True)
         rosters = self._rosters
         if rosters:  # only with a predictive campaign
             for cid in agent.campaign_ids:
@@ -593,6 +621,7 @@ class DialerCore:
         run.leads_requested = False
         run.exhausted = ev.exhausted
         self._dirty[ev.campaign_id] = None
+        self._watch_idle_hopper(ev.campaign_id, went=False)  # its agents may have gone since
         self._schedule_decision(ev.campaign_id, run)  # resumed, if it had run dry
 
     def _on_leads_revoked(self, ev: LeadsRevoked) -> None:
@@ -608,7 +637,10 @@ class DialerCore:
 
     def _want_leads(self, campaign_id: str, run: _Run) -> None:
         c = run.counts
-        agents = c[_I_READY] + c[_I_ON_CALL] + c[_I_WRAP] + c[_I_PAUSED]
+        active = c[_I_READY] + c[_I_ON_CALL] + c[_I_WRAP]
+        if active == 0:
+            return  # nobody here to dial for (what is held goes back: _hand_back)
+        agents = active + c[_I_PAUSED]
         # Leads in hand for the agents here, not the whole hopper whatever
         # the floor: with several processes on one database, one with no
         # agents held every lead and the others' agents got none.
@@ -619,6 +651,44 @@ class DialerCore:
             return
         run.leads_requested = True
         self._out.append(RequestLeads(campaign_id, want - len(run.hopper)))
+
+    def _watch_idle_hopper(self, campaign_id: str, *, went: bool) -> None:
+        """With none of the campaign's agents here ready, on a call or wrapping
+        one up (``went``: one of them has just left), set the timer that hands
+        its leads back if it stays so (``hand_back_after_s``).
+
+        Called on pauses and log-outs only, not on every agent transition: a
+        timer that fires after an agent came back and went again looks at
+        ``idle_since`` and waits the rest of the time.
+        """
+        run = self._runs.get(campaign_id)
+        if run is None:
+            return
+        c = run.counts
+        if c[_I_READY] + c[_I_ON_CALL] + c[_I_WRAP]:
+            return
+        if went or run.idle_since is None:
+            run.idle_since = self._now
+        if run.hopper and run.hand_back_at is None:
+            run.hand_back_at = max(self._now, run.idle_since + self._hand_back_after_s)
+            self._schedule(run.hand_back_at, _HAND_BACK, campaign_id)
+
+    def _hand_back(self, campaign_id: str, run: _Run) -> None:
+        run.hand_back_at = None
+        c = run.counts
+        if not run.hopper or c[_I_READY] + c[_I_ON_CALL] + c[_I_WRAP]:
+            return  # an agent is back: its break was short
+        assert run.idle_since is not None  # set when the last one went
+        due = run.idle_since + self._hand_back_after_s
+        if due > self._now:  # back and away again meanwhile: wait the rest
+            run.hand_back_at = due
+            self._schedule(due, _HAND_BACK, campaign_id)
+            return
+        lead_ids = tuple(lead.id for lead in run.hopper)
+        run.hopper.clear()
+        run.exhausted = False  # the store has these again, at least
+        self._dirty[campaign_id] = None
+        self._out.append(ReturnLeads(campaign_id, lead_ids))
 
     def _schedule_decision(self, campaign_id: str, run: _Run) -> None:
         interval = run.pacer.decision_interval_s
@@ -675,6 +745,7 @@ class DialerCore:
                 roster.remove(agent.id)
             if cid in self._runs:
                 self._dirty[cid] = None
+                self._watch_idle_hopper(cid, went=True)
         agent.campaign_ids = new
         for cid in new:
             if cid in old:
@@ -1119,7 +1190,11 @@ class DialerCore:
 
     def _pace(self, campaign_id: str, run: _Run) -> None:
         settings = run.settings
-        if settings.state is not _RUNNING or settings.mode is _PREVIEW:
+        if settings.state is not _RUNNING:
+            return
+        if settings.mode is _PREVIEW:
+            # Agents ask for their calls; leads for them, as they come back.
+            self._want_leads(campaign_id, run)
             return
         if run.capped:
             self._update_cap(run)

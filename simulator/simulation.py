@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,6 +35,7 @@ from dialer.commands import (
     NotifyAgentState,
     PlaceCall,
     RequestLeads,
+    ReturnLeads,
 )
 from dialer.core import DecisionLog, DialerCore
 from dialer.events import (
@@ -266,6 +267,9 @@ class _Simulation:
         self.preview = self.settings.mode is DialMode.PREVIEW
         self.next_lead = 0
         self.leads_total = scenario.campaign.leads
+        # Leads the core gave back undialed (its agents all away): claimed
+        # again first, as a store hands back the oldest leads first.
+        self.returned: deque[int] = deque()
         self.calls: dict[str, _SimCall] = {}
         self._machine_calls: dict[str, bool] = {}  # bridged machines, until disposition
         # Agents.
@@ -383,13 +387,18 @@ class _Simulation:
                         self.amd_false_positive += 1
             elif t is RequestLeads:
                 self._supply_leads(cmd.count, now)
+            elif t is ReturnLeads:
+                self.returned.extend(int(i) for i in cmd.lead_ids)
 
     def _supply_leads(self, count: int, now: float) -> None:
+        returned = self.returned
+        again = [returned.popleft() for _ in range(min(count, len(returned)))]
         start = self.next_lead
-        stop = min(self.leads_total, start + count)
+        stop = min(self.leads_total, start + count - len(again))
         self.next_lead = stop
-        leads = tuple([Lead(str(i), CAMPAIGN_ID, "") for i in range(start, stop)])
-        self._feed(LeadsClaimed(CAMPAIGN_ID, leads, exhausted=stop >= self.leads_total), now)
+        leads = tuple([Lead(str(i), CAMPAIGN_ID, "") for i in (*again, *range(start, stop))])
+        exhausted = stop >= self.leads_total and not returned
+        self._feed(LeadsClaimed(CAMPAIGN_ID, leads, exhausted=exhausted), now)
 
     def _place(self, cmd: PlaceCall, now: float) -> None:
         self.attempts += 1

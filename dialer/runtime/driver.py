@@ -48,6 +48,7 @@ from dialer.commands import (
     PlaceCall,
     RecordCall,
     RequestLeads,
+    ReturnLeads,
     SkipLead,
 )
 from dialer.core import WRAP_TIMEOUT, DialerCore
@@ -357,6 +358,8 @@ class CoreDriver:
             self._chain(call_id, lambda: self.telephony.hang_up(call_id))
         elif isinstance(cmd, RequestLeads):
             self._spawn_claim(cmd)
+        elif isinstance(cmd, ReturnLeads):
+            self._return_leads(cmd.lead_ids)
         elif isinstance(cmd, SkipLead):
             self._claimed.pop(cmd.lead_id, None)
             skip = cmd
@@ -529,9 +532,12 @@ class CoreDriver:
         them meanwhile); the core drops them before the store frees them.
         """
         ids = [i for i, lead in self._claimed.items() if lead.campaign_id == campaign_id]
-        for lead_id in ids:
-            del self._claimed[lead_id]
         self.post(LeadsRevoked("campaign_stopped", campaign_id))
+        self._return_leads(ids)
+
+    def _return_leads(self, lead_ids: Sequence[str]) -> None:
+        """Claimed leads the core will not dial, back to the store as they were."""
+        ids = [i for i in lead_ids if self._claimed.pop(i, None) is not None]
         if ids:
             self._write(None, lambda s: self.store.leads_unclaimed(s, ids))
 

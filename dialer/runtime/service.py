@@ -238,6 +238,7 @@ class DialerService:
             clock=self.clock,
             gate=FencedGate(ComplianceGate(self.dnc), self.records_health),
             id_prefix=f"{self.settings.process_id}-",
+            hand_back_after_s=self.settings.lead_hand_back_s,
         )
         self._driver = CoreDriver(
             core,

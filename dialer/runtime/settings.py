@@ -10,6 +10,7 @@ import phonenumbers
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dialer.core import HAND_BACK_AFTER_S
 from dialer.storage.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings"]
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
     process_lease_s: float = Field(default=30.0, gt=0)
     max_leads_per_request: int = Field(default=100_000, ge=1)
     stats_interval_s: float = Field(default=2.0, gt=0)
+    # Leads claimed for a campaign whose agents here are all paused or gone
+    # go back to the database after this long, for the agents of other
+    # processes (see dialer.core.HAND_BACK_AFTER_S).
+    lead_hand_back_s: float = Field(default=HAND_BACK_AFTER_S, gt=0)
     # A stop (SIGTERM, Ctrl-C) first drains: no more dialing, each softphone
     # sent away (WebSocket 1012) once its agent has no call, and the calls in
     # progress left this long to end and be disposed before the rest is closed.

@@ -370,7 +370,8 @@ class RuntimeStore:
 
     # Writes the driver batches: each takes the batch's session (see run_batch).
     async def leads_unclaimed(self, s: AsyncSession, lead_ids: Sequence[str]) -> None:
-        """Leads this process claimed and will not dial (their campaign stopped)."""
+        """Leads this process claimed and will not dial (their campaign stopped,
+        or its agents here are all away)."""
         await lead_repo.unclaim(s, lead_ids=lead_ids, owner=self.owner)
 
     async def lead_skipped(self, s: AsyncSession, cmd: SkipLead) -> None:

@@ -20,7 +20,7 @@ import pytest
 from service_testing import Softphone, make_campaign, running_floor, started, telephony
 from sqlalchemy import func, select, update
 
-from dialer.campaign import CampaignSettings, RunState
+from dialer.campaign import CampaignSettings, DialMode, RunState
 from dialer.errors import ConflictError
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
@@ -172,11 +172,13 @@ async def test_a_stop_the_database_refuses_still_closes_and_the_lease_frees_its_
     url = f"sqlite+aiosqlite:///{path}"
     first = _service(url, lease_s=0.5)
     await first.start()
-    cid = await make_campaign(first)
+    cid = await make_campaign(first, mode=DialMode.PREVIEW)
     phones = [f"+1415555{i:04d}" for i in range(140, 150)]
     await first.add_leads(cid, [{"phone": p} for p in phones])
     agent, _ = await first.create_agent("ada", [cid])
-    await Softphone(first, agent.id).connect()  # paused: leads are claimed for it
+    phone = Softphone(first, agent.id)
+    await phone.connect()
+    await phone.say(type="ready")  # a preview agent: leads are claimed for it, none dialed
     await first.set_campaign_state(cid, RunState.RUNNING)
     me = first.settings.process_id
     for _ in range(100):  # the hopper fills: leads claimed by this process
@@ -364,11 +366,12 @@ async def test_a_process_taken_for_dead_drops_the_leads_it_held_and_dials_none_t
     svc = _service(db_url, lease_s=3.0)
     await svc.start()
     try:
-        cid = await make_campaign(svc, state=RunState.RUNNING)
+        cid = await make_campaign(svc, state=RunState.RUNNING, mode=DialMode.PREVIEW)
         await svc.add_leads(cid, [{"phone": n} for n in demo_numbers(6, time.time())])
         agent, _ = await svc.create_agent("ada", [cid])
         phone = Softphone(svc, agent.id)
-        await phone.connect()  # paused: leads are claimed for it, none dialed
+        await phone.connect()
+        await phone.say(type="ready")  # a preview agent: leads are claimed for it, none dialed
 
         async def hopper_full() -> bool:
             return svc.core.stats(cid).hopper == 6
@@ -395,9 +398,10 @@ async def test_a_process_taken_for_dead_drops_the_leads_it_held_and_dials_none_t
                 break
             await asyncio.sleep(0.05)
         assert svc.core.stats(cid).hopper == 0
-        await phone.say(type="ready")
-        await asyncio.sleep(0.5)
-        assert svc.core.stats(cid).dialed == 0  # p-other's leads are not dialed here
+        await phone.say(type="dial")  # p-other's leads are not dialed here
+        assert (await phone.expect("dial_refused"))["reason"] == "no_leads"
+        await asyncio.sleep(0.3)
+        assert svc.core.stats(cid).dialed == 0
         async with db.transaction() as s:
             assert await s.scalar(select(func.count()).select_from(CallRow)) == 0
     finally:
@@ -559,3 +563,55 @@ async def test_an_agent_away_mid_call_stays_with_the_process_that_has_the_call(
                 await asyncio.sleep(0.05)
         assert (await second.get_agent(agent_id)).connected
         assert first.core.agent_call(agent_id) is None
+
+
+async def test_a_process_whose_agents_are_all_away_gives_its_leads_back(db_url: str) -> None:
+    """Found looking at two processes on one database: a process whose
+    softphones had all gone kept the leads it had claimed for them (away
+    means paused, and a paused agent stays logged in), so however long
+    they were away, the other process's agents could not have them."""
+    first = _service(db_url)
+    second = DialerService(
+        Settings(database_url=db_url, api_key="secret", lead_hand_back_s=0.5),
+        telephony=telephony(),
+    )
+    async with started(first, second):
+        # Preview: nothing dials by itself, the claimed leads stay in the hopper.
+        cid, phone = await running_floor(
+            first, "una", leads=30, phone_on=second, mode=DialMode.PREVIEW
+        )
+
+        async def held_by_second() -> int:
+            async with first.store.db.transaction() as s:
+                return int(
+                    await s.scalar(
+                        select(func.count())
+                        .select_from(LeadRow)
+                        .where(LeadRow.campaign_id == cid, LeadRow.claimed_by == second.store.owner)
+                    )
+                    or 0
+                )
+
+        async def settles(want: int) -> int:
+            held = -1
+            for _ in range(150):
+                held = await held_by_second()
+                if held == want:
+                    break
+                await asyncio.sleep(0.02)
+            return held
+
+        assert await held_by_second() == 0  # paused: nothing claimed for it
+        await phone.say(type="ready")
+        assert await settles(25) == 25  # one agent's worth
+        await second.agent_disconnected(phone.agent_id, phone.session)
+        assert await settles(0) == 0  # half a second on, they are back...
+        statuses = await first.list_leads(cid, status="new", limit=100, offset=0)
+        assert len(statuses) == 30  # ...as they were: never tried
+        assert second.core.stats(cid).hopper == 0
+        await asyncio.sleep(0.6)
+        assert await held_by_second() == 0  # and not claimed again while it is away
+        # Back and ready, it is claimed for again.
+        await phone.connect()
+        await phone.say(type="ready")
+        assert await settles(25) == 25

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from service_testing import Softphone, make_campaign, running_floor, telephony
 
-from dialer.campaign import RunState
+from dialer.campaign import DialMode, RunState
 from dialer.errors import ConflictError, IllegalTransition, InvalidInput, NotFound
 from dialer.runtime.demo import demo_numbers
 from dialer.runtime.service import DialerService
@@ -274,16 +274,17 @@ async def test_stopping_a_campaign_hands_its_undialed_leads_back_as_they_were(
 ) -> None:
     """Found by an audit: a stopped campaign's hopper stayed claimed, its
     leads listed in_progress (no call, no attempt) until it ran again."""
-    cid = await make_campaign(service, state=RunState.RUNNING)
+    cid = await make_campaign(service, state=RunState.RUNNING, mode=DialMode.PREVIEW)
     await service.add_leads(cid, [{"phone": n} for n in demo_numbers(5, time.time())])
     agent, _ = await service.create_agent("ada", [cid])
     phone = Softphone(service, agent.id)
     await phone.connect()
+    await phone.say(type="ready")
 
     async def listed(status: str) -> int:
         return len(await service.list_leads(cid, status=status, limit=100, offset=0))
 
-    for _ in range(100):  # an agent, paused: the hopper fills and nothing is dialed
+    for _ in range(100):  # a preview agent, ready: the hopper fills and nothing is dialed
         if await listed("in_progress") == 5:
             break
         await asyncio.sleep(0.02)
@@ -292,9 +293,13 @@ async def test_stopping_a_campaign_hands_its_undialed_leads_back_as_they_were(
     await service.driver.writer.flush()
     assert (await listed("in_progress"), await listed("new")) == (0, 5)
     assert service.core.stats(cid).hopper == 0
-    # Started again, they are claimed again and dialed for an agent.
+    # Started again, they are claimed again and dialed for the agent.
     await service.set_campaign_state(cid, RunState.RUNNING)
-    await phone.say(type="ready")
+    for _ in range(100):
+        if service.core.stats(cid).hopper == 5:
+            break
+        await asyncio.sleep(0.02)
+    await phone.say(type="dial")
     assert (await phone.expect("call"))["campaign_id"] == cid
 
 

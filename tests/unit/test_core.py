@@ -18,6 +18,7 @@ from dialer.commands import (
     PlaceCall,
     RecordCall,
     RequestLeads,
+    ReturnLeads,
     SkipLead,
 )
 from dialer.core import DialerCore
@@ -290,14 +291,78 @@ def test_leads_are_claimed_for_the_agents_logged_in_here_only() -> None:
     big = replace(settings(), hopper_size=200)
     core = DialerCore(clock=FixedOffsetClock(0.0))
     assert of(core.handle(CampaignUpdated(big), 0.0), RequestLeads) == []
-    cmds = core.handle(AgentLoggedIn("a1", ("camp",)), 1.0)
+    assert of(core.handle(AgentLoggedIn("a1", ("camp",)), 1.0), RequestLeads) == []  # paused
+    cmds = core.handle(AgentReady("a1"), 1.0)
     assert of(cmds, RequestLeads) == [RequestLeads("camp", 25)]  # one agent's worth
     # Nine agents (225 leads' worth) get the whole hopper, no more.
     floor = DialerCore(clock=FixedOffsetClock(0.0))
     floor.handle(CampaignUpdated(replace(big, state=RunState.STOPPED)), 0.0)
     for i in range(9):
         floor.handle(AgentLoggedIn(f"a{i}", ("camp",)), 1.0)
+        floor.handle(AgentReady(f"a{i}"), 1.0)
     assert of(floor.handle(CampaignUpdated(big), 2.0), RequestLeads) == [RequestLeads("camp", 200)]
+
+
+def _preview_with_leads(agent_ready_at: float = 0.0) -> DialerCore:
+    """A preview campaign (nothing dials by itself) whose hopper holds ten
+    leads claimed for one agent, a1, ready."""
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    core.handle(CampaignUpdated(settings(mode=DialMode.PREVIEW)), 0.0)
+    cmds = login(core, "a1", agent_ready_at)
+    assert of(cmds, RequestLeads) == [RequestLeads("camp", 10)]
+    core.handle(LeadsClaimed("camp", leads(10)), agent_ready_at)
+    return core
+
+
+def test_leads_held_while_every_agent_here_is_away_go_back_to_the_store() -> None:
+    """Found looking at two processes on one database: a process whose
+    softphones had all gone (away means paused) kept its claimed leads for
+    ever, and the other process's agents could not have them."""
+    core = _preview_with_leads()
+    assert of(core.handle(AgentPaused("a1", "disconnected"), 10.0), ReturnLeads) == []
+    assert core.next_deadline() == 70.0  # a minute away: a break, or gone?
+    assert of(core.handle(Tick(), 69.9), ReturnLeads) == []
+    cmds = core.handle(Tick(), 70.0)
+    assert of(cmds, ReturnLeads) == [ReturnLeads("camp", tuple(f"l{i}" for i in range(10)))]
+    assert core.stats("camp").hopper == 0 and not core.stats("camp").leads_exhausted
+    # Nothing is claimed again while nobody is here to dial...
+    for t in (71.0, 200.0):
+        assert of(core.handle(Tick(), t), RequestLeads) == []
+    # ...and an agent back is claimed for at once, a preview agent included.
+    assert of(core.handle(AgentReady("a1"), 300.0), RequestLeads) == [RequestLeads("camp", 10)]
+
+
+def test_a_short_break_keeps_the_leads_and_a_second_one_counts_afresh() -> None:
+    core = _preview_with_leads()
+    core.handle(AgentPaused("a1"), 10.0)
+    core.handle(AgentReady("a1"), 40.0)  # back within the minute
+    core.handle(AgentPaused("a1"), 50.0)  # and away again: a minute from now
+    assert of(core.handle(Tick(), 70.0), ReturnLeads) == []
+    assert core.stats("camp").hopper == 10
+    assert of(core.handle(Tick(), 109.9), ReturnLeads) == []
+    assert len(of(core.handle(Tick(), 110.0), ReturnLeads)[0].lead_ids) == 10
+
+
+def test_leads_are_kept_while_any_agent_of_the_campaign_is_still_here() -> None:
+    core = _preview_with_leads()
+    login(core, "a2", 0.0)
+    core.handle(AgentPaused("a1"), 10.0)
+    core.handle(AgentLoggedOut("a1"), 20.0)
+    for t in (70.0, 500.0):
+        assert of(core.handle(Tick(), t), ReturnLeads) == []
+    # The last one leaves (logs out, moves to another campaign): back they go.
+    core.handle(AgentCampaignsChanged("a2", ("other",)), 600.0)
+    assert of(core.handle(Tick(), 660.0), ReturnLeads) != []
+
+
+def test_leads_that_arrive_after_the_agents_left_go_back_too() -> None:
+    core = DialerCore(clock=FixedOffsetClock(0.0))
+    core.handle(CampaignUpdated(settings(mode=DialMode.PREVIEW)), 0.0)
+    login(core, "a1", 0.0)  # the claim goes out...
+    core.handle(AgentPaused("a1"), 5.0)  # ...the agent goes...
+    core.handle(LeadsClaimed("camp", leads(10)), 6.0)  # ...the leads come
+    assert of(core.handle(Tick(), 64.9), ReturnLeads) == []
+    assert len(of(core.handle(Tick(), 65.0), ReturnLeads)[0].lead_ids) == 10
 
 
 def test_a_preview_dial_with_no_lead_at_hand_is_refused_not_ignored() -> None:
@@ -770,9 +835,10 @@ def test_revoked_leads_are_never_dialed_and_the_store_is_asked_afresh() -> None:
     cmds = core.handle(LeadsRevoked(), 1.0)
     assert of(cmds, RequestLeads) == []  # no agent here to claim for
     assert core.stats("camp").hopper == 0
-    cmds = core.handle(AgentLoggedIn("a1", ("camp",)), 2.0)
+    core.handle(AgentLoggedIn("a1", ("camp",)), 2.0)
+    cmds = core.handle(AgentReady("a1"), 2.0)
     assert of(cmds, RequestLeads) == [RequestLeads("camp", 10)]
-    assert of(core.handle(AgentReady("a1"), 2.0), PlaceCall) == []  # nothing left to dial
+    assert of(cmds, PlaceCall) == []  # nothing left to dial
     placed = of(core.handle(LeadsClaimed("camp", leads(2, start=50)), 3.0), PlaceCall)
     assert [p.lead_id for p in placed] == ["l50"]
 
