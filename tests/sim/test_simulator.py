@@ -154,6 +154,15 @@ def test_agent_schedule_steps_take_effect() -> None:
     assert flat.agent_hours == pytest.approx(40.0, rel=0.001)
 
 
+def test_a_floor_that_empties_for_an_hour_loses_no_lead_and_dials_none_twice() -> None:
+    # With nobody logged in, the core gives its hopper back (ReturnLeads) and
+    # claims it again when the agents return: every lead is tried once.
+    data = base(leads=1000)
+    data["agents"]["count"] = [[0, 10], [3600, 0], [7200, 10]]
+    report = simulate(parse_scenario(data))
+    assert report.attempts == 1000  # 710 an hour: some were in hand at the break
+
+
 def test_callee_schedule_steps_take_effect() -> None:
     data = base(mode="power", dial_ratio=2.0)
     data["callees"]["human"] = [[0, 0.30], [7200, 0.05]]
