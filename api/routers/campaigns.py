@@ -1,4 +1,4 @@
-"""``/campaigns``: create, read, change settings, and move the run state."""
+"""``/campaigns``: create, read, change settings, move the run state, delete."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import ServiceDep
 from api.schemas.base import UtcDatetime
@@ -89,6 +89,26 @@ async def pause_campaign(campaign_id: str, service: ServiceDep) -> CampaignRead:
 @router.post("/{campaign_id}/stop", response_model=CampaignRead)
 async def stop_campaign(campaign_id: str, service: ServiceDep) -> CampaignRead:
     return await _set_state(service, campaign_id, RunState.STOPPED)
+
+
+@router.delete(
+    "/{campaign_id}",
+    status_code=HTTPStatus.NO_CONTENT,
+    response_class=Response,
+    responses={
+        HTTPStatus.NOT_FOUND: {"description": "no such campaign"},
+        HTTPStatus.CONFLICT: {
+            "description": "running or paused (stop it first), or it has call records,"
+            " which are kept: stop it instead"
+        },
+    },
+)
+async def delete_campaign(campaign_id: str, service: ServiceDep) -> Response:
+    """Delete a stopped campaign that never placed a call (made by mistake, a
+    test), with its leads, agent links and do-not-call entries. Its agents go
+    on with their other campaigns; softphones are sent a ``campaigns`` frame."""
+    await service.delete_campaign(campaign_id)
+    return Response(status_code=HTTPStatus.NO_CONTENT)
 
 
 @router.get("/{campaign_id}/stats", response_model=CampaignStatsRead)

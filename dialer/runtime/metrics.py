@@ -17,7 +17,10 @@ from prometheus_client import (
 
 from dialer.runtime.floor import AGENT_STATES
 
-__all__ = ["AGENT_STATES", "Metrics"]
+__all__ = ["ABANDON_WINDOWS", "AGENT_STATES", "Metrics"]
+
+# The windows of dialer_abandon_rate (spec/api.md).
+ABANDON_WINDOWS = ("24h", "30d", "month")
 
 
 class Metrics:
@@ -72,6 +75,19 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+
+    def forget_campaign(self, campaign_id: str) -> None:
+        """A deleted campaign's gauges go: a dashboard must not show its last
+        figures for ever. (Counters stay until the process restarts, as
+        Prometheus expects of counters.)"""
+        series: list[tuple[Gauge, tuple[str, ...]]] = [
+            *((self.agents, (campaign_id, state)) for state in AGENT_STATES),
+            *((self.abandon_rate, (campaign_id, w)) for w in ABANDON_WINDOWS),
+            (self.lines_in_flight, (campaign_id,)),
+            (self.dial_level, (campaign_id,)),
+        ]
+        for gauge, labels in series:
+            gauge.remove(*labels)  # a series never set is no error
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

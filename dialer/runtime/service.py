@@ -43,6 +43,7 @@ from dialer.events import (
     AgentPaused,
     AgentReady,
     AgentRequestedDial,
+    CampaignRemoved,
     CampaignUpdated,
     DispositionSubmitted,
     LeadsClaimed,
@@ -598,6 +599,38 @@ class DialerService:
             await self._push_campaign(stored)  # a stop hands the leads back
         return stored
 
+    async def delete_campaign(self, campaign_id: str) -> None:
+        """Delete a stopped campaign that never placed a call (a mistake, a
+        test), with its leads, agent links and do-not-call entries.
+
+        Raises NotFound, and ConflictError while it runs or is paused, or once
+        it has call records: those are kept for compliance (stop it instead).
+        Its agents here serve their other campaigns from now on; other
+        processes follow within ``campaign_refresh_s``.
+        """
+        async with self._campaign_lock(campaign_id):
+            await self.store.delete_campaign(campaign_id)
+            await self._forget_campaign(campaign_id)
+        self._campaign_locks.pop(campaign_id, None)
+
+    async def _forget_campaign(self, campaign_id: str) -> None:
+        """A campaign deleted (here or through another process) leaves this
+        process: its agents' lists, the core, the cache and the gauges."""
+        self._campaign_versions.pop(campaign_id, None)
+        self.store.forget_campaign(campaign_id)
+        for agent_id in self.core.logged_in_agents():
+            current = self.core.agent_campaigns(agent_id)
+            if current is None or campaign_id not in current:
+                continue
+            rest = tuple(c for c in current if c != campaign_id)
+            with contextlib.suppress(DialerError):
+                await self.driver.submit(AgentCampaignsChanged(agent_id, rest))
+            if self.hub.connected(agent_id):
+                await self.hub.send(agent_id, {"type": "campaigns", "campaign_ids": list(rest)})
+        if campaign_id in self.core.campaign_ids():
+            await self.driver.submit(CampaignRemoved(campaign_id))
+        self.metrics.forget_campaign(campaign_id)
+
     def blocked_reason(self, campaign_id: str) -> str | None:
         """Why a running campaign dials nothing just now (None: nothing stops it)."""
         if campaign_id not in self.core.campaign_ids():
@@ -774,6 +807,12 @@ class DialerService:
             if not is_transient(exc):
                 raise
             return  # the database is away: dialing is fenced meanwhile
+        for cid in [c for c in self._campaign_versions if c not in stored]:
+            # Gone, or made here after that read: only a look now tells.
+            try:
+                await self.store.get_campaign(cid)
+            except NotFound:
+                await self._forget_campaign(cid)  # deleted through another process
         for cid, version in stored.items():
             if self._campaign_versions.get(cid) == version:
                 continue

@@ -251,6 +251,17 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             return self._remember(await campaign_repo.get_campaign(s, campaign_id=campaign_id))
 
+    async def delete_campaign(self, campaign_id: str) -> None:
+        """Delete a stopped campaign that never placed a call, its leads with it
+        (see :func:`dialer.storage.campaigns.delete_campaign`)."""
+        async with self.db.transaction() as s:
+            await campaign_repo.delete_campaign(s, campaign_id=campaign_id)
+        self._settings.pop(campaign_id, None)
+
+    def forget_campaign(self, campaign_id: str) -> None:
+        """A campaign deleted through another process: drop what is cached of it."""
+        self._settings.pop(campaign_id, None)
+
     async def list_campaigns(self) -> list[StoredCampaign]:
         async with self.db.transaction() as s:
             return [self._remember(c) for c in await campaign_repo.list_campaigns(s)]

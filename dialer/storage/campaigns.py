@@ -205,10 +205,13 @@ async def set_state(
 async def delete_campaign(session: AsyncSession, /, *, campaign_id: str) -> None:
     """Delete a campaign with its leads, agent links and campaign do-not-call entries.
 
-    Raises :class:`NotFound`, and :class:`ConflictError` if it has call
+    Raises :class:`NotFound`, and :class:`ConflictError` if it is not
+    stopped (running or paused, a process may be dialing it) or has call
     records: those are kept (compliance), so stop the campaign instead.
     """
     row = await _row(session, campaign_id, for_update=True)
+    if row.state != RunState.STOPPED.value:
+        raise ConflictError(f"campaign {campaign_id!r} is {row.state}: stop it first")
     if await session.scalar(select(exists().where(CallRow.campaign_id == campaign_id))):
         raise ConflictError(
             f"campaign {campaign_id!r} has call records, which are kept; stop it instead"

@@ -175,6 +175,7 @@ async def test_stats(client: httpx.AsyncClient, campaign: dict[str, Any]) -> Non
         ("GET", "/stats"),
         ("GET", "/leads"),
         ("POST", "/leads"),
+        ("DELETE", ""),
     ],
 )
 async def test_unknown_campaign_is_404(client: httpx.AsyncClient, method: str, suffix: str) -> None:
@@ -182,6 +183,39 @@ async def test_unknown_campaign_is_404(client: httpx.AsyncClient, method: str, s
     response = await client.request(method, f"{URL}/no-such-campaign{suffix}", json=body)
     assert response.status_code == 404
     assert "no-such-campaign" in response.json()["detail"]
+
+
+async def test_a_stopped_campaign_that_never_dialed_is_deleted_with_its_leads(
+    client: httpx.AsyncClient, campaign: dict[str, Any]
+) -> None:
+    cid = campaign["id"]
+    added = await client.post(f"{URL}/{cid}/leads", json={"leads": [{"phone": "+14155550100"}]})
+    assert added.json()["accepted"] == 1
+    agent = (
+        await client.post("/api/v1/agents", json={"name": "ann", "campaign_ids": [cid]})
+    ).json()
+    deleted = await client.delete(f"{URL}/{cid}")
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert (await client.get(f"{URL}/{cid}")).status_code == 404
+    assert cid not in [c["id"] for c in (await client.get(URL)).json()]
+    assert (await client.get(f"{URL}/{cid}/leads")).status_code == 404
+    assert (await client.get(f"/api/v1/agents/{agent['id']}")).json()["campaign_ids"] == []
+    assert (await client.delete(f"{URL}/{cid}")).status_code == 404  # once
+    # Its name is free again.
+    again = await client.post(URL, json={"name": campaign["name"], "mode": "preview"})
+    assert again.status_code == 201, again.text
+
+
+@pytest.mark.parametrize("state", ["start", "pause"])
+async def test_a_running_or_paused_campaign_is_not_deleted(
+    client: httpx.AsyncClient, campaign: dict[str, Any], state: str
+) -> None:
+    cid = campaign["id"]
+    assert (await client.post(f"{URL}/{cid}/{state}")).status_code == 200
+    refused = await client.delete(f"{URL}/{cid}")
+    assert refused.status_code == 409
+    assert "stop it first" in refused.json()["detail"]
+    assert (await client.get(f"{URL}/{cid}")).status_code == 200
 
 
 BAD_CREATES = [

@@ -615,3 +615,64 @@ async def test_a_process_whose_agents_are_all_away_gives_its_leads_back(db_url: 
         await phone.connect()
         await phone.say(type="ready")
         assert await settles(25) == 25
+
+
+async def test_a_campaign_deleted_through_one_process_leaves_the_others(db_url: str) -> None:
+    first = _service(db_url)
+    second = DialerService(
+        Settings(database_url=db_url, api_key="secret", stats_interval_s=0.1),
+        telephony=telephony(),
+    )
+    async with started(first, second):
+        mistake = await make_campaign(first)  # stopped, never dialed
+        kept = await make_campaign(first)
+        agent, _ = await first.create_agent("vera", [mistake, kept])
+        phone = Softphone(second, agent.id)
+        await phone.connect()
+        for _ in range(100):  # the second process takes both campaigns in
+            if {mistake, kept} <= set(second.core.campaign_ids()):
+                break
+            await asyncio.sleep(0.02)
+        assert {mistake, kept} <= set(second.core.campaign_ids())
+        await asyncio.sleep(0.3)  # its gauges are set for both
+        assert f'campaign="{mistake}"' in second.metrics.exposition()[0].decode()
+
+        await first.delete_campaign(mistake)
+        frame = await phone.expect("campaigns", timeout=5)  # the agent serves the other
+        assert frame["campaign_ids"] == [kept]
+        assert second.core.agent_campaigns(agent.id) == (kept,)
+        for _ in range(100):
+            if mistake not in second.core.campaign_ids():
+                break
+            await asyncio.sleep(0.02)
+        assert mistake not in second.core.campaign_ids()
+        await asyncio.sleep(0.3)
+        gauges = [
+            line
+            for line in second.metrics.exposition()[0].decode().splitlines()
+            if f'campaign="{mistake}"' in line and not line.startswith("#")
+        ]
+        assert [g for g in gauges if g.split("{")[0] in _GAUGES] == []
+        # The second process goes on with the campaign left.
+        await second.set_campaign_state(kept, RunState.RUNNING)
+        assert (await second.get_campaign(kept)).settings.state is RunState.RUNNING
+
+
+_GAUGES = {"dialer_agents", "dialer_abandon_rate", "dialer_lines_in_flight", "dialer_dial_level"}
+
+
+async def test_a_campaign_that_runs_or_has_dialed_is_not_deleted(db_url: str) -> None:
+    svc = _service(db_url)
+    async with started(svc):
+        cid, phone = await running_floor(svc, "wes")
+        with pytest.raises(ConflictError, match="stop it first"):
+            await svc.delete_campaign(cid)
+        await phone.say(type="ready")
+        call = await phone.expect("call")
+        await phone.say(type="hangup", call_id=call["call_id"])
+        await phone.say(type="disposition", call_id=call["call_id"], code="done")
+        await svc.set_campaign_state(cid, RunState.STOPPED)
+        with pytest.raises(ConflictError, match="call records"):
+            await svc.delete_campaign(cid)
+        assert (await svc.get_campaign(cid)).settings.state is RunState.STOPPED
+        assert cid in svc.core.campaign_ids()

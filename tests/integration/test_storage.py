@@ -254,8 +254,20 @@ async def test_campaign_delete_cascades_and_keeps_call_records(db: Database) -> 
             dialed_at=T0,
         )
     async with db.transaction() as s:
-        with pytest.raises(ConflictError):
+        with pytest.raises(ConflictError, match="call records"):
             await campaigns.delete_campaign(s, campaign_id=kept)
+
+
+@pytest.mark.parametrize("state", [RunState.RUNNING, RunState.PAUSED])
+async def test_a_campaign_that_may_be_dialing_is_not_deleted(db: Database, state: RunState) -> None:
+    cid = await new_campaign(db)
+    async with db.transaction() as s:
+        await campaigns.set_state(s, campaign_id=cid, state=state)
+    async with db.transaction() as s:
+        with pytest.raises(ConflictError, match="stop it first"):
+            await campaigns.delete_campaign(s, campaign_id=cid)
+    async with db.transaction() as s:
+        assert (await campaigns.get_campaign(s, campaign_id=cid)).settings.state is state
 
 
 # --- leads -------------------------------------------------------------------
