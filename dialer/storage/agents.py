@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.errors import InvalidInput, NotFound
 from dialer.storage._sql import new_id
 from dialer.storage._time import utcnow
-from dialer.storage.models import AgentCampaignRow, AgentRow, CampaignRow
+from dialer.storage.models import AgentCampaignRow, AgentRow, CampaignRow, LeadRow
 from dialer.storage.records import StoredAgent
 
 __all__ = [
@@ -187,6 +187,9 @@ async def delete_agent(
 ) -> bool:
     """Delete the agent; False (and kept) if a live process other than
     ``process_id`` holds its softphone socket. Its call records keep its id.
+    The callbacks booked for it become anyone's, due when they were booked
+    (before, they waited for it ``personal_callback_wait_s`` past their
+    time, an hour by default, with the person expecting the call).
     Raises :class:`NotFound`."""
     await _row(session, agent_id)
     stmt = delete(AgentRow).where(AgentRow.id == agent_id)
@@ -196,7 +199,12 @@ async def delete_agent(
         col = AgentRow.__table__.c.socket_process
         stmt = stmt.where(or_(col.is_(None), col == process_id, col.not_in(list(live))))
     result = await session.execute(stmt.returning(AgentRow.id))
-    return result.first() is not None
+    if result.first() is None:
+        return False
+    await session.execute(
+        update(LeadRow).where(LeadRow.callback_agent_id == agent_id).values(callback_agent_id=None)
+    )
+    return True
 
 
 async def token_hashes(session: AsyncSession, /, *, agent_ids: Sequence[str]) -> dict[str, str]:

@@ -917,6 +917,37 @@ async def test_agents_and_tokens(db: Database) -> None:
             await agents.create_agent(s, name=" ", campaign_ids=[])
 
 
+async def test_a_deleted_agents_callbacks_become_anyones_at_their_time(db: Database) -> None:
+    """Before, a callback booked for an agent who was then deleted waited for
+    it personal_callback_wait_s (an hour) past its time, the person waiting."""
+    cid = await new_campaign(db)
+    async with db.transaction() as s:
+        ann, _ = await agents.create_agent(s, name="Ann", campaign_ids=[cid])
+        bob, _ = await agents.create_agent(s, name="Bob", campaign_ids=[cid])
+        await leads.add_leads(s, campaign_id=cid, leads=[NewLead(unique_phone()) for _ in range(2)])
+        mine, theirs = await leads.list_leads(s, campaign_id=cid)
+        due = T0 + timedelta(hours=2)
+        for lead, agent in ((mine, ann), (theirs, bob)):
+            await leads.finish_attempt(
+                s,
+                lead_id=lead.id,
+                outcome="callback",
+                next_status=LeadStatus.CALLBACK,
+                next_attempt_at=due,
+                callback_agent_id=agent.id,
+            )
+    async with db.transaction() as s:
+        assert await agents.delete_agent(s, agent_id=ann.id)
+    async with db.transaction() as s:
+        after = await leads.get_lead(s, lead_id=mine.id)
+        assert (after.status, after.callback_at, after.callback_agent_id) == (
+            LeadStatus.CALLBACK,
+            due,
+            None,
+        )
+        assert (await leads.get_lead(s, lead_id=theirs.id)).callback_agent_id == bob.id
+
+
 # --- do not call -------------------------------------------------------------
 async def test_dnc_add_lookup_remove(db: Database) -> None:
     cid, other = await new_campaign(db), await new_campaign(db)
