@@ -548,6 +548,18 @@ class RuntimeStore:
         async with self.db.transaction() as s:
             return await dnc_repo.added_since(s, version=version)
 
+    async def dnc_removed_since(self, version: int) -> list[tuple[str, str | None, int]]:
+        async with self.db.transaction() as s:
+            return await dnc_repo.removed_since(s, version=version)
+
+    async def dnc_entries_of(self, phones: Collection[str]) -> list[tuple[str, str | None]]:
+        async with self.db.transaction() as s:
+            return await dnc_repo.entries_of(s, phones=phones)
+
+    async def prune_dnc_removals(self, before: datetime) -> int:
+        async with self.db.transaction() as s:
+            return await dnc_repo.prune_removals(s, before=before)
+
     async def add_dnc(
         self, phones: Sequence[str], campaign_id: str | None, *, source: str = "api"
     ) -> int:

@@ -6,7 +6,8 @@ loaded registry, or on that campaign's own list.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from datetime import datetime
 from typing import Literal, cast
 
 from sqlalchemy import ColumnElement, Table, delete, insert, or_, select, update
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.errors import InvalidInput, NotFound
 from dialer.storage._sql import check_phone, chunked, upsert_insert
 from dialer.storage._time import utcnow
-from dialer.storage.models import CampaignRow, DncEntryRow, DncVersionRow
+from dialer.storage.models import CampaignRow, DncEntryRow, DncRemovalRow, DncVersionRow
 from dialer.storage.records import DncListing, DncScope, DncVersions
 
 __all__ = [
@@ -23,9 +24,12 @@ __all__ = [
     "add_numbers",
     "added_since",
     "blocked_among",
+    "entries_of",
     "is_blocked",
     "lookup",
+    "prune_removals",
     "remove_number",
+    "removed_since",
     "versions",
 ]
 
@@ -34,6 +38,7 @@ DISPOSITION = "disposition"
 
 _DNC = cast(Table, DncEntryRow.__table__)
 _VERSIONS = cast(Table, DncVersionRow.__table__)
+_REMOVALS = cast(Table, DncRemovalRow.__table__)
 _GLOBAL_SCOPES = (DncScope.INTERNAL.value, DncScope.REGISTRY.value)
 
 
@@ -119,7 +124,7 @@ async def remove_number(
     """
     # The counter first, as an add takes it: the other order deadlocked
     # against a concurrent add of the same number on PostgreSQL.
-    await _bump(session, "removed")
+    version = await _bump(session, "removed")
     stmt = delete(_DNC).where(_DNC.c.phone == phone)
     if campaign_id is None:
         stmt = stmt.where(_DNC.c.scope == DncScope.INTERNAL.value, _DNC.c.campaign_id.is_(None))
@@ -130,6 +135,43 @@ async def remove_number(
     removed = (await session.execute(stmt.returning(_DNC.c.id))).all()
     if not removed:
         raise NotFound("do-not-call entry", phone)  # the bump goes with the rollback
+    await session.execute(
+        insert(_REMOVALS).values(
+            version=version, phone=phone, campaign_id=campaign_id, removed_at=utcnow()
+        )
+    )
+
+
+async def removed_since(
+    session: AsyncSession, /, *, version: int
+) -> list[tuple[str, str | None, int]]:
+    """``(phone, campaign_id, version)`` of the removals after ``version``
+    (complete up to the highest it returns, as :func:`added_since`; less
+    if :func:`prune_removals` took some: the caller checks the versions)."""
+    stmt = select(_REMOVALS.c.phone, _REMOVALS.c.campaign_id, _REMOVALS.c.version).where(
+        _REMOVALS.c.version > version
+    )
+    return [(phone, cid, int(v)) for phone, cid, v in await session.execute(stmt)]
+
+
+async def entries_of(
+    session: AsyncSession, /, *, phones: Collection[str]
+) -> list[tuple[str, str | None]]:
+    """``(phone, campaign_id)`` of the entries that list these numbers now
+    (None: every campaign), as the whole lists are read."""
+    found: list[tuple[str, str | None]] = []
+    for chunk in chunked(list(phones)):
+        stmt = select(_DNC.c.phone, _DNC.c.campaign_id).where(_DNC.c.phone.in_(list(chunk)))
+        found += [(phone, cid) for phone, cid in await session.execute(stmt)]
+    return found
+
+
+async def prune_removals(session: AsyncSession, /, *, before: datetime) -> int:
+    """Drop the removal rows older than ``before``; how many went."""
+    result = await session.execute(
+        delete(_REMOVALS).where(_REMOVALS.c.removed_at < before).returning(_REMOVALS.c.id)
+    )
+    return len(result.all())
 
 
 async def versions(session: AsyncSession, /) -> DncVersions:

@@ -288,6 +288,22 @@ class DncEntryRow(Base):
     version: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
 
 
+class DncRemovalRow(Base):
+    """A number taken off a list, stamped with the ``dnc_versions.removed``
+    count of its removal: what other processes fetch to follow removals
+    without reading the whole lists again. Pruned after a day (a process
+    behind by more reads the lists afresh)."""
+
+    __tablename__ = "dnc_removals"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    phone: Mapped[str] = mapped_column(sa.String(16))
+    # No foreign key: a removal outlives a campaign deleted since.
+    campaign_id: Mapped[str | None] = mapped_column(ID)
+    removed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DncVersionRow(Base):
     """The do-not-call lists' change counters: one row, ``id`` 1.
 

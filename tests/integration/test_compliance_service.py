@@ -303,6 +303,21 @@ async def test_retention_keeps_five_years_and_purges_older(service: DialerServic
         Settings(retention_days=365)
 
 
+async def test_the_retention_job_prunes_do_not_call_removals_after_a_day(
+    service: DialerService,
+) -> None:
+    # The rows other processes follow removals by; the numbers' leads and
+    # the lists themselves are not the job's.
+    first, second = demo_numbers(2, time.time())
+    await service.add_dnc([first, second], None)
+    await service.remove_dnc(first)
+    await service.purge_old_records()  # a fresh removal stays...
+    assert [p for p, _, _ in await service.store.dnc_removed_since(0)] == [first]
+    await service.remove_dnc(second)
+    await service.purge_old_records(datetime.now(UTC) + timedelta(days=1, seconds=1))
+    assert await service.store.dnc_removed_since(0) == []  # ...a day-old one goes
+
+
 async def _registry_body(numbers: list[str]) -> AsyncIterator[bytes]:
     yield "\n".join(numbers).encode()
 

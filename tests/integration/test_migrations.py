@@ -35,6 +35,7 @@ TABLES = {
     "calls",
     "campaigns",
     "dnc_entries",
+    "dnc_removals",
     "dnc_versions",
     "skipped_dials",
     "dnc_registry_chunks",
