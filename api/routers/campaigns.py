@@ -99,7 +99,7 @@ async def stop_campaign(campaign_id: str, service: ServiceDep) -> CampaignRead:
         HTTPStatus.NOT_FOUND: {"description": "no such campaign"},
         HTTPStatus.CONFLICT: {
             "description": "running or paused (stop it first), or it has call records,"
-            " which are kept: stop it instead"
+            " which are kept for compliance (stopped, it dials no more)"
         },
     },
 )

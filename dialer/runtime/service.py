@@ -604,7 +604,8 @@ class DialerService:
         test), with its leads, agent links and do-not-call entries.
 
         Raises NotFound, and ConflictError while it runs or is paused, or once
-        it has call records: those are kept for compliance (stop it instead).
+        it has call records: those are kept for compliance (a stopped campaign
+        dials no more).
         Its agents here serve their other campaigns from now on; other
         processes follow within ``campaign_refresh_s``.
         """

@@ -214,7 +214,8 @@ async def delete_campaign(session: AsyncSession, /, *, campaign_id: str) -> None
         raise ConflictError(f"campaign {campaign_id!r} is {row.state}: stop it first")
     if await session.scalar(select(exists().where(CallRow.campaign_id == campaign_id))):
         raise ConflictError(
-            f"campaign {campaign_id!r} has call records, which are kept; stop it instead"
+            f"campaign {campaign_id!r} has call records, which are kept for compliance,"
+            " so it cannot be deleted; stopped, it dials no more"
         )
     await session.delete(row)
     await session.flush()
