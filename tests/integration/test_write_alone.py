@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -94,12 +96,7 @@ async def test_on_postgresql_a_reserved_connection_writes_while_the_pool_is_take
 ) -> None:
     # A floor's start: a thousand softphones attaching hold every pooled
     # connection. The first answered call's offer must not wait for one.
-    await upgrade_async(postgres_url)
-    db = Database(
-        postgres_url,
-        engine=create_engine(postgres_url, pool_size=2, max_overflow=0, pool_timeout=0.5),
-    )
-    try:
+    async with small_pool(postgres_url, 2, timeout_s=0.5) as db:
         await db.reserve_write_alone()
         async with db.engine.connect() as _held:  # the rest of the pool
             with pytest.raises(SATimeoutError):  # nothing left in it...
@@ -108,8 +105,6 @@ async def test_on_postgresql_a_reserved_connection_writes_while_the_pool_is_take
             # ...yet the offer's write goes at once, on the connection reserved for it.
             assert await asyncio.wait_for(db.write_alone([put("offer", "1")]), 0.4) == [None]
         assert await stored(db, "offer") == "1"
-    finally:
-        await db.dispose()
 
 
 @pytest.mark.postgres
@@ -118,14 +113,19 @@ async def test_without_a_reservation_the_first_write_alone_waits_for_the_pool(
 ) -> None:
     # What the reservation is for (the test above would pass without it
     # otherwise): lazily, the connection comes from the pool.
-    await upgrade_async(postgres_url)
+    async with small_pool(postgres_url, 1, timeout_s=0.3) as db, db.engine.connect() as _held:
+        with pytest.raises(SATimeoutError):  # it waited for the pool, in vain
+            await db.write_alone([put("offer", "1")])
+
+
+@asynccontextmanager
+async def small_pool(url: str, size: int, *, timeout_s: float) -> AsyncIterator[Database]:
+    """A migrated database whose pool holds ``size`` connections, waited for ``timeout_s``."""
+    await upgrade_async(url)
     db = Database(
-        postgres_url,
-        engine=create_engine(postgres_url, pool_size=1, max_overflow=0, pool_timeout=0.3),
+        url, engine=create_engine(url, pool_size=size, max_overflow=0, pool_timeout=timeout_s)
     )
     try:
-        async with db.engine.connect() as _held:
-            with pytest.raises(SATimeoutError):  # it waited for the pool, in vain
-                await db.write_alone([put("offer", "1")])
+        yield db
     finally:
         await db.dispose()
