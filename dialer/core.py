@@ -669,14 +669,14 @@ class DialerCore:
             return
         if went or run.idle_since is None:
             run.idle_since = self._now
-        if run.hopper and run.hand_back_at is None:
+        if (run.hopper or run.held) and run.hand_back_at is None:
             run.hand_back_at = max(self._now, run.idle_since + self._hand_back_after_s)
             self._schedule(run.hand_back_at, _HAND_BACK, campaign_id)
 
     def _hand_back(self, campaign_id: str, run: _Run) -> None:
         run.hand_back_at = None
         c = run.counts
-        if not run.hopper or c[_I_READY] + c[_I_ON_CALL] + c[_I_WRAP]:
+        if not (run.hopper or run.held) or c[_I_READY] + c[_I_ON_CALL] + c[_I_WRAP]:
             return  # an agent is back: its break was short
         assert run.idle_since is not None  # set when the last one went
         due = run.idle_since + self._hand_back_after_s
@@ -684,8 +684,12 @@ class DialerCore:
             run.hand_back_at = due
             self._schedule(due, _HAND_BACK, campaign_id)
             return
-        lead_ids = tuple(lead.id for lead in run.hopper)
+        # Held leads too (each waits for an agent, or a given one, to be
+        # free): the agent a personal callback waits for may be back on
+        # another process, and would never get it from this one.
+        lead_ids = tuple(lead.id for lead in (*run.hopper, *run.held))
         run.hopper.clear()
+        run.held.clear()
         run.exhausted = False  # the store has these again, at least
         self._dirty[campaign_id] = None
         self._out.append(ReturnLeads(campaign_id, lead_ids))

@@ -453,6 +453,20 @@ def test_with_no_agent_to_reserve_the_lead_waits() -> None:
     assert [(c.lead_id, c.agent_id) for c in of(cmds, PlaceCall)] == [("l0", "ada")]
 
 
+def test_a_callback_held_for_an_agent_goes_back_too_when_every_agent_is_away() -> None:
+    """Ada's personal callback waits in this core for her; if she comes back
+    on another process, it must be there to have: it goes back with the rest."""
+    gate = ScriptedGate({"l0": GateVerdict(True, "personal_callback", 120.0, True, "ada")})
+    core = DialerCore(clock=FixedOffsetClock(0.0), gate=gate)
+    core.handle(CampaignUpdated(settings(mode=DialMode.PREVIEW)), 0.0)
+    login(core, "bob", 0.0)
+    core.handle(LeadsClaimed("camp", leads(1)), 0.0)
+    assert of(core.handle(AgentRequestedDial("bob", "camp"), 1.0), PlaceCall) == []
+    assert core.stats("camp").hopper == 0  # not bob's: held for ada
+    core.handle(AgentPaused("bob"), 3.0)
+    assert of(core.handle(Tick(), 63.0), ReturnLeads) == [ReturnLeads("camp", ("l0",))]
+
+
 def test_a_campaign_blocked_by_the_gate_dials_nothing_and_says_why() -> None:
     stale = GateVerdict(False, "registry_stale:us", campaign_blocked=True)
     gate = ScriptedGate({f"l{i}": stale for i in range(3)})
