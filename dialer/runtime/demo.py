@@ -36,6 +36,8 @@ DEMO_CAMPAIGN = "Demo campaign"
 DEMO_REGISTRY = "demo registry"
 # The longest wait between a demo agent's tries at a disposition.
 _RETRY_CAP_S = 5.0
+# What a bot's inbox gets when the service closes its connection.
+_CLOSED = "_closed"
 _REGIONS = ("US", "CA", "GB", "IE", "AU", "NZ", "JP", "IN", "ZA", "BR", "DE", "SG")
 
 
@@ -80,16 +82,27 @@ class _DemoAgent:
         self.agent_id = agent_id
         self.rng = rng
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.session: object = None
 
     async def send(self, message: dict[str, Any]) -> None:
         self.inbox.put_nowait(message)
 
+    async def _closed(self, code: int, reason: str) -> None:
+        """The service closed this bot's "socket" (the agent deleted, its token
+        replaced, a real softphone connected for it): the bot stops, as a
+        softphone would, rather than go on speaking for the agent."""
+        log.info("demo agent %s: closed (%d, %s); it stops", self.agent_id, code, reason)
+        self.inbox.put_nowait({"type": _CLOSED})
+
     async def run(self) -> None:
-        session = await self.service.agent_connected(self.agent_id, self.send)
+        session = await self.service.agent_connected(self.agent_id, self.send, close=self._closed)
+        self.session = session
         try:
-            await self.service.agent_message(self.agent_id, {"type": "ready"})
+            await self.service.agent_message(self.agent_id, {"type": "ready"}, session=session)
             while True:
                 msg = await self.inbox.get()
+                if msg.get("type") == _CLOSED:
+                    return
                 if msg.get("type") != "call_ended":
                     continue
                 # After-call work, then a disposition: the agent is ready again.
@@ -105,7 +118,9 @@ class _DemoAgent:
         while True:
             try:
                 await self.service.agent_message(
-                    self.agent_id, {"type": "disposition", "call_id": call_id, "code": "demo"}
+                    self.agent_id,
+                    {"type": "disposition", "call_id": call_id, "code": "demo"},
+                    session=self.session,
                 )
                 return
             except DialerError as exc:  # refused, not failed: trying again changes nothing

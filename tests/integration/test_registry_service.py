@@ -334,3 +334,22 @@ async def test_the_demo_serves_when_its_campaign_was_made_unable_to_run(
         campaign.id in r.getMessage() and "cannot be started" in r.getMessage()
         for r in caplog.records
     )
+
+
+async def test_a_demo_agent_deleted_takes_its_bot_with_it(db_url: str) -> None:
+    """Before, the demo bots had no close callback: a deleted demo agent's bot
+    lived on (waiting on a socket the service had dropped)."""
+    async with running(db_url, demo=True, demo_agents=1) as demo:
+        assert demo._demo is not None
+        [bot] = demo._demo._tasks
+        [campaign] = await demo.list_campaigns()
+        await demo.set_campaign_state(campaign.id, RunState.PAUSED)  # no call under way
+        [view] = await demo.list_agents()
+        for _ in range(200):  # its call (if one was on) ends and is disposed
+            if demo.core.agent_call(view.agent.id) is None:
+                break
+            await asyncio.sleep(0.05)
+        await demo.delete_agent(view.agent.id)
+        async with asyncio.timeout(5):
+            await asyncio.shield(bot)  # it ends by itself
+        assert not demo.hub.connected(view.agent.id)

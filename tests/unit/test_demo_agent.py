@@ -21,11 +21,15 @@ class _FlakyService:
         self.refuse = refuse
         self.messages: list[dict[str, Any]] = []
         self.disconnected = False
+        self.close: Any = None
 
-    async def agent_connected(self, agent_id: str, send: Any) -> object:
+    async def agent_connected(self, agent_id: str, send: Any, *, close: Any = None) -> object:
+        self.close = close
         return object()
 
-    async def agent_message(self, agent_id: str, message: dict[str, Any]) -> None:
+    async def agent_message(
+        self, agent_id: str, message: dict[str, Any], *, session: object | None = None
+    ) -> None:
         self.messages.append(message)
         if message["type"] != "disposition":
             return
@@ -67,3 +71,22 @@ async def test_a_refused_disposition_is_not_tried_again() -> None:
     await _run_two_calls(service)
     tries = [m["call_id"] for m in service.messages if m["type"] == "disposition"]
     assert tries == ["c1", "c2"]
+
+
+async def test_a_bot_whose_connection_the_service_closes_stops() -> None:
+    """Before, a bot had no close callback: with its agent deleted, or a real
+    softphone connected for it, it went on filing dispositions as the agent."""
+    service = _FlakyService(failures=0)
+    agent = _DemoAgent(cast(DialerService, service), "a1", random.Random(1))
+    agent.rng.uniform = lambda a, b: 0.0  # type: ignore[method-assign]
+    task = asyncio.create_task(agent.run())
+    async with asyncio.timeout(5):
+        while service.close is None:
+            await asyncio.sleep(0.01)
+    await service.close(4409, "replaced by a newer connection")
+    async with asyncio.timeout(5):
+        await task  # it ends by itself
+    assert service.disconnected
+    await agent.send({"type": "call_ended", "call_id": "c9", "by": "customer"})
+    await asyncio.sleep(0.05)
+    assert [m for m in service.messages if m["type"] == "disposition"] == []
