@@ -211,6 +211,8 @@ class DialerService:
         # Agents whose softphone went while they had a call here: held to this
         # process until it is over (see agent_disconnected).
         self._held_for_calls: set[str] = set()
+        # Agents whose softphone went (paused here since): monotonic time it went.
+        self._away_since: dict[str, float] = {}
         # campaign id -> the version (updated_at) of its settings last told the core.
         self._campaign_versions: dict[str, datetime] = {}
         self.generated_api_key: str | None = None
@@ -1095,6 +1097,7 @@ class DialerService:
         digest = (await self.store.agent_token_hashes([agent_id])).get(agent_id, "")
         session, previous = self.hub.attach(agent_id, send, close)
         self._socket_tokens[agent_id] = digest
+        self._away_since.pop(agent_id, None)
         if previous is not None:
             # One softphone per agent, and the newest wins (a second tab, a
             # reconnect before the old socket timed out). The old one is closed:
@@ -1272,6 +1275,7 @@ class DialerService:
     async def agent_disconnected(self, agent_id: str, session: object) -> None:
         if isinstance(session, AgentSession) and self.hub.detach(session):
             self._socket_tokens.pop(agent_id, None)
+            self._away_since[agent_id] = time.monotonic()
             # Away means paused: no call is offered until it is back and ready.
             with contextlib.suppress(DialerError):
                 await self.driver.submit(AgentPaused(agent_id, "disconnected"))
@@ -1288,6 +1292,23 @@ class DialerService:
             await self.store.detach_agent_socket(agent_id)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("agent %s: could not record the socket's end: %s", agent_id, exc)
+
+    async def _log_out_the_long_away(self) -> None:
+        """Agents whose softphone has been gone ``away_logout_s``, with no call
+        of theirs here, are logged out here: the agent who went home shows as
+        logged out, not paused for ever, and no longer counts in this
+        process's figures (or its lead claims) for its campaigns. A softphone
+        back logs it in again."""
+        limit = self.settings.away_logout_s
+        now = time.monotonic()
+        for agent_id, since in list(self._away_since.items()):
+            if self.hub.connected(agent_id) or self.core.agent_campaigns(agent_id) is None:
+                del self._away_since[agent_id]  # back, or logged out already
+            elif now - since >= limit and self.core.agent_call(agent_id) is None:
+                del self._away_since[agent_id]
+                log.info("agent %s: away for %.0f s; logged out", agent_id, now - since)
+                with contextlib.suppress(DialerError):
+                    await self.driver.submit(AgentLoggedOut(agent_id))
 
     async def _release_agents_done_here(self) -> None:
         """Agents kept for their call after their softphone went: free once it is over."""
@@ -1426,6 +1447,7 @@ class DialerService:
         # First: a failure below must not keep a revoked token's socket open.
         await self._cut_off_replaced_tokens()
         await self._release_agents_done_here()
+        await self._log_out_the_long_away()
         await self._follow_moved_agents()
         own = self._own_figures()
         await self._publish_figures(own)

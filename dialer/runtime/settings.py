@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # go back to the database after this long, for the agents of other
     # processes (see dialer.core.HAND_BACK_AFTER_S).
     lead_hand_back_s: float = Field(default=HAND_BACK_AFTER_S, gt=0)
+    # An agent whose softphone has been gone this long (with no call of its
+    # own left here) is logged out, not left paused for ever.
+    away_logout_s: float = Field(default=600.0, gt=0)
     # A stop (SIGTERM, Ctrl-C) first drains: no more dialing, each softphone
     # sent away (WebSocket 1012) once its agent has no call, and the calls in
     # progress left this long to end and be disposed before the rest is closed.

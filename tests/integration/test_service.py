@@ -379,3 +379,43 @@ async def test_a_wrap_up_the_limit_closes_is_told_to_the_softphone(
     with pytest.raises(InvalidInput, match=r"already has its disposition \(wrap_timeout\)"):
         await phone.say(type="disposition", call_id=call["call_id"], code="sale")
     assert (await service.get_call(call["call_id"])).disposition == "wrap_timeout"
+
+
+async def test_an_agent_long_away_is_logged_out_and_logs_in_again_when_back(
+    db_url: str,
+) -> None:
+    """Before, a softphone that went (closed for the night) left its agent
+    paused for as long as the process ran: counted as logged in on the
+    wallboard, and holding its campaign's leads claimed."""
+    svc = DialerService(
+        Settings(database_url=db_url, api_key="secret", stats_interval_s=0.05, away_logout_s=0.4),
+        telephony=telephony(human=1.0, talk_s=0.5),
+    )
+    await svc.start()
+    try:
+        cid, phone = await running_floor(svc, "ned", leads=3, wrap_up_limit_s=60)
+        agent_id = phone.agent_id
+        await phone.say(type="ready")
+        call = await phone.expect("call")
+        await svc.agent_disconnected(agent_id, phone.session)  # gone mid-call
+        await asyncio.sleep(1.0)  # past away_logout_s: its call, then wrap-up, keep it
+        assert svc.core.agent_call(agent_id) == call["call_id"]
+        assert (await svc.get_agent(agent_id)).state == "wrap_up"
+        await phone.connect()  # back: it files its disposition
+        await phone.say(type="disposition", call_id=call["call_id"], code="done")
+        await phone.say(type="pause")
+        await svc.agent_disconnected(agent_id, phone.session)  # gone, no call
+        assert (await svc.get_agent(agent_id)).state == "paused"
+        for _ in range(100):
+            if svc.core.agent_campaigns(agent_id) is None:
+                break
+            await asyncio.sleep(0.02)
+        assert (await svc.get_agent(agent_id)).state == "logged_out"
+        assert svc.core.stats(cid).agents.paused == 0
+        morning = Softphone(svc, agent_id)  # back the next morning
+        await morning.connect()
+        assert (await morning.expect("state"))["state"] == "paused"
+        await morning.say(type="ready")
+        assert (await morning.expect("call"))["campaign_id"] == cid
+    finally:
+        await svc.stop()
