@@ -95,7 +95,13 @@ class _DemoAgent:
         self.inbox.put_nowait({"type": _CLOSED})
 
     async def run(self) -> None:
-        session = await self.service.agent_connected(self.agent_id, self.send, close=self._closed)
+        try:
+            session = await self.service.agent_connected(
+                self.agent_id, self.send, close=self._closed
+            )
+        except DialerError as exc:  # deleted meanwhile, or on another process
+            log.info("demo agent %s: cannot connect (%s); it stops", self.agent_id, exc)
+            return
         self.session = session
         try:
             await self.service.agent_message(self.agent_id, {"type": "ready"}, session=session)

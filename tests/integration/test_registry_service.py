@@ -345,10 +345,11 @@ async def test_a_demo_agent_deleted_takes_its_bot_with_it(db_url: str) -> None:
         [campaign] = await demo.list_campaigns()
         await demo.set_campaign_state(campaign.id, RunState.PAUSED)  # no call under way
         [view] = await demo.list_agents()
-        for _ in range(200):  # its call (if one was on) ends and is disposed
-            if demo.core.agent_call(view.agent.id) is None:
+        for _ in range(200):  # its bot is connected, and its call (if one was on) over
+            if demo.hub.connected(view.agent.id) and demo.core.agent_call(view.agent.id) is None:
                 break
             await asyncio.sleep(0.05)
+        assert demo.hub.connected(view.agent.id)
         await demo.delete_agent(view.agent.id)
         async with asyncio.timeout(5):
             await asyncio.shield(bot)  # it ends by itself

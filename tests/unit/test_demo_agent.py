@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy.exc import OperationalError
 
-from dialer.errors import InvalidInput
+from dialer.errors import InvalidInput, NotFound
 from dialer.runtime.demo import _DemoAgent
 from dialer.runtime.service import DialerService
 
@@ -90,3 +90,18 @@ async def test_a_bot_whose_connection_the_service_closes_stops() -> None:
     await agent.send({"type": "call_ended", "call_id": "c9", "by": "customer"})
     await asyncio.sleep(0.05)
     assert [m for m in service.messages if m["type"] == "disposition"] == []
+
+
+async def test_a_bot_that_cannot_connect_stops_without_an_error() -> None:
+    """Its agent deleted before the bot connected: the bot's task had ended
+    in an exception nobody retrieved."""
+
+    class _Gone(_FlakyService):
+        async def agent_connected(self, agent_id: str, send: Any, *, close: Any = None) -> object:
+            raise NotFound("agent", agent_id)
+
+    service = _Gone(failures=0)
+    agent = _DemoAgent(cast(DialerService, service), "a1", random.Random(1))
+    async with asyncio.timeout(5):
+        await agent.run()  # returns; raises nothing
+    assert service.messages == [] and not service.disconnected
