@@ -92,6 +92,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Of the pool's 15 connections (SQLAlchemy's 5 + 10 overflow), what softphones
+# attaching at once may hold: the rest stay for the service's own work.
+_ATTACHING_AT_ONCE = 4
 
 _API_KEY_SETTING = "api_key_sha256"
 _WINDOW_REFRESH_S = 30.0
@@ -213,6 +216,10 @@ class DialerService:
         self._held_for_calls: set[str] = set()
         # Agents whose softphone went (paused here since): monotonic time it went.
         self._away_since: dict[str, float] = {}
+        # Softphones attaching at once (a shift's start): each holds a pooled
+        # connection while it attaches, and unbounded they took the whole pool
+        # (the lead claims, gauges and calls' writes waited seconds behind them).
+        self._attach_slots = asyncio.Semaphore(_ATTACHING_AT_ONCE)
         # campaign id -> the version (updated_at) of its settings last told the core.
         self._campaign_versions: dict[str, datetime] = {}
         self.generated_api_key: str | None = None
@@ -1081,20 +1088,22 @@ class DialerService:
         :class:`ServiceStopping` while this process drains, unless the agent
         has a call here to finish.
         """
-        agent = await self.store.get_agent(agent_id)
         if self.draining and self.core.agent_call(agent_id) is None:
+            await self.store.get_agent(agent_id)  # an unknown agent is NotFound still
             raise ServiceStopping(_STOPPING_REASON)
-        if not await self.store.attach_agent_socket(
-            agent_id, lease_s=self.settings.process_lease_s
-        ):
+        # With the agent, the token the socket opened with: replaced through
+        # another process, it is found out by the refresh (_cut_off_replaced_tokens).
+        async with self._attach_slots:
+            attached = await self.store.attach_agent_socket(
+                agent_id, lease_s=self.settings.process_lease_s
+            )
+        if attached is None:
             raise ConflictError(
                 "this agent's softphone or call is on another dialer process; "
                 "connect to that one, or close it first"
             )
+        agent, digest = attached
         before = self.core.agent_state(agent_id)
-        # The token the socket opened with: replaced through another process,
-        # it is found out by the periodic refresh (_cut_off_replaced_tokens).
-        digest = (await self.store.agent_token_hashes([agent_id])).get(agent_id, "")
         session, previous = self.hub.attach(agent_id, send, close)
         self._socket_tokens[agent_id] = digest
         self._away_since.pop(agent_id, None)

@@ -710,14 +710,27 @@ class RuntimeStore:
                 s, agent_id=agent_id, process_id=self.owner, live=live
             )
 
-    async def attach_agent_socket(self, agent_id: str, *, lease_s: float) -> bool:
-        """Hold the agent's softphone socket here; False if another live process does."""
+    async def attach_agent_socket(
+        self, agent_id: str, *, lease_s: float
+    ) -> tuple[StoredAgent, str] | None:
+        """Hold the agent's softphone socket here: the agent and its token
+        digest, read in the same transaction; None if another live process
+        holds it. Raises NotFound.
+
+        One transaction, not three (the agent, the hold, the digest): at a
+        shift's start a thousand softphones attach at once, each holding a
+        pooled connection meanwhile, and the rest of the service waits for one.
+        """
         cutoff = datetime.now(UTC) - timedelta(seconds=lease_s)
         async with self.db.transaction() as s:
             live = await self._live_processes(s, cutoff)
-            return await agent_repo.attach_socket(
+            if not await agent_repo.attach_socket(
                 s, agent_id=agent_id, process_id=self.owner, live=live
-            )
+            ):
+                return None
+            agent = await agent_repo.get_agent(s, agent_id=agent_id)
+            digests = await agent_repo.token_hashes(s, agent_ids=[agent_id])
+        return agent, digests.get(agent_id, "")
 
     async def detach_agent_socket(self, agent_id: str | None = None) -> None:
         """This process holds the agent's socket (no agent: any agent's) no more."""
