@@ -67,6 +67,10 @@ class DncIndex:
         else:
             self._campaign.get(campaign_id, set()).discard(phone)
 
+    def drop_campaign(self, campaign_id: str) -> None:
+        """A deleted campaign's own list (its store entries went with it)."""
+        self._campaign.pop(campaign_id, None)
+
     def replace_lists(self, entries: Iterable[tuple[str, str | None]]) -> None:
         """The internal and campaign lists become ``entries`` (``(phone,
         campaign_id)``, None: every campaign); the registries stay."""

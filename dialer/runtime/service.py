@@ -625,7 +625,8 @@ class DialerService:
 
     async def _forget_campaign(self, campaign_id: str) -> None:
         """A campaign deleted (here or through another process) leaves this
-        process: its agents' lists, the core, the cache and the gauges."""
+        process: its agents' lists, the core, the cache, the gauges and its
+        own do-not-call list (the store's entries cascaded with it)."""
         self._campaign_versions.pop(campaign_id, None)
         self.store.forget_campaign(campaign_id)
         for agent_id in self.core.logged_in_agents():
@@ -640,6 +641,7 @@ class DialerService:
         if campaign_id in self.core.campaign_ids():
             await self.driver.submit(CampaignRemoved(campaign_id))
         self.metrics.forget_campaign(campaign_id)
+        self.dnc.drop_campaign(campaign_id)
 
     def blocked_reason(self, campaign_id: str) -> str | None:
         """Why a running campaign dials nothing just now (None: nothing stops it)."""

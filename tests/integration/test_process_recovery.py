@@ -626,6 +626,8 @@ async def test_a_campaign_deleted_through_one_process_leaves_the_others(db_url: 
     async with started(first, second):
         mistake = await make_campaign(first)  # stopped, never dialed
         kept = await make_campaign(first)
+        (own_number,) = demo_numbers(1, time.time())
+        await first.add_dnc([own_number], mistake)  # the campaign's own list
         agent, _ = await first.create_agent("vera", [mistake, kept])
         phone = Softphone(second, agent.id)
         await phone.connect()
@@ -634,6 +636,11 @@ async def test_a_campaign_deleted_through_one_process_leaves_the_others(db_url: 
                 break
             await asyncio.sleep(0.02)
         assert {mistake, kept} <= set(second.core.campaign_ids())
+        for _ in range(250):  # the second's look at the lists, every second
+            if second.dnc.blocked(own_number, mistake):
+                break
+            await asyncio.sleep(0.02)
+        assert second.dnc.blocked(own_number, mistake)
         await asyncio.sleep(0.3)  # its gauges are set for both
         assert f'campaign="{mistake}"' in second.metrics.exposition()[0].decode()
 
@@ -646,6 +653,7 @@ async def test_a_campaign_deleted_through_one_process_leaves_the_others(db_url: 
                 break
             await asyncio.sleep(0.02)
         assert mistake not in second.core.campaign_ids()
+        assert len(second.dnc) == 0 and len(first.dnc) == 0  # its own list went with it
         await asyncio.sleep(0.3)
         gauges = [
             line
