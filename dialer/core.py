@@ -691,7 +691,6 @@ class DialerCore:
         run.hopper.clear()
         run.held.clear()
         run.exhausted = False  # the store has these again, at least
-        self._dirty[campaign_id] = None
         self._out.append(ReturnLeads(campaign_id, lead_ids))
 
     def _schedule_decision(self, campaign_id: str, run: _Run) -> None:

@@ -256,10 +256,10 @@ class RuntimeStore:
         (see :func:`dialer.storage.campaigns.delete_campaign`)."""
         async with self.db.transaction() as s:
             await campaign_repo.delete_campaign(s, campaign_id=campaign_id)
-        self._settings.pop(campaign_id, None)
+        self.forget_campaign(campaign_id)
 
     def forget_campaign(self, campaign_id: str) -> None:
-        """A campaign deleted through another process: drop what is cached of it."""
+        """A campaign deleted (here, or through another process): drop what is cached of it."""
         self._settings.pop(campaign_id, None)
 
     async def list_campaigns(self) -> list[StoredCampaign]:

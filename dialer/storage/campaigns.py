@@ -207,7 +207,7 @@ async def delete_campaign(session: AsyncSession, /, *, campaign_id: str) -> None
 
     Raises :class:`NotFound`, and :class:`ConflictError` if it is not
     stopped (running or paused, a process may be dialing it) or has call
-    records: those are kept (compliance), so stop the campaign instead.
+    records: those are kept (compliance), and a stopped campaign dials no more.
     """
     row = await _row(session, campaign_id, for_update=True)
     if row.state != RunState.STOPPED.value:
